@@ -1,0 +1,1 @@
+"""seqserve model code: tokenizers, models, presets, training and inference for SageMaker."""

@@ -1,0 +1,46 @@
+"""Run the benchmarks and print their results as one JSON document.
+
+Each benchmark module exposes ``run() -> dict``. A benchmark that cannot run here (its data is absent)
+returns ``{"skipped": "<why>"}`` instead of failing the others.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+import time
+from pathlib import Path
+
+# Order matters: the inference benchmark serves the model the training benchmark writes.
+BENCHMARKS = ("training", "inference", "lambdas")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("names", nargs="*", choices=[*BENCHMARKS, []], help="benchmarks to run (default all)")
+    parser.add_argument("--output", type=Path, default=Path("bench/out/results.json"))
+    args = parser.parse_args(argv)
+    results: dict[str, object] = {}
+    for name in args.names or BENCHMARKS:
+        try:
+            module = importlib.import_module(f"bench.{name}")
+        except ModuleNotFoundError as error:
+            if error.name != f"bench.{name}":
+                raise
+            continue
+        started = time.perf_counter()
+        print(f"bench: running {name}", file=sys.stderr)
+        result = module.run()
+        result.setdefault("bench_seconds", round(time.perf_counter() - started, 2))
+        results[name] = result
+    document = json.dumps(results, indent=2, sort_keys=True)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(document + "\n")
+    print(document)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

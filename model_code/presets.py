@@ -1,0 +1,220 @@
+"""The reference workloads as data: one frozen ``Preset`` per job, looked up by name.
+
+A preset says which tokenizer and model to build, which labels to predict, how long an input may be,
+how its data files look and how to train by default. Nothing else in ``model_code`` branches on a
+preset's name: loaders, factory and trainer read these fields.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from types import MappingProxyType
+
+# The model field names this instead of a Hub id when the model is trained from scratch.
+KMER_TRANSFORMER = "kmer-transformer"
+
+AMINO_ACIDS = "ACDEFGHIKLMNPQRSTVWY"
+# ProtBert's vocabulary also has X (unknown) and the rare/ambiguous U, Z, O, B, which it reads as X.
+PROTEIN_ALPHABET = AMINO_ACIDS + "XUZOB"
+DNA_ALPHABET = "ACGT"
+# IUPAC ambiguity codes occur in real circRNA/lncRNA exports; the k-mer tokenizer reads them as [UNK].
+NUCLEOTIDE_ALPHABET = "ACGTUNRYKMSWBDHV"
+
+
+class TokenizerKind(StrEnum):
+    KMER = "kmer"  # model_code.tokenization_nucleotide.NucleotideKmerTokenizer, built from KmerSettings
+    PROTEIN = "protein"  # model_code.tokenization_protein.ProteinBertTokenizer over the backbone's vocab
+    AUTO = "auto"  # the backbone's own AutoTokenizer
+
+
+class DataFormat(StrEnum):
+    CLASS_PER_FILE = "class-per-file"  # one file per class, one sequence a line or FASTA
+    DEEPLOC_FASTA = "deeploc-fasta"  # ">ID Location-M [test]" headers
+    CSV = "csv"
+    JSONL = "jsonl"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Columns:
+    """Where a CSV/JSONL row keeps the input(s) and the label."""
+
+    text: str
+    label: str
+    text_pair: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class KmerSettings:
+    """Tokenizer and architecture of the k-mer transformer trained from scratch."""
+
+    k: int
+    stride: int
+    composition_k: int
+    hidden_size: int
+    num_hidden_layers: int
+    num_attention_heads: int
+    intermediate_size: int
+    dropout: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainingDefaults:
+    """Hyperparameters a training run uses unless the deployment overrides them."""
+
+    epochs: float
+    learning_rate: float
+    batch_size: int
+    weight_decay: float
+    warmup_ratio: float
+    validation_fraction: float = 0.1
+    seed: int = 42
+
+
+@dataclass(frozen=True, kw_only=True)
+class Preset:
+    name: str
+    description: str
+    tokenizer: TokenizerKind
+    model: str  # a Hub id (or local path) of the backbone, or KMER_TRANSFORMER
+    max_length: int  # tokens per input (per pair for pair presets), the window the tokenizer applies
+    pair: bool
+    data_format: DataFormat
+    training: TrainingDefaults
+    labels: tuple[str, ...] | None = None  # fixed label set; None: the labels seen in the data
+    kmer: KmerSettings | None = None
+    columns: Columns | None = None  # for CSV and JSONL
+    alphabet: str | None = None  # letters a sequence may hold (upper case); None for free text
+    skip_labels: tuple[str, ...] = ()  # label values whose rows are dropped (counted and logged)
+    skip_blank_text: bool = False  # drop rows whose input is empty instead of failing
+    class_weighting: bool = False
+    min_class_count: int | None = None  # labels seen fewer times in training data become other_label
+    other_label: str = "Other"
+
+    def __post_init__(self) -> None:
+        if (self.model == KMER_TRANSFORMER) != (self.kmer is not None):
+            raise ValueError(f"preset {self.name!r}: kmer settings go with model {KMER_TRANSFORMER!r} only")
+        if (self.tokenizer is TokenizerKind.KMER) != (self.kmer is not None):
+            raise ValueError(f"preset {self.name!r}: the kmer tokenizer needs kmer settings and vice versa")
+        if (self.data_format in (DataFormat.CSV, DataFormat.JSONL)) != (self.columns is not None):
+            raise ValueError(f"preset {self.name!r}: a column mapping goes with CSV and JSONL data only")
+        if self.columns is not None and self.pair != (self.columns.text_pair is not None):
+            raise ValueError(f"preset {self.name!r}: a pair preset needs a text_pair column and vice versa")
+        if self.labels is not None and self.min_class_count is not None:
+            raise ValueError(f"preset {self.name!r}: rare labels are merged only when labels come from data")
+        if self.min_class_count is not None and self.min_class_count < 1:
+            raise ValueError(f"preset {self.name!r}: min_class_count must be at least 1")
+        if self.max_length < 8:
+            raise ValueError(f"preset {self.name!r}: max_length must be at least 8 tokens")
+
+
+_PRESETS = (
+    Preset(
+        name="circrna",
+        description="circRNA vs lncRNA from one DNA/RNA sequence, k-mer transformer trained from scratch",
+        tokenizer=TokenizerKind.KMER,
+        model=KMER_TRANSFORMER,
+        # Placeholder sizes: the k-mer model's owner tunes this entry.
+        kmer=KmerSettings(
+            k=3,
+            stride=1,
+            composition_k=4,
+            hidden_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            intermediate_size=128,
+            dropout=0.1,
+        ),
+        max_length=259,
+        pair=False,
+        labels=("circRNA", "lncRNA"),
+        data_format=DataFormat.CLASS_PER_FILE,
+        alphabet=NUCLEOTIDE_ALPHABET,
+        training=TrainingDefaults(
+            epochs=10, learning_rate=1e-3, batch_size=32, weight_decay=0.01, warmup_ratio=0.1
+        ),
+    ),
+    Preset(
+        name="protein-localization",
+        description="subcellular location (10 DeepLoc compartments) of a protein, ProtBert fine-tuned",
+        tokenizer=TokenizerKind.PROTEIN,
+        model="Rostlab/prot_bert",
+        max_length=1024,
+        pair=False,
+        labels=(
+            "Cell.membrane",
+            "Cytoplasm",
+            "Endoplasmic.reticulum",
+            "Extracellular",
+            "Golgi.apparatus",
+            "Lysosome/Vacuole",
+            "Mitochondrion",
+            "Nucleus",
+            "Peroxisome",
+            "Plastid",
+        ),
+        data_format=DataFormat.DEEPLOC_FASTA,
+        alphabet=PROTEIN_ALPHABET,
+        training=TrainingDefaults(
+            epochs=3, learning_rate=2e-5, batch_size=8, weight_decay=0.01, warmup_ratio=0.1
+        ),
+    ),
+    Preset(
+        name="aptamer-pairs",
+        description="whether aptamer Sequence1 is fitter than Sequence2 (0/1), ALBERT fine-tuned",
+        tokenizer=TokenizerKind.AUTO,
+        model="albert-base-v2",
+        max_length=256,
+        pair=True,
+        labels=("0", "1"),
+        data_format=DataFormat.CSV,
+        columns=Columns(text="Sequence1", text_pair="Sequence2", label="Label"),
+        alphabet=DNA_ALPHABET,
+        training=TrainingDefaults(
+            epochs=3, learning_rate=3e-5, batch_size=32, weight_decay=0.01, warmup_ratio=0.1
+        ),
+    ),
+    Preset(
+        name="entailment",
+        description="entailment, neutral or contradiction of a premise/hypothesis pair, BERT fine-tuned",
+        tokenizer=TokenizerKind.AUTO,
+        model="bert-base-uncased",
+        max_length=128,
+        pair=True,
+        labels=("entailment", "neutral", "contradiction"),
+        data_format=DataFormat.JSONL,
+        columns=Columns(text="sentence1", text_pair="sentence2", label="gold_label"),
+        # SNLI writes "-" when its annotators reached no consensus: such rows have no label to learn.
+        skip_labels=("-",),
+        training=TrainingDefaults(
+            epochs=2, learning_rate=2e-5, batch_size=32, weight_decay=0.01, warmup_ratio=0.1
+        ),
+    ),
+    Preset(
+        name="medical-specialty",
+        description="medical specialty of a clinical note, DistilBERT fine-tuned with class-weighted loss",
+        tokenizer=TokenizerKind.AUTO,
+        model="distilbert-base-uncased",
+        max_length=512,
+        pair=False,
+        data_format=DataFormat.CSV,
+        columns=Columns(text="transcription", label="medical_specialty"),
+        # MTSamples has a few dozen rows with no transcription; they carry nothing to learn from.
+        skip_blank_text=True,
+        class_weighting=True,
+        min_class_count=50,
+        training=TrainingDefaults(
+            epochs=4, learning_rate=5e-5, batch_size=16, weight_decay=0.01, warmup_ratio=0.1
+        ),
+    ),
+)
+
+PRESETS: Mapping[str, Preset] = MappingProxyType({preset.name: preset for preset in _PRESETS})
+
+
+def get_preset(name: str) -> Preset:
+    try:
+        return PRESETS[name]
+    except (KeyError, TypeError):
+        raise ValueError(f"unknown preset {name!r}; valid presets: {', '.join(sorted(PRESETS))}") from None

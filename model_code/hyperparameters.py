@@ -1,0 +1,200 @@
+"""The training script's command line: SageMaker's hyperparameters and channels, as frozen config.
+
+SageMaker's training toolkit runs the entry point as ``train.py --name value ...`` with the job's
+hyperparameters, under the names they were given. The deployment config (cdk.json) names them in
+snake_case (``"learning_rate": 3e-5``), so every hyperparameter is accepted as ``--learning_rate`` and as
+the usual CLI spelling ``--learning-rate``. Anything else on the command line is an error: a silently
+dropped hyperparameter trains a different model than the one asked for.
+
+Paths default to SageMaker's environment (``SM_CHANNEL_TRAIN``, ``SM_CHANNEL_TEST``, ``SM_MODEL_DIR``,
+``SM_OUTPUT_DATA_DIR``, ``SM_CHECKPOINT_DIR``); SageMaker syncs ``/opt/ml/checkpoints`` with S3 for spot
+training, so that folder is the checkpoint default when it exists.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+SAGEMAKER_CHECKPOINT_DIR = Path("/opt/ml/checkpoints")
+
+
+class UsageError(ValueError):
+    """The command line or environment does not describe a training run; the message says why."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Hyperparameters:
+    """Values given on the command line; None means "the preset's default"."""
+
+    epochs: float | None = None
+    learning_rate: float | None = None
+    batch_size: int | None = None
+    eval_batch_size: int | None = None
+    weight_decay: float | None = None
+    warmup_ratio: float | None = None
+    gradient_accumulation_steps: int | None = None
+    max_steps: int | None = None
+    max_length: int | None = None
+    validation_fraction: float | None = None
+    seed: int | None = None
+    logging_steps: int | None = None
+    # Model size (models trained from scratch; fine-tuned backbones keep their pretrained size).
+    hidden_size: int | None = None
+    num_hidden_layers: int | None = None
+    num_attention_heads: int | None = None
+    intermediate_size: int | None = None
+
+    def given(self) -> dict[str, int | float]:
+        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainingRun:
+    preset: str
+    train: Path
+    test: Path | None
+    model_dir: Path
+    output_data_dir: Path | None
+    checkpoint_dir: Path | None
+    backbone: str | None
+    hyperparameters: Hyperparameters
+
+
+def _number(kind: type, *, minimum: float, exclusive: bool = False, below: float | None = None) -> Callable:
+    def convert(text: str) -> int | float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is not {'an integer' if kind is int else 'a number'}"
+            ) from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+        if value < minimum or (exclusive and value == minimum):
+            raise argparse.ArgumentTypeError(f"{text!r} must be {'>' if exclusive else '>='} {minimum}")
+        if below is not None and value >= below:
+            raise argparse.ArgumentTypeError(f"{text!r} must be < {below}")
+        return value
+
+    return convert
+
+
+_POSITIVE_INT = _number(int, minimum=1)
+_POSITIVE = _number(float, minimum=0, exclusive=True)
+_NON_NEGATIVE = _number(float, minimum=0)
+_FRACTION = _number(float, minimum=0, exclusive=True, below=1)
+_RATIO = _number(float, minimum=0, below=1)
+
+_HYPERPARAMETER_TYPES: dict[str, tuple[Callable, str]] = {
+    "epochs": (_POSITIVE, "training epochs (may be fractional)"),
+    "learning_rate": (_POSITIVE, "peak learning rate"),
+    "batch_size": (_POSITIVE_INT, "training batch size per device"),
+    "eval_batch_size": (_POSITIVE_INT, "evaluation batch size per device"),
+    "weight_decay": (_NON_NEGATIVE, "AdamW weight decay"),
+    "warmup_ratio": (_RATIO, "fraction of the steps spent warming up the learning rate"),
+    "gradient_accumulation_steps": (_POSITIVE_INT, "batches per optimizer step"),
+    "max_steps": (_POSITIVE_INT, "stop after this many optimizer steps (overrides epochs)"),
+    "max_length": (_POSITIVE_INT, "tokens per input the tokenizer keeps"),
+    "validation_fraction": (_FRACTION, "share of the training data held out for validation"),
+    "seed": (_number(int, minimum=0), "random seed (data split, initialisation, shuffling)"),
+    "logging_steps": (_POSITIVE_INT, "optimizer steps between training-loss log lines"),
+    "hidden_size": (_POSITIVE_INT, "hidden size of a model trained from scratch"),
+    "num_hidden_layers": (_POSITIVE_INT, "layers of a model trained from scratch"),
+    "num_attention_heads": (_POSITIVE_INT, "attention heads of a model trained from scratch"),
+    "intermediate_size": (_POSITIVE_INT, "feed-forward size of a model trained from scratch"),
+}
+if set(_HYPERPARAMETER_TYPES) != {field.name for field in dataclasses.fields(Hyperparameters)}:
+    raise RuntimeError("hyperparameter table and Hyperparameters fields disagree")
+
+
+def _existing_dir_or_file(text: str) -> Path:
+    path = Path(text)
+    if not path.exists():
+        raise argparse.ArgumentTypeError(f"{text} does not exist")
+    return path
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # type: ignore[override]
+        raise UsageError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="python -m model_code.train",
+        description="Train a seqserve preset (SageMaker training-script contract).",
+        allow_abbrev=False,
+    )
+    paths = parser.add_argument_group("run")
+    paths.add_argument("--preset", required=True, help="preset name, e.g. circrna")
+    paths.add_argument("--train", type=_existing_dir_or_file, help="training data (default SM_CHANNEL_TRAIN)")
+    paths.add_argument("--test", type=_existing_dir_or_file, help="held-out data (default SM_CHANNEL_TEST)")
+    paths.add_argument("--model-dir", "--model_dir", type=Path, help="where the model goes (SM_MODEL_DIR)")
+    paths.add_argument(
+        "--output-data-dir", "--output_data_dir", type=Path, help="extra outputs (SM_OUTPUT_DATA_DIR)"
+    )
+    paths.add_argument(
+        "--checkpoint-dir",
+        "--checkpoint_dir",
+        type=Path,
+        help="checkpoints, resumed from if present (SM_CHECKPOINT_DIR; /opt/ml/checkpoints if it exists)",
+    )
+    paths.add_argument("--backbone", help="pretrained model name or local path replacing the preset's")
+    hyper = parser.add_argument_group("hyperparameters (default: the preset's)")
+    for name, (convert, text) in _HYPERPARAMETER_TYPES.items():
+        flags = [f"--{name}"] if "_" not in name else [f"--{name.replace('_', '-')}", f"--{name}"]
+        hyper.add_argument(*flags, dest=name, type=convert, help=text)
+    return parser
+
+
+def parse_training_run(
+    argv: Sequence[str], *, environ: Mapping[str, str], sagemaker_checkpoints_exist: bool = False
+) -> TrainingRun:
+    """Parse the command line, filling paths from SageMaker's environment; raises UsageError."""
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(list(argv))
+    if unknown:
+        names = [item for item in unknown if item.startswith("-")] or unknown
+        raise UsageError(
+            f"unknown hyperparameter(s) {', '.join(names)}; known: "
+            + ", ".join(sorted(_HYPERPARAMETER_TYPES))
+        )
+
+    def from_env(value: Path | None, variable: str) -> Path | None:
+        if value is not None:
+            return value
+        if environ.get(variable):
+            return Path(environ[variable])
+        return None
+
+    train = from_env(args.train, "SM_CHANNEL_TRAIN")
+    if train is None:
+        raise UsageError("no training data: pass --train DIR or set SM_CHANNEL_TRAIN")
+    if not train.exists():
+        raise UsageError(f"training data {train} (from SM_CHANNEL_TRAIN) does not exist")
+    test = from_env(args.test, "SM_CHANNEL_TEST")
+    if test is not None and not test.exists():
+        raise UsageError(f"test data {test} (from SM_CHANNEL_TEST) does not exist")
+    model_dir = from_env(args.model_dir, "SM_MODEL_DIR")
+    if model_dir is None:
+        raise UsageError("no model directory: pass --model-dir DIR or set SM_MODEL_DIR")
+    if model_dir.exists() and not model_dir.is_dir():
+        raise UsageError(f"model directory {model_dir} exists and is not a directory")
+    checkpoint_dir = from_env(args.checkpoint_dir, "SM_CHECKPOINT_DIR")
+    if checkpoint_dir is None and sagemaker_checkpoints_exist:
+        checkpoint_dir = SAGEMAKER_CHECKPOINT_DIR
+    return TrainingRun(
+        preset=args.preset,
+        train=train,
+        test=test,
+        model_dir=model_dir,
+        output_data_dir=from_env(args.output_data_dir, "SM_OUTPUT_DATA_DIR"),
+        checkpoint_dir=checkpoint_dir,
+        backbone=args.backbone,
+        hyperparameters=Hyperparameters(**{name: getattr(args, name) for name in _HYPERPARAMETER_TYPES}),
+    )

@@ -1,0 +1,118 @@
+from pathlib import Path
+
+import pytest
+
+from model_code.hyperparameters import (
+    SAGEMAKER_CHECKPOINT_DIR,
+    Hyperparameters,
+    UsageError,
+    parse_training_run,
+)
+
+
+@pytest.fixture
+def train_dir(tmp_path):
+    path = tmp_path / "train"
+    path.mkdir()
+    return path
+
+
+def test_cli_flags_and_sagemaker_names_set_the_same_values(train_dir, tmp_path):
+    base = ["--preset", "circrna", "--train", str(train_dir), "--model-dir", str(tmp_path / "m")]
+    dashed = parse_training_run(
+        [*base, "--learning-rate", "0.001", "--batch-size", "8", "--epochs", "2"], environ={}
+    )
+    snake = parse_training_run(
+        [*base, "--learning_rate", "1e-3", "--batch_size", "8", "--epochs", "2.0"], environ={}
+    )
+    assert dashed.hyperparameters == snake.hyperparameters
+    assert dashed.hyperparameters.given() == {"learning_rate": 0.001, "batch_size": 8, "epochs": 2.0}
+    assert dashed.model_dir == tmp_path / "m"
+    assert dashed.backbone is None
+    assert dashed.test is None
+
+
+def test_paths_default_to_sagemaker_environment(train_dir, tmp_path):
+    test_dir = tmp_path / "test"
+    test_dir.mkdir()
+    environ = {
+        "SM_CHANNEL_TRAIN": str(train_dir),
+        "SM_CHANNEL_TEST": str(test_dir),
+        "SM_MODEL_DIR": str(tmp_path / "model"),
+        "SM_OUTPUT_DATA_DIR": str(tmp_path / "output"),
+        "SM_CHECKPOINT_DIR": str(tmp_path / "ckpt"),
+    }
+    run = parse_training_run(["--preset", "circrna"], environ=environ)
+    assert (run.train, run.test, run.model_dir) == (train_dir, test_dir, tmp_path / "model")
+    assert (run.output_data_dir, run.checkpoint_dir) == (tmp_path / "output", tmp_path / "ckpt")
+    assert run.hyperparameters == Hyperparameters()
+    # flags win over the environment
+    other = tmp_path / "other-model"
+    assert (
+        parse_training_run(["--preset", "p", "--model_dir", str(other)], environ=environ).model_dir == other
+    )
+
+
+def test_sagemaker_checkpoint_folder_is_the_default_when_it_exists(train_dir, tmp_path):
+    argv = ["--preset", "p", "--train", str(train_dir), "--model-dir", str(tmp_path / "m")]
+    assert parse_training_run(argv, environ={}).checkpoint_dir is None
+    run = parse_training_run(argv, environ={}, sagemaker_checkpoints_exist=True)
+    assert run.checkpoint_dir == SAGEMAKER_CHECKPOINT_DIR
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--batchsize", "8"], "unknown hyperparameter(s) --batchsize"),
+        (["--epochs", "two"], "argument --epochs: 'two' is not a number"),
+        (["--batch-size", "0"], "argument --batch-size/--batch_size: '0' must be >= 1"),
+        (["--batch_size", "1.5"], "'1.5' is not an integer"),
+        (["--learning-rate", "-1"], "'-1' must be > 0"),
+        (["--learning-rate", "nan"], "'nan' is not a finite number"),
+        (["--validation-fraction", "1"], "'1' must be < 1"),
+        (["--warmup-ratio", "-0.1"], "'-0.1' must be >= 0"),
+    ],
+)
+def test_bad_hyperparameters_are_errors_naming_them(train_dir, tmp_path, extra, message):
+    argv = ["--preset", "p", "--train", str(train_dir), "--model-dir", str(tmp_path / "m"), *extra]
+    with pytest.raises(UsageError) as error:
+        parse_training_run(argv, environ={})
+    assert message in str(error.value)
+
+
+def test_missing_inputs_are_errors_naming_them(tmp_path):
+    model = ["--model-dir", str(tmp_path / "m")]
+    with pytest.raises(UsageError, match="--preset"):
+        parse_training_run(["--train", str(tmp_path), *model], environ={})
+    with pytest.raises(UsageError, match="pass --train DIR or set SM_CHANNEL_TRAIN"):
+        parse_training_run(["--preset", "p", *model], environ={})
+    with pytest.raises(UsageError, match=r"argument --train: .*absent does not exist"):
+        parse_training_run(["--preset", "p", "--train", str(tmp_path / "absent"), *model], environ={})
+    with pytest.raises(UsageError, match=r"absent \(from SM_CHANNEL_TRAIN\) does not exist"):
+        parse_training_run(["--preset", "p", *model], environ={"SM_CHANNEL_TRAIN": str(tmp_path / "absent")})
+    with pytest.raises(UsageError, match="pass --model-dir DIR or set SM_MODEL_DIR"):
+        parse_training_run(["--preset", "p", "--train", str(tmp_path)], environ={})
+    a_file = tmp_path / "file"
+    a_file.write_text("x")
+    with pytest.raises(UsageError, match="is not a directory"):
+        parse_training_run(
+            ["--preset", "p", "--train", str(tmp_path), "--model-dir", str(a_file)], environ={}
+        )
+
+
+def test_every_hyperparameter_has_both_spellings(train_dir, tmp_path):
+    base = ["--preset", "p", "--train", str(train_dir), "--model-dir", str(tmp_path / "m")]
+    for name in Hyperparameters.__dataclass_fields__:
+        for flag in {f"--{name}", f"--{name.replace('_', '-')}"}:
+            value = "0.5" if name in {"warmup_ratio", "validation_fraction"} else "3"
+            run = parse_training_run([*base, flag, value], environ={})
+            assert getattr(run.hyperparameters, name) == float(value), flag
+
+
+def test_paths_are_path_objects(train_dir, tmp_path):
+    run = parse_training_run(
+        ["--preset", "p", "--train", str(train_dir), "--model-dir", str(tmp_path / "m"), "--backbone", "x/y"],
+        environ={},
+    )
+    assert isinstance(run.train, Path)
+    assert run.backbone == "x/y"

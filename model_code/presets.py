@@ -47,7 +47,8 @@ class Columns:
 
 @dataclass(frozen=True, kw_only=True)
 class KmerSettings:
-    """Tokenizer and architecture of the k-mer transformer trained from scratch."""
+    """Tokenizer and architecture of the k-mer transformer trained from scratch (the fields of
+    NucleotideKmerTokenizer and KmerTransformerConfig of the same names)."""
 
     k: int
     stride: int
@@ -56,7 +57,10 @@ class KmerSettings:
     num_hidden_layers: int
     num_attention_heads: int
     intermediate_size: int
-    dropout: float
+    conv_kernel_size: int
+    composition_hidden_size: int
+    hidden_dropout_prob: float
+    classifier_dropout: float
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -120,11 +124,14 @@ _PRESETS = (
             k=3,
             stride=1,
             composition_k=4,
-            hidden_size=64,
+            hidden_size=128,
             num_hidden_layers=2,
             num_attention_heads=4,
-            intermediate_size=128,
-            dropout=0.1,
+            intermediate_size=256,
+            conv_kernel_size=9,
+            composition_hidden_size=128,
+            hidden_dropout_prob=0.1,
+            classifier_dropout=0.2,
         ),
         max_length=259,
         pair=False,

@@ -1,0 +1,173 @@
+"""The REST API (DESIGN.md): predict, status, wake and the list of models, on Powertools' resolver."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.metrics import MetricUnit
+from botocore.exceptions import BotoCoreError, ClientError
+from seqserve_common.lifecycle import State
+from seqserve_common.settings import ModelSpec, Settings
+from seqserve_common.state import StateStore
+
+from invoker.api_error import (
+    RETRY_UNAVAILABLE_SECONDS,
+    RETRY_WAKING_SECONDS,
+    ApiError,
+    error_response,
+    json_response,
+)
+from invoker.endpoint_call import EndpointDown, ModelAnswered, invoke
+from invoker.payload import check_predict_body
+from invoker.recorder import InvocationRecorder
+from invoker.waker import Waker
+
+# (method, path pattern) of every route, to tell a wrong method (405) from an unknown path (404).
+ROUTES = (
+    ("GET", re.compile(r"^/models/?$")),
+    ("GET", re.compile(r"^/models/[^/]+/status/?$")),
+    ("POST", re.compile(r"^/models/[^/]+/wake/?$")),
+    ("POST", re.compile(r"^/models/[^/]+/predict/?$")),
+)
+
+
+def build_app(
+    *,
+    settings: Settings,
+    runtime: Any,
+    sagemaker: Any,
+    dynamodb: Any,
+    events: Any,
+    clock: Callable[[], float],
+    logger: Logger,
+    metrics: Metrics,
+) -> APIGatewayRestResolver:
+    app = APIGatewayRestResolver()
+    store = StateStore(dynamodb=dynamodb, table=settings.state_table)
+    recorder = InvocationRecorder(store=store, clock=clock, logger=logger, metrics=metrics)
+    waker = Waker(
+        store=store,
+        sagemaker=sagemaker,
+        events=events,
+        idle_rule_name=settings.idle_rule_name,
+        clock=clock,
+        logger=logger,
+        metrics=metrics,
+    )
+
+    def model_spec(name: str) -> ModelSpec:
+        spec = settings.models.get(name)
+        if spec is None:
+            raise ApiError(
+                404, "unknown_model", f"model {name!r} is not deployed; GET /models lists the models"
+            )
+        logger.append_keys(model=name)
+        metrics.add_dimension(name="model", value=name)
+        return spec
+
+    @app.get("/models")
+    def list_models() -> Response:
+        models = [{"model": s.name, "preset": s.preset, "mode": s.mode} for s in settings.models.values()]
+        return json_response(200, {"models": models})
+
+    @app.get("/models/<name>/status")
+    def status(name: str) -> Response:
+        spec = model_spec(name)
+        item = store.get(spec.name)
+        body = {
+            "model": spec.name,
+            "preset": spec.preset,
+            "mode": spec.mode,
+            "endpoint_name": spec.endpoint_name,
+            "idle_minutes": spec.idle_minutes,
+            **item.to_json(),
+        }
+        return json_response(200, body)
+
+    @app.post("/models/<name>/wake")
+    def wake(name: str) -> Response:
+        spec = model_spec(name)
+        if not spec.on_demand:
+            raise ApiError(
+                409,
+                "not_on_demand",
+                f"model {name} is served in mode {spec.mode}; only on_demand models sleep",
+            )
+        state = waker.wake(spec, endpoint_down=False, retry_failed=True)
+        if state is State.AWAKE:
+            return json_response(200, {"model": name, "state": state.value})
+        return json_response(
+            202, {"model": name, "state": state.value}, headers={"Retry-After": str(RETRY_WAKING_SECONDS)}
+        )
+
+    @app.post("/models/<name>/predict")
+    def predict(name: str) -> Response:
+        spec = model_spec(name)
+        event = app.current_event
+        body = event.decoded_body
+        raw = body.encode("utf-8") if isinstance(body, str) else body
+        check_predict_body(raw, max_inputs=settings.max_inputs, max_body_bytes=settings.max_body_bytes)
+        try:
+            answer = invoke(runtime, model=name, endpoint_name=spec.endpoint_name, body=raw)
+        except EndpointDown:
+            metrics.add_metric(name="EndpointDown", unit=MetricUnit.Count, value=1)
+            if not spec.on_demand:
+                raise ApiError(
+                    503,
+                    "unavailable",
+                    f"model {name}'s endpoint is not in service; retry later",
+                    retry_after=RETRY_UNAVAILABLE_SECONDS,
+                ) from None
+            waker.wake(spec, endpoint_down=True, retry_failed=False)
+            raise ApiError(
+                503, "waking", f"model {name} is waking up; retry later", retry_after=RETRY_WAKING_SECONDS
+            ) from None
+        except ModelAnswered:
+            if spec.on_demand:
+                recorder.record(spec)
+            raise
+        if spec.on_demand:
+            recorder.record(spec)
+        metrics.add_metric(name="Predictions", unit=MetricUnit.Count, value=1)
+        return Response(status_code=200, content_type="application/json", body=answer)
+
+    @app.not_found
+    def not_found(_: Exception) -> Response:
+        path = app.current_event.path
+        allowed = sorted({method for method, pattern in ROUTES if pattern.match(path)})
+        if allowed:
+            response = error_response(
+                405,
+                "method_not_allowed",
+                f"{app.current_event.http_method} is not allowed on {path}; use {', '.join(allowed)}",
+            )
+            response.headers["Allow"] = ", ".join(allowed)
+            return response
+        return error_response(404, "not_found", f"no route {path}; see GET /models")
+
+    @app.exception_handler(ApiError)
+    def api_error(error: ApiError) -> Response:
+        if error.status >= 500:
+            logger.warning("answered with an error", extra={"status": error.status, "code": error.code})
+        return error.response()
+
+    @app.exception_handler((ClientError, BotoCoreError))
+    def aws_error(error: Exception) -> Response:
+        logger.exception("an AWS call failed")
+        return error_response(
+            503,
+            "unavailable",
+            "a backing AWS service did not answer; retry later",
+            retry_after=RETRY_UNAVAILABLE_SECONDS,
+        )
+
+    @app.exception_handler(Exception)
+    def unexpected(error: Exception) -> Response:
+        logger.exception("unexpected error")
+        return error_response(500, "internal_error", "the API failed unexpectedly; the error is logged")
+
+    return app

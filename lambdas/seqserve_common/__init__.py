@@ -1,0 +1,1 @@
+"""Code shared by the seqserve Lambdas: deployment settings, AWS clients, the state table, the lifecycle."""

@@ -1,0 +1,190 @@
+"""One pass of the idle check over every on-demand model.
+
+Each change is a conditional transition on the state this run read, so two overlapping runs, or a
+run overlapping the invoker, cannot both act: the loser sees the condition fail and leaves the model
+to the winner. Deleting an endpoint that is already gone counts as done.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from botocore.exceptions import BotoCoreError, ClientError
+from seqserve_common.endpoints import EndpointStatus, delete_endpoint, describe_endpoint
+from seqserve_common.lifecycle import State, idle_cutoff
+from seqserve_common.settings import ModelSpec, Settings
+from seqserve_common.state import StateItem, StateStore
+
+# A waking model with no endpoint this long after the transition lost its CreateEndpoint call.
+WAKE_GRACE_SECONDS = 120.0
+# States in which nothing runs or is about to run, so the schedule may stop.
+QUIET_STATES = frozenset({State.ASLEEP.value, State.FAILED.value})
+ERROR = "error"
+
+
+class IdleChecker:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        sagemaker: Any,
+        dynamodb: Any,
+        events: Any,
+        sns: Any,
+        clock: Callable[[], float],
+        logger: Logger,
+    ) -> None:
+        self._settings = settings
+        self._sagemaker = sagemaker
+        self._store = StateStore(dynamodb=dynamodb, table=settings.state_table)
+        self._events = events
+        self._sns = sns
+        self._clock = clock
+        self._logger = logger
+
+    @property
+    def watched(self) -> list[ModelSpec]:
+        return [spec for spec in self._settings.models.values() if spec.on_demand]
+
+    def run(self) -> dict[str, str]:
+        """Check every watched model; return each one's state afterwards ("error" if AWS failed)."""
+        results: dict[str, str] = {}
+        for spec in self.watched:
+            try:
+                results[spec.name] = self._check(spec).value
+            except (ClientError, BotoCoreError):
+                self._logger.exception("idle check failed for a model", extra={"model": spec.name})
+                results[spec.name] = ERROR
+        if set(results.values()) <= QUIET_STATES:
+            self._stop_schedule()
+        return results
+
+    def _check(self, spec: ModelSpec) -> State:
+        item = self._store.get(spec.name)
+        endpoint = describe_endpoint(self._sagemaker, spec.endpoint_name)
+        state = item.state
+        if endpoint.status == "Failed" and state in {State.WAKING, State.AWAKE}:
+            return self._fail(spec, item, endpoint)
+        if state is State.WAKING:
+            return self._check_waking(spec, item, endpoint)
+        if state is State.AWAKE:
+            return self._check_awake(spec, item, endpoint)
+        if state is State.SLEEPING:
+            return self._check_sleeping(spec, item, endpoint)
+        if state is State.FAILED:
+            if endpoint.exists and endpoint.status != "Deleting":
+                delete_endpoint(self._sagemaker, spec.endpoint_name)
+            return state
+        if endpoint.exists:
+            self._logger.warning(
+                "model is asleep but its endpoint exists; left alone",
+                extra={"model": spec.name, "endpoint_status": endpoint.status},
+            )
+        return state
+
+    def _move(self, item: StateItem, *, to: State, **kwargs: Any) -> State:
+        """The state after a conditional transition: ``to``, or whatever the winner of a race left."""
+        moved = self._store.transition(item, to=to, now=self._clock(), **kwargs)
+        if moved is None:
+            self._logger.info("another caller changed the state first", extra={"model": item.model})
+            return self._store.get(item.model).state
+        self._logger.info(
+            "state changed", extra={"model": item.model, "from": item.state.value, "to": to.value}
+        )
+        return to
+
+    def _check_waking(self, spec: ModelSpec, item: StateItem, endpoint: EndpointStatus) -> State:
+        if endpoint.status == "InService":
+            state = self._move(item, to=State.AWAKE)
+            if state is State.AWAKE:
+                _emit("Wakes", spec.name, 1, MetricUnit.Count)
+            return state
+        changed_at = item.state_changed_at or 0.0
+        if not endpoint.exists and self._clock() - changed_at > WAKE_GRACE_SECONDS:
+            self._logger.warning("waking without an endpoint; back to asleep", extra={"model": spec.name})
+            return self._move(item, to=State.ASLEEP)
+        return item.state
+
+    def _check_awake(self, spec: ModelSpec, item: StateItem, endpoint: EndpointStatus) -> State:
+        if not endpoint.exists:
+            self._logger.warning("awake but the endpoint is gone; now asleep", extra={"model": spec.name})
+            return self._move(item, to=State.ASLEEP)
+        now = self._clock()
+        cutoff = idle_cutoff(now=now, idle_minutes=spec.idle_minutes)
+        last_used = max(item.last_invoked_at or 0.0, item.state_changed_at or 0.0)
+        if last_used >= cutoff:
+            return item.state
+        # The condition re-checks last_invoked_at, so a request recorded since the read keeps it awake.
+        state = self._move(item, to=State.SLEEPING, idle_before=cutoff)
+        if state is not State.SLEEPING:
+            return state
+        delete_endpoint(self._sagemaker, spec.endpoint_name)
+        _emit("Sleeps", spec.name, 1, MetricUnit.Count)
+        _emit("MinutesAwake", spec.name, (now - (item.state_changed_at or now)) / 60, MetricUnit.Count)
+        return state
+
+    def _check_sleeping(self, spec: ModelSpec, item: StateItem, endpoint: EndpointStatus) -> State:
+        if not endpoint.exists:
+            return self._move(item, to=State.ASLEEP)
+        if endpoint.status != "Deleting":
+            # A run that won the transition did not get to delete the endpoint: finish its work.
+            delete_endpoint(self._sagemaker, spec.endpoint_name)
+        return item.state
+
+    def _fail(self, spec: ModelSpec, item: StateItem, endpoint: EndpointStatus) -> State:
+        reason = endpoint.failure_reason or "the endpoint's status is Failed (no reason given)"
+        state = self._move(item, to=State.FAILED, failure_reason=reason)
+        if state is not State.FAILED:
+            return state
+        delete_endpoint(self._sagemaker, spec.endpoint_name)
+        _emit("Failures", spec.name, 1, MetricUnit.Count)
+        if item.state is State.AWAKE and item.state_changed_at is not None:
+            _emit("MinutesAwake", spec.name, (self._clock() - item.state_changed_at) / 60, MetricUnit.Count)
+        self._notify_failure(spec, reason)
+        return state
+
+    def _notify_failure(self, spec: ModelSpec, reason: str) -> None:
+        if self._settings.notify_topic_arn is None:
+            return
+        message = {
+            "model": spec.name,
+            "endpoint_name": spec.endpoint_name,
+            "state": State.FAILED.value,
+            "reason": reason,
+            "action": f"the endpoint was deleted; POST /models/{spec.name}/wake to try again",
+        }
+        try:
+            self._sns.publish(
+                TopicArn=self._settings.notify_topic_arn,
+                Subject=f"seqserve: the endpoint of model {spec.name} failed"[:100],
+                Message=json.dumps(message),
+            )
+        except (ClientError, BotoCoreError):
+            # The state already says failed, with the reason; a lost notice must not undo that.
+            self._logger.exception("could not publish the failure notice", extra={"model": spec.name})
+
+    def _stop_schedule(self) -> None:
+        """Disable the rule, then re-read: a wake that raced the disable turns it back on."""
+        rule = self._settings.idle_rule_name
+        if rule is None:
+            return
+        self._events.disable_rule(Name=rule)
+        woken = [
+            spec.name for spec in self.watched if self._store.get(spec.name).state.value not in QUIET_STATES
+        ]
+        if woken:
+            self._events.enable_rule(Name=rule)
+            self._logger.info(
+                "a model woke while the schedule stopped; rule re-enabled", extra={"models": woken}
+            )
+        else:
+            self._logger.info("every watched model is asleep; idle rule disabled", extra={"rule": rule})
+
+
+def _emit(name: str, model: str, value: float, unit: MetricUnit) -> None:
+    with single_metric(name=name, unit=unit, value=value) as metric:
+        metric.add_dimension(name="model", value=model)

@@ -1,0 +1,59 @@
+"""ProtBert's input convention inside a tokenizer class, so it survives save_pretrained/from_pretrained.
+
+Rostlab/prot_bert was pre-trained on upper-case residues separated by spaces, with the rare or
+ambiguous amino acids U, Z, O and B replaced by X. Callers send plain sequences ("MKTAYIAK..."); this
+subclass of the backbone's BertTokenizer applies that convention in its own encoding path (every
+``__call__``, ``encode`` and ``tokenize`` goes through ``_encode_plus``) and rejects anything that is
+not an amino-acid letter. Its name is written to ``tokenizer_config.json``, and importing this module
+registers it with ``AutoTokenizer``, so a saved protein tokenizer reloads as this class.
+"""
+
+from __future__ import annotations
+
+import re
+
+from transformers import AutoTokenizer, BatchEncoding, BertTokenizer
+
+from .presets import PROTEIN_ALPHABET
+
+_RARE_RESIDUES = re.compile("[UZOB]")
+_WHITESPACE = re.compile(r"\s+")
+
+
+def protbert_residues(sequence: object, *, name: str) -> str:
+    """``sequence`` as ProtBert reads it: upper case, U/Z/O/B as X, one space between residues."""
+    if not isinstance(sequence, str):
+        raise ValueError(f"{name}: expected a protein sequence string, got {type(sequence).__name__}")
+    residues = _WHITESPACE.sub("", sequence).upper()
+    if not residues:
+        raise ValueError(f"{name}: the protein sequence is empty")
+    for position, char in enumerate(residues, start=1):
+        if char not in PROTEIN_ALPHABET:
+            raise ValueError(
+                f"{name}: character {char!r} at position {position} is not an amino-acid letter "
+                f"(expected one of {PROTEIN_ALPHABET})"
+            )
+    return " ".join(_RARE_RESIDUES.sub("X", residues))
+
+
+class ProteinBertTokenizer(BertTokenizer):
+    """BertTokenizer over ProtBert's vocabulary that takes raw protein sequences."""
+
+    def _encode_plus(self, text, text_pair=None, **kwargs) -> BatchEncoding:
+        if kwargs.get("is_split_into_words"):
+            raise ValueError("a protein tokenizer takes whole sequences, not pre-split words")
+        return super()._encode_plus(_residues(text, "input"), _residues(text_pair, "pair input"), **kwargs)
+
+
+def _residues(text: object, name: str) -> object:
+    if text is None:
+        return None
+    if isinstance(text, (list, tuple)):
+        return [protbert_residues(item, name=f"{name} {index}") for index, item in enumerate(text)]
+    return protbert_residues(text, name=f"the {name}")
+
+
+# A string key, not a config class: the model's config is plain BertConfig, whose tokenizer mapping must
+# stay BertTokenizer for text models. Registering by name only lets AutoTokenizer resolve the
+# "tokenizer_class" that save_pretrained writes.
+AutoTokenizer.register("ProteinBertTokenizer", tokenizer_class=ProteinBertTokenizer)

@@ -20,6 +20,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from .presets import Preset, TrainingDefaults, get_preset
+
 SAGEMAKER_CHECKPOINT_DIR = Path("/opt/ml/checkpoints")
 
 
@@ -198,3 +200,76 @@ def parse_training_run(
         backbone=args.backbone,
         hyperparameters=Hyperparameters(**{name: getattr(args, name) for name in _HYPERPARAMETER_TYPES}),
     )
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainingSettings:
+    """The hyperparameters a run trains with: the given ones over the preset's defaults."""
+
+    epochs: float
+    learning_rate: float
+    batch_size: int
+    eval_batch_size: int
+    weight_decay: float
+    warmup_ratio: float
+    gradient_accumulation_steps: int
+    max_steps: int | None
+    validation_fraction: float
+    seed: int
+    logging_steps: int | float
+
+
+_MODEL_SIZE = ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size")
+# Unless given, the training loss is logged 50 times a run (a float below 1 is a share of the steps).
+DEFAULT_LOGGING_STEPS = 0.02
+
+
+def training_settings(hyperparameters: Hyperparameters, defaults: TrainingDefaults) -> TrainingSettings:
+    given = hyperparameters
+    batch_size = given.batch_size if given.batch_size is not None else defaults.batch_size
+    return TrainingSettings(
+        epochs=given.epochs if given.epochs is not None else defaults.epochs,
+        learning_rate=given.learning_rate if given.learning_rate is not None else defaults.learning_rate,
+        batch_size=batch_size,
+        eval_batch_size=given.eval_batch_size if given.eval_batch_size is not None else 2 * batch_size,
+        weight_decay=given.weight_decay if given.weight_decay is not None else defaults.weight_decay,
+        warmup_ratio=given.warmup_ratio if given.warmup_ratio is not None else defaults.warmup_ratio,
+        gradient_accumulation_steps=given.gradient_accumulation_steps or 1,
+        max_steps=given.max_steps,
+        validation_fraction=(
+            given.validation_fraction
+            if given.validation_fraction is not None
+            else defaults.validation_fraction
+        ),
+        seed=given.seed if given.seed is not None else defaults.seed,
+        logging_steps=given.logging_steps or DEFAULT_LOGGING_STEPS,
+    )
+
+
+def preset_for_run(name: str, hyperparameters: Hyperparameters) -> Preset:
+    """The named preset with the given ``max_length`` and model size; UsageError if it cannot take them."""
+    try:
+        preset = get_preset(name)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    sizes = {name: getattr(hyperparameters, name) for name in _MODEL_SIZE}
+    sizes = {name: value for name, value in sizes.items() if value is not None}
+    if sizes:
+        if preset.kmer is None:
+            raise UsageError(
+                f"hyperparameter(s) {', '.join(sorted(sizes))} apply to models trained from scratch; "
+                f"preset {preset.name!r} fine-tunes {preset.model}, whose size is fixed"
+            )
+        kmer = dataclasses.replace(preset.kmer, **sizes)
+        if kmer.hidden_size % kmer.num_attention_heads:
+            raise UsageError(
+                f"hidden_size {kmer.hidden_size} must be a multiple of num_attention_heads "
+                f"{kmer.num_attention_heads}"
+            )
+        preset = dataclasses.replace(preset, kmer=kmer)
+    if hyperparameters.max_length is not None:
+        try:
+            preset = dataclasses.replace(preset, max_length=hyperparameters.max_length)
+        except ValueError as error:  # the preset's own bounds
+            raise UsageError(str(error)) from None
+    return preset

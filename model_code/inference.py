@@ -1,0 +1,54 @@
+"""The SageMaker inference-toolkit handlers: model_fn, input_fn, predict_fn, output_fn.
+
+The stock SageMaker PyTorch image imports this file as the top-level module ``inference`` with the
+artifact's ``code/`` on sys.path; the BYOC server and the local stack import it as
+``model_code.inference``. Errors the client can fix are :class:`InferenceError` with their status.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import torch
+
+if not __package__:
+    # Imported by the toolkit from code/: register that folder as the package model_code first.
+    import _package
+
+    _package.ensure_package()
+
+from model_code.payload import Request, accepts_json, parse_request
+from model_code.predictor import Prediction, Predictor, load_predictor, torch_threads
+from model_code.validation import InferenceError, Limits
+
+RESPONSE_TYPE = "application/json"
+
+
+def model_fn(model_dir: str) -> Predictor:
+    """Load once, from local files; limits come from ``SEQSERVE_*`` variables (see validation.Limits)."""
+    torch.set_num_threads(torch_threads(os.environ))
+    return load_predictor(model_dir, limits=Limits.from_environ(os.environ))
+
+
+def input_fn(input_data: object, content_type: str | None) -> Request:
+    return parse_request(input_data, content_type)
+
+
+def predict_fn(data: Request, model: Predictor) -> Prediction:
+    return model.predict(data)
+
+
+def output_fn(prediction: Prediction, accept: str | None) -> tuple[str, str]:
+    """One entry per input, as the Hugging Face text-classification pipeline answers, and its type."""
+    if not accepts_json(accept):
+        raise InferenceError(406, "not_acceptable", f"cannot answer in {accept!r}; accept {RESPONSE_TYPE}")
+    entries: list[object] = []
+    for row in prediction.scores:
+        ranked = sorted(zip(prediction.labels, row, strict=True), key=lambda pair: pair[1], reverse=True)
+        if prediction.top_k is None:
+            label, score = ranked[0]
+            entries.append({"label": label, "score": score})
+        else:
+            entries.append([{"label": label, "score": score} for label, score in ranked[: prediction.top_k]])
+    return json.dumps(entries), RESPONSE_TYPE

@@ -250,7 +250,7 @@ def _read_class_file(preset: Preset, path: Path, text: str) -> list[Example]:
     # The class is the file name up to its first dot, so "circRNA.train.fa" is a circRNA file too.
     label = path.name.split(".", 1)[0]
     _check_label(preset, label, path=path, line=None)
-    if text.lstrip().startswith(">"):
+    if any(line.lstrip().startswith(">") for line in text.splitlines()):
         rows = [(line, sequence) for line, _title, sequence in _fasta_records(path, text)]
     else:
         rows = [(number, line) for number, line in enumerate(text.splitlines(), start=1) if line.strip()]

@@ -1,0 +1,260 @@
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from model_code.data import (
+    DataError,
+    Example,
+    apply_labels,
+    balanced_class_weights,
+    label_names,
+    load_examples,
+    split_marked_test,
+    stratified_split,
+)
+from model_code.presets import get_preset
+
+CIRC = get_preset("circrna")
+PROTEIN = get_preset("protein-localization")
+APTAMER = get_preset("aptamer-pairs")
+SNLI = get_preset("entailment")
+MEDICAL = dataclasses.replace(get_preset("medical-specialty"), min_class_count=2)
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_class_per_file_folder_takes_the_class_from_the_file_stem(tmp_path):
+    write(tmp_path / "circRNA.txt", "acgtacgu\n\nGGGCCCAAA\n")
+    write(tmp_path / "lncRNA.train.fa", ">r1 some title\nACGT\nTTGG\n>r2\nNNAC\n")
+    write(tmp_path / ".hidden.txt", "not data")
+    examples = load_examples(CIRC, tmp_path)
+    assert [(e.text, e.label) for e in examples] == [
+        ("ACGTACGU", "circRNA"),
+        ("GGGCCCAAA", "circRNA"),
+        ("ACGTTTGG", "lncRNA"),
+        ("NNAC", "lncRNA"),
+    ]
+    assert all(e.text_pair is None for e in examples)
+    assert examples[1].origin.endswith("circRNA.txt, line 3")
+    assert examples[3].origin.endswith("lncRNA.train.fa, line 4")
+
+
+def test_a_single_file_is_a_data_set_too(tmp_path):
+    path = write(tmp_path / "lncRNA.txt", "ACGT\n")
+    assert load_examples(CIRC, path) == [Example("ACGT", None, "lncRNA")]
+
+
+def test_deeploc_location_is_before_the_membrane_suffix_and_test_records_are_marked(tmp_path):
+    write(
+        tmp_path / "deeploc.fasta",
+        ">Q1 Nucleus-S\nMKV\nLLA\n>Q2 Lysosome/Vacuole-M test\nmkuz\n>Q3 Cell.membrane-U\nACDE\n",
+    )
+    examples = load_examples(PROTEIN, tmp_path)
+    assert [(e.text, e.label, e.is_test) for e in examples] == [
+        ("MKVLLA", "Nucleus", False),
+        ("MKUZ", "Lysosome/Vacuole", True),
+        ("ACDE", "Cell.membrane", False),
+    ]
+    train, test = split_marked_test(examples)
+    assert [e.label for e in train] == ["Nucleus", "Cell.membrane"]
+    assert [e.label for e in test] == ["Lysosome/Vacuole"]
+
+
+def test_csv_reads_the_mapped_columns_and_ignores_the_rest(tmp_path):
+    write(tmp_path / "a.csv", "Extra,Sequence1,Sequence2,Label\nx,acgt,GGTTGG,1\ny,TTTT,CCCC,0\n")
+    assert load_examples(APTAMER, tmp_path) == [
+        Example("ACGT", "GGTTGG", "1"),
+        Example("TTTT", "CCCC", "0"),
+    ]
+
+
+def test_csv_free_text_keeps_case_strips_labels_and_skips_blank_notes(tmp_path, caplog):
+    text = ',medical_specialty,transcription\n0, Neurology,"Seizure, then\nMRI."\n'
+    text += "1, Urology,   \n2,Urology,Cystoscopy\n"
+    write(tmp_path / "mt.csv", text)
+    with caplog.at_level(logging.WARNING, logger="model_code.data"):
+        examples = load_examples(MEDICAL, tmp_path)
+    assert [(e.text, e.label) for e in examples] == [
+        ("Seizure, then\nMRI.", "Neurology"),
+        ("Cystoscopy", "Urology"),
+    ]
+    assert examples[1].origin.endswith("mt.csv, line 5")
+    assert "skipped 1 rows with an empty input" in caplog.text
+
+
+def test_snli_no_consensus_rows_are_skipped_and_reported(tmp_path, caplog):
+    rows = [
+        '{"sentence1": "A man sleeps.", "sentence2": "A man rests.", "gold_label": "entailment", "id": 1}',
+        '{"sentence1": "A dog runs.", "sentence2": "A cat runs.", "gold_label": "-"}',
+        "",
+        '{"sentence1": "Kids play.", "sentence2": "Nobody plays.", "gold_label": "contradiction"}',
+    ]
+    write(tmp_path / "snli.jsonl", "\n".join(rows) + "\n")
+    with caplog.at_level(logging.WARNING, logger="model_code.data"):
+        examples = load_examples(SNLI, tmp_path / "snli.jsonl")
+    assert [(e.text, e.text_pair, e.label) for e in examples] == [
+        ("A man sleeps.", "A man rests.", "entailment"),
+        ("Kids play.", "Nobody plays.", "contradiction"),
+    ]
+    assert "skipped 1 rows labelled '-'" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("preset", "name", "content", "where", "reason"),
+    [
+        (CIRC, "circRNA.txt", "\n  \n", "circRNA.txt: ", "the file is empty"),
+        (CIRC, "circRNA.fa", "ACGT\n>r1\nACGT\n", "line 1", "sequence before the first '>' header"),
+        (CIRC, "circRNA.fa", ">r1\nACGT\n>r2\n\n>r3\nAC\n", "line 3", "record 'r2' has no sequence"),
+        (CIRC, "circRNA.txt", "ACGT\nACXT\n", "line 2", "character 'X' at position 3"),
+        (CIRC, "circRNA.txt", "ACGT\nAC-GT\n", "line 2", "character '-' at position 3"),
+        (CIRC, "mRNA.txt", "ACGT\n", "mRNA.txt: ", "unknown label 'mRNA'"),
+        (PROTEIN, "d.fasta", ">Q1 Nucleus-S\nMK\n>Q2 Nucleus\nMK\n", "line 3", "lacks its membrane suffix"),
+        (PROTEIN, "d.fasta", ">Q1 Nucleus-S\nMK\n>Q2 Brain-S\nMK\n", "line 3", "unknown label 'Brain'"),
+        (PROTEIN, "d.fasta", ">Q1 Nucleus-S train\nMK\n", "line 1", "optional ' test'"),
+        (PROTEIN, "d.fasta", ">Q1 Nucleus-S\nMK1\n", "line 1", "character '1' at position 3"),
+        (PROTEIN, "d.fasta", ">\nMK\n", "line 1", "no sequence ID"),
+        (APTAMER, "a.csv", "Sequence1,Label\nACGT,1\n", "line 1", "missing column(s) Sequence2"),
+        (
+            APTAMER,
+            "a.csv",
+            "Sequence1,Sequence2,Label\nACGT,ACGT,1\nACGT,ACGT,2\n",
+            "line 3",
+            "unknown label '2'",
+        ),
+        (
+            APTAMER,
+            "a.csv",
+            "Sequence1,Sequence2,Label\nACGT,ACGT,1\nACGT,ACUT,0\n",
+            "line 3",
+            "'U' at position 3",
+        ),
+        (APTAMER, "a.csv", "Sequence1,Sequence2,Label\nACGT,ACGT\n", "line 2", "missing column(s) Label"),
+        (APTAMER, "a.csv", "Sequence1,Sequence2,Label\n,ACGT,1\n", "line 2", "an input is empty"),
+        (SNLI, "s.jsonl", '{"sentence1": "a", "sentence2": "b"}\n', "line 1", "missing column(s) gold_label"),
+        (
+            SNLI,
+            "s.jsonl",
+            '{"sentence1": "a", "sentence2": "b", "gold_label": "yes"}\n',
+            "line 1",
+            "label 'yes'",
+        ),
+        (
+            SNLI,
+            "s.jsonl",
+            '{"sentence1": "a", "sentence2": "b", "gold_label": "neutral"}\n{oops\n',
+            "line 2",
+            "JSON",
+        ),
+        (SNLI, "s.jsonl", '["a", "b", "neutral"]\n', "line 1", "expected a JSON object"),
+        (
+            SNLI,
+            "s.jsonl",
+            '{"sentence1": 3, "sentence2": "b", "gold_label": "neutral"}\n',
+            "line 1",
+            "string",
+        ),
+        (
+            MEDICAL,
+            "m.csv",
+            "transcription,medical_specialty\nNote,\n",
+            "line 2",
+            "medical_specialty is empty",
+        ),
+    ],
+)
+def test_bad_data_names_the_file_the_line_and_the_reason(tmp_path, preset, name, content, where, reason):
+    path = write(tmp_path / name, content)
+    with pytest.raises(DataError) as caught:
+        load_examples(preset, tmp_path)
+    message = str(caught.value)
+    assert message.startswith(str(path))
+    assert where in message
+    assert reason in message
+
+
+def test_a_missing_path_and_a_folder_without_data_files_are_errors(tmp_path):
+    with pytest.raises(DataError, match="no such file or folder"):
+        load_examples(CIRC, tmp_path / "absent")
+    write(tmp_path / "notes.md", "# not data")
+    with pytest.raises(DataError, match=r"no csv data files \(\.csv\) in this folder"):
+        load_examples(APTAMER, tmp_path)
+
+
+def test_non_utf8_files_are_an_error(tmp_path):
+    (tmp_path / "circRNA.txt").write_bytes(b"ACGT\n\xff\xfe\n")
+    with pytest.raises(DataError, match=r"circRNA\.txt: not UTF-8 text"):
+        load_examples(CIRC, tmp_path)
+
+
+def examples_of(counts: dict[str, int]) -> list[Example]:
+    return [Example(f"{label}{i}", None, label) for label, n in counts.items() for i in range(n)]
+
+
+def test_stratified_split_keeps_label_proportions_and_is_reproducible():
+    examples = examples_of({"a": 40, "b": 20, "c": 10})
+    train, validation = stratified_split(examples, validation_fraction=0.2, seed=3)
+    assert Counter(e.label for e in validation) == {"a": 8, "b": 4, "c": 2}
+    assert sorted(e.text for e in train + validation) == sorted(e.text for e in examples)
+    assert stratified_split(examples, validation_fraction=0.2, seed=3) == (train, validation)
+    assert stratified_split(examples, validation_fraction=0.2, seed=4)[1] != validation
+
+
+def test_stratified_split_explains_why_it_cannot_split():
+    with pytest.raises(DataError, match="'b' have fewer than 2 examples"):
+        stratified_split(examples_of({"a": 5, "b": 1}), validation_fraction=0.5, seed=0)
+    with pytest.raises(DataError, match="cannot split 4 examples of 2 labels"):
+        stratified_split(examples_of({"a": 2, "b": 2}), validation_fraction=0.1, seed=0)
+    with pytest.raises(ValueError, match="validation_fraction"):
+        stratified_split(examples_of({"a": 5, "b": 5}), validation_fraction=1.0, seed=0)
+
+
+def test_fixed_labels_come_from_the_preset_in_its_order():
+    assert label_names(SNLI, examples_of({"neutral": 1})) == ["entailment", "neutral", "contradiction"]
+
+
+def test_rare_labels_merge_into_other_the_same_way_for_train_and_test():
+    preset = dataclasses.replace(MEDICAL, min_class_count=3)
+    train = examples_of({"Urology": 5, "Neurology": 3, "Dentistry": 2})
+    labels = label_names(preset, train)
+    assert labels == ["Neurology", "Other", "Urology"]
+    assert Counter(e.label for e in apply_labels(preset, train, labels)) == {
+        "Urology": 5,
+        "Neurology": 3,
+        "Other": 2,
+    }
+    # A specialty the training data never had is rare by definition.
+    test = examples_of({"Urology": 1, "Podiatry": 1})
+    assert [e.label for e in apply_labels(preset, test, labels)] == ["Urology", "Other"]
+
+
+def test_a_label_outside_the_model_labels_is_an_error_naming_the_row(tmp_path):
+    write(tmp_path / "circRNA.txt", "ACGT\n")
+    examples = load_examples(CIRC, tmp_path)
+    with pytest.raises(
+        DataError, match=r"circRNA.txt, line 1: label 'circRNA' is not one of .*lncRNA, other"
+    ):
+        apply_labels(CIRC, examples, ["lncRNA", "other"])
+
+
+def test_too_few_labels_after_merging_is_an_error():
+    preset = dataclasses.replace(MEDICAL, min_class_count=5)
+    with pytest.raises(DataError, match="fewer than 2 labels"):
+        label_names(preset, examples_of({"Urology": 4, "Neurology": 1}))
+    with pytest.raises(DataError, match="no examples"):
+        label_names(preset, [])
+
+
+def test_balanced_class_weights_favour_rare_labels():
+    weights = balanced_class_weights(examples_of({"a": 30, "b": 10}), ["a", "b"])
+    assert weights == pytest.approx([40 / (2 * 30), 40 / (2 * 10)])
+    with pytest.raises(DataError, match=r"no training examples of label\(s\) 'c'"):
+        balanced_class_weights(examples_of({"a": 3}), ["a", "c"])

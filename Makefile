@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: install test lint bench
+.PHONY: install test lint bench demo serve
 
 install: $(STAMP)
 
@@ -26,3 +26,10 @@ test: lint
 
 bench: $(STAMP)
 	$(PY) -m bench
+
+# The local stack (local/): trains circrna on generated data, then runs the demo or serves until Ctrl-C.
+demo: $(STAMP)
+	$(PY) -m local demo
+
+serve: $(STAMP)
+	$(PY) -m local serve

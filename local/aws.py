@@ -1,0 +1,93 @@
+"""moto in server mode on 127.0.0.1, with a record of control-plane calls.
+
+moto's CreateEndpoint silently replaces an existing endpoint, so the endpoint itself cannot tell how
+often it was created. The record plays CloudTrail's part: it counts every JSON-protocol action
+(``X-Amz-Target``, e.g. ``SageMaker.CreateEndpoint``) that reached the server.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+from werkzeug.serving import BaseWSGIServer, make_server
+
+REGION = "us-east-1"
+# moto's default account; the ARNs moto builds carry it.
+ACCOUNT_ID = "123456789012"
+# Fake credentials: moto accepts any, and they keep boto3 away from a real profile.
+CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+}
+
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+class CallRecord:
+    """Thread-safe counts of the JSON-protocol actions the server received."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: Counter[str] = Counter()
+
+    def wrap(self, app: WSGIApp) -> WSGIApp:
+        def recording_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+            target = environ.get("HTTP_X_AMZ_TARGET")
+            if target:
+                with self._lock:
+                    self._counts[target] += 1
+            return app(environ, start_response)
+
+        return recording_app
+
+    def count(self, target: str) -> int:
+        with self._lock:
+            return self._counts[target]
+
+
+class MotoServer:
+    """moto's server app in a thread of this process, bound to a free port on 127.0.0.1."""
+
+    def __init__(self) -> None:
+        self.calls = CallRecord()
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        # werkzeug logs every request; the stack's own output stays readable.
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        app = self.calls.wrap(DomainDispatcherApplication(create_backend_app))
+        self._server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=MotoRequestHandler)
+        self._thread = threading.Thread(target=self._server.serve_forever, name="moto", daemon=True)
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("the moto server is not started")
+        return f"http://127.0.0.1:{self._server.server_port}"
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._server = self._thread = None
+
+
+def aws_environment(*, moto_url: str, runtime_url: str) -> dict[str, str]:
+    """The variables that point any boto3 client at the local stack, for the Lambdas and for us."""
+    return {
+        **CREDENTIALS,
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_REGION": REGION,
+        "AWS_ENDPOINT_URL": moto_url,
+        "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": runtime_url,
+    }

@@ -1,0 +1,104 @@
+"""The demo: example requests through the REST API, each printed with what came back.
+
+It follows one model through its lifecycle: predictions (waking it first), a batch with ``top_k``, a bad
+input, the status, falling asleep once idle, the 503 with ``Retry-After`` that wakes it, and the
+prediction once awake. Any answer other than the expected one ends the demo with exit status 1.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import httpx
+
+SEQUENCE = "ATGGCGTACGTTAGCCTAGGCTAACGGTACGATCGATCGGCTAGCTAGGATCCGATCGTAGCTAGCTAGGCTA"
+OTHER = "GGCCTTAAGGCCTTAGCGCGATATCGCGTTAACCGGTTAACGCGATCGATGCATGCAAGCTTGCATGCAT"
+# Local endpoints are in service at once; waiting out a real endpoint's Retry-After would only idle.
+LOCAL_RETRY_CAP_SECONDS = 2.0
+
+
+class DemoFailure(RuntimeError):
+    pass
+
+
+def _show(response: httpx.Response) -> None:
+    request = response.request
+    print(f"\n>>> {request.method} {request.url.path}")
+    if request.content:
+        print(f"    {request.content.decode()}")
+    extra = f"  Retry-After: {response.headers['retry-after']}" if "retry-after" in response.headers else ""
+    print(f"<<< {response.status_code}{extra}")
+    try:
+        print("    " + json.dumps(response.json(), indent=2).replace("\n", "\n    "))
+    except ValueError:
+        print(f"    {response.text}")
+
+
+def _expect(response: httpx.Response, *statuses: int) -> httpx.Response:
+    _show(response)
+    if response.status_code not in statuses:
+        raise DemoFailure(f"expected HTTP {' or '.join(map(str, statuses))}, got {response.status_code}")
+    return response
+
+
+def _predict_until_awake(
+    api: httpx.Client, model: str, body: dict[str, Any], *, attempts: int = 30
+) -> httpx.Response:
+    """Predict, honouring 503 + Retry-After (capped locally) until the model answers."""
+    for _ in range(attempts):
+        response = _expect(api.post(f"/models/{model}/predict", json=body), 200, 503)
+        if response.status_code == 200:
+            return response
+        if "retry-after" not in response.headers:
+            raise DemoFailure("a 503 without Retry-After")
+        wait = min(float(response.headers["retry-after"]), LOCAL_RETRY_CAP_SECONDS)
+        print(f"    (the model is waking; retrying in {wait:g} s)")
+        time.sleep(wait)
+    raise DemoFailure(f"{model} did not wake after {attempts} attempts")
+
+
+def _status(api: httpx.Client, model: str) -> dict[str, Any]:
+    return _expect(api.get(f"/models/{model}/status"), 200).json()
+
+
+def run_demo(*, api_url: str, idle_timer: Any, model: str = "circrna", timeout_minutes: float = 4.0) -> int:
+    print(f"API: {api_url}")
+    try:
+        with httpx.Client(base_url=api_url, timeout=30) as api:
+            _expect(api.get("/models"), 200)
+            _status(api, model)
+            print("\n== A prediction (the model starts asleep, so the first answer is 503 while it wakes)")
+            _predict_until_awake(api, model, {"inputs": SEQUENCE})
+            print("\n== A batch with top_k")
+            _expect(
+                api.post(
+                    f"/models/{model}/predict", json={"inputs": [SEQUENCE, OTHER], "parameters": {"top_k": 2}}
+                ),
+                200,
+            )
+            print("\n== A bad input")
+            _expect(api.post(f"/models/{model}/predict", json={"inputs": "HELLO, WORLD!"}), 400)
+            print("\n== The status")
+            status = _status(api, model)
+            idle = status.get("idle_minutes")
+            print(f"\n== Waiting for the model to fall asleep (idle {idle} min, then the idle check)")
+            deadline = time.monotonic() + timeout_minutes * 60
+            started = time.monotonic()
+            while status.get("state") != "asleep":
+                if time.monotonic() > deadline:
+                    raise DemoFailure(
+                        f"{model} still {status.get('state')!r} after {timeout_minutes} minutes"
+                    )
+                time.sleep(5)
+                status = api.get(f"/models/{model}/status").json()
+                print(f"    {time.monotonic() - started:5.0f} s: {status.get('state')}")
+            _show(api.get(f"/models/{model}/status"))
+            print("\n== The next request wakes it: 503 with Retry-After, then the prediction once awake")
+            _predict_until_awake(api, model, {"inputs": SEQUENCE})
+    except (DemoFailure, httpx.HTTPError) as error:
+        print(f"\nDEMO FAILED: {error}")
+        return 1
+    print(f"\nDemo complete: the idle check ran {idle_timer.fired} times.")
+    return 0

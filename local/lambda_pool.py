@@ -1,0 +1,138 @@
+"""Run a real Lambda handler the way Lambda does: in processes of its own, with only its environment.
+
+Each worker (``local.lambda_worker``) is one execution environment handling one event at a time;
+concurrent events go to concurrent workers, as concurrent Lambda executions do, up to ``concurrency``
+(the function's reserved concurrency) after which events wait for a free worker.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import subprocess
+import sys
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import IO, Any
+
+from .processes import stop
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+COLD_START_TIMEOUT_SECONDS = 60.0
+
+
+class LambdaError(RuntimeError):
+    """The handler raised (Lambda's unhandled function error), or its worker died mid-event."""
+
+
+class _Worker:
+    def __init__(self, *, argv: list[str], environment: Mapping[str, str]) -> None:
+        self.process = subprocess.Popen(
+            argv,
+            env=dict(environment),
+            cwd=REPO_ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+        self._stdin: IO[str] = self.process.stdin  # type: ignore[assignment]
+        self._stdout: IO[str] = self.process.stdout  # type: ignore[assignment]
+
+    def wait_ready(self) -> None:
+        line = self._stdout.readline()
+        if not line:
+            raise LambdaError(f"the Lambda worker exited during its cold start ({self.process.wait()})")
+
+    def invoke(self, event: dict[str, Any]) -> Any:
+        self._stdin.write(json.dumps(event) + "\n")
+        self._stdin.flush()
+        line = self._stdout.readline()
+        if not line:
+            raise LambdaError("the Lambda worker died while handling the event")
+        answer = json.loads(line)
+        if "errorType" in answer:
+            raise LambdaError(f"{answer['errorType']}: {answer['errorMessage']}")
+        return answer["result"]
+
+    def stop(self) -> None:
+        self._stdin.close()
+        stop(self.process)
+        self._stdout.close()
+
+
+class LambdaFunction:
+    """One function: ``invoke(event)`` runs the handler in one of ``concurrency`` worker processes."""
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        code_dir: Path,
+        handler: str,
+        environment: Mapping[str, str],
+        concurrency: int,
+        log_dir: Path,
+    ) -> None:
+        self.name = name
+        self._argv = [
+            sys.executable,
+            "-m",
+            "local.lambda_worker",
+            str(code_dir),
+            handler,
+            str(log_dir / f"{name}.log"),
+        ]
+        self._environment = {
+            **environment,
+            "AWS_LAMBDA_FUNCTION_NAME": name,
+            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1024",
+            "LAMBDA_TASK_ROOT": str(code_dir),
+            # Only the worker module itself comes from this repository; the handler's code from code_dir.
+            "PYTHONPATH": str(REPO_ROOT),
+            "PYTHONDONTWRITEBYTECODE": "1",
+        }
+        self._concurrency = concurrency
+        self._idle: queue.Queue[_Worker] = queue.Queue()
+        self._workers: list[_Worker] = []
+        self._lock = threading.Lock()
+
+    @property
+    def pids(self) -> list[int]:
+        with self._lock:
+            return [worker.process.pid for worker in self._workers]
+
+    def warm(self) -> None:
+        """Start every worker now and wait for their cold starts (provisioned concurrency, in effect)."""
+        workers = [_Worker(argv=self._argv, environment=self._environment) for _ in range(self._concurrency)]
+        with self._lock:
+            self._workers.extend(workers)
+        for worker in workers:
+            worker.wait_ready()
+            self._idle.put(worker)
+
+    def invoke(self, event: dict[str, Any]) -> Any:
+        worker = self._idle.get()
+        try:
+            return worker.invoke(event)
+        except LambdaError:
+            if worker.process.poll() is not None:
+                worker = self._replace(worker)
+            raise
+        finally:
+            self._idle.put(worker)
+
+    def _replace(self, dead: _Worker) -> _Worker:
+        fresh = _Worker(argv=self._argv, environment=self._environment)
+        with self._lock:
+            self._workers[self._workers.index(dead)] = fresh
+        fresh.wait_ready()
+        return fresh
+
+    def stop(self) -> None:
+        with self._lock:
+            workers, self._workers = self._workers, []
+        for worker in workers:
+            worker.stop()

@@ -1,0 +1,74 @@
+"""One Lambda execution environment: ``python -m local.lambda_worker CODE_DIR HANDLER``.
+
+It starts with only the function's environment (the stack passes nothing else), imports the handler
+once (the cold start: module-level boto3 clients are created then), then handles one event at a time:
+a JSON line on stdin in, a JSON line out on the stdout it started with. What the handler prints, as
+Powertools' logs and metrics, goes to the function's log file instead, as Lambda sends it to CloudWatch.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import signal
+import sys
+import traceback
+import uuid
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, kw_only=True)
+class LambdaContext:
+    """The attributes of Lambda's context object that Powertools and handlers read."""
+
+    function_name: str
+    region: str
+    function_version: str = "$LATEST"
+    memory_limit_in_mb: int = 1024
+    timeout_seconds: int = 30
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+    @property
+    def invoked_function_arn(self) -> str:
+        return f"arn:aws:lambda:{self.region}:123456789012:function:{self.function_name}"
+
+    @property
+    def log_group_name(self) -> str:
+        return f"/aws/lambda/{self.function_name}"
+
+    @property
+    def log_stream_name(self) -> str:
+        return f"local/{os.getpid()}"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.timeout_seconds * 1000
+
+
+def main(code_dir: str, handler_path: str, log_file: str) -> None:
+    # Ctrl-C reaches the whole process group; the stack, not the terminal, decides when workers stop.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    answers = os.fdopen(os.dup(1), "w", buffering=1)
+    requests = sys.stdin
+    log = os.open(log_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    os.dup2(log, 1)
+    os.dup2(log, 2)
+    sys.path.insert(0, code_dir)
+    module_name, _, attribute = handler_path.rpartition(".")
+    handler = getattr(importlib.import_module(module_name), attribute)
+    name, region = os.environ["AWS_LAMBDA_FUNCTION_NAME"], os.environ["AWS_REGION"]
+    answers.write(json.dumps({"ready": os.getpid()}) + "\n")
+    for line in requests:
+        event = json.loads(line)
+        try:
+            answer = {"result": handler(event, LambdaContext(function_name=name, region=region))}
+        except Exception as error:
+            # Lambda reports an unhandled error as errorType/errorMessage and logs the traceback.
+            traceback.print_exc()
+            answer = {"errorType": type(error).__name__, "errorMessage": str(error)}
+        sys.stdout.flush()
+        answers.write(json.dumps(answer) + "\n")
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:4])

@@ -1,0 +1,104 @@
+"""The BYOC model server from model_code, run as its own process and kept running like an instance.
+
+SageMaker replaces a container that dies; the supervisor does the same: when the process exits without
+being asked to, it is started again on the same port, so the endpoint answers again once it is back.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+import httpx
+
+from .processes import free_port, spawn, stop
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+READY_TIMEOUT_SECONDS = 180.0
+
+
+class ModelServer:
+    """``python -m model_code.server`` serving one model directory on 127.0.0.1:port."""
+
+    def __init__(self, *, name: str, model_dir: Path, environment: Mapping[str, str], log_dir: Path) -> None:
+        self.name = name
+        self.model_dir = model_dir
+        self.port = free_port()
+        self._environment = {
+            **environment,
+            "SAGEMAKER_BIND_TO_PORT": str(self.port),
+            "SM_MODEL_DIR": str(model_dir),
+            "PYTHONUNBUFFERED": "1",
+        }
+        self._log_file = log_dir / f"model-server-{name}.log"
+        self._process: subprocess.Popen[bytes] | None = None
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()
+        self._supervisor: threading.Thread | None = None
+        self.restarts = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int | None:
+        with self._lock:
+            return None if self._process is None else self._process.pid
+
+    def start(self) -> None:
+        self._launch()
+        self.wait_ready()
+        self._supervisor = threading.Thread(
+            target=self._supervise, name=f"supervise-{self.name}", daemon=True
+        )
+        self._supervisor.start()
+
+    def _launch(self) -> None:
+        argv = [sys.executable, "-m", "model_code.server", "--model-dir", str(self.model_dir)]
+        with self._lock:
+            self._process = spawn(
+                argv=argv, environment=self._environment, log_file=self._log_file, cwd=REPO_ROOT
+            )
+
+    def wait_ready(self, *, timeout: float = READY_TIMEOUT_SECONDS) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                process = self._process
+            if process is not None and process.poll() is not None and not self._supervised():
+                raise RuntimeError(
+                    f"model server {self.name} exited with {process.returncode}; see {self._log_file}"
+                )
+            try:
+                if httpx.get(f"{self.url}/ping", timeout=2).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        raise TimeoutError(f"model server {self.name} not ready after {timeout:.0f}s; see {self._log_file}")
+
+    def _supervised(self) -> bool:
+        return self._supervisor is not None
+
+    def _supervise(self) -> None:
+        while not self._stopping.is_set():
+            with self._lock:
+                process = self._process
+            if process is not None and process.poll() is not None and not self._stopping.is_set():
+                self.restarts += 1
+                self._launch()
+            self._stopping.wait(0.2)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._supervisor is not None:
+            self._supervisor.join(timeout=5)
+        with self._lock:
+            process = self._process
+        if process is not None:
+            stop(process)

@@ -1,0 +1,137 @@
+"""The deployment's AWS resources, created in moto from the CDK app's own config dataclasses.
+
+Names come from ``stacks.naming`` (what the CDK app and the pipeline use); what CloudFormation would
+name on AWS gets a fixed local name here. The local stack plays the training pipeline's last step too:
+it uploads each trained model as ``model.tar.gz`` and creates its SageMaker model and endpoint
+configuration, which the invoker then finds in ``MODELS``.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from stacks.config import DeploymentConfig, ModelConfig
+from stacks.naming import idle_rule_name, sagemaker_base
+
+from .aws import ACCOUNT_ID, REGION
+
+SERVING_IMAGE = f"{ACCOUNT_ID}.dkr.ecr.{REGION}.amazonaws.com/seqserve-serving:local"
+SAGEMAKER_ROLE = f"arn:aws:iam::{ACCOUNT_ID}:role/seqserve-sagemaker-local"
+VARIANT = "AllTraffic"
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeployedModel:
+    config: ModelConfig
+    model_dir: Path
+    endpoint_name: str
+    endpoint_config_name: str
+    model_data_url: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Deployment:
+    bucket: str
+    table: str
+    rule_name: str
+    topic_arn: str
+    models: Mapping[str, DeployedModel]
+    config: DeploymentConfig
+
+    def lambda_environment(self) -> dict[str, str]:
+        """The variables the CDK app sets on both Lambdas (docs/internals.md)."""
+        models = {
+            name: {
+                "preset": model.config.preset,
+                "mode": model.config.serving.mode,
+                "endpoint_name": model.endpoint_name,
+                "endpoint_config_name": model.endpoint_config_name,
+                "idle_minutes": model.config.serving.idle_minutes,
+            }
+            for name, model in self.models.items()
+        }
+        return {
+            "STATE_TABLE": self.table,
+            "MODELS": json.dumps(models),
+            "IDLE_RULE_NAME": self.rule_name,
+            "NOTIFY_TOPIC_ARN": self.topic_arn,
+            "MAX_INPUTS": str(self.config.api.max_inputs),
+            "MAX_BODY_BYTES": str(self.config.api.max_body_bytes),
+            "POWERTOOLS_SERVICE_NAME": "seqserve",
+            "POWERTOOLS_METRICS_NAMESPACE": "seqserve",
+        }
+
+
+def model_archive(model_dir: Path) -> bytes:
+    """``model.tar.gz`` as SageMaker unpacks it into /opt/ml/model: the directory's files at the root."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        for path in sorted(model_dir.rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts:
+                archive.add(path, arcname=str(path.relative_to(model_dir)))
+    return buffer.getvalue()
+
+
+def _schedule(minutes: int) -> str:
+    return f"rate({minutes} minute{'s' if minutes > 1 else ''})"
+
+
+def create_deployment(
+    *, clients: Mapping[str, Any], config: DeploymentConfig, stack_name: str, model_dirs: Mapping[str, Path]
+) -> Deployment:
+    """Create bucket, table, topic, rule, and per model the artifact, SageMaker model and configuration."""
+    bucket = f"{stack_name.lower()}-artifacts-{ACCOUNT_ID}"
+    table = f"{stack_name}-state"
+    rule_name = idle_rule_name(stack_name)
+    clients["s3"].create_bucket(Bucket=bucket)
+    clients["dynamodb"].create_table(
+        TableName=table,
+        KeySchema=[{"AttributeName": "model", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "model", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    topic_arn = clients["sns"].create_topic(Name=f"{stack_name}-lifecycle")["TopicArn"]
+    on_demand = [config.model(name) for name in model_dirs if config.model(name).serving.mode == "on_demand"]
+    every = min((model.serving.check_every_minutes for model in on_demand), default=5)
+    # Disabled until a model wakes, as the CDK app deploys it.
+    clients["events"].put_rule(Name=rule_name, ScheduleExpression=_schedule(every), State="DISABLED")
+    models = {}
+    for name, model_dir in model_dirs.items():
+        model_config = config.model(name)
+        base = sagemaker_base(stack_name, name)
+        resource_name = f"{base}-local"
+        key = f"models/{name}/model.tar.gz"
+        clients["s3"].put_object(Bucket=bucket, Key=key, Body=model_archive(model_dir))
+        data_url = f"s3://{bucket}/{key}"
+        clients["sagemaker"].create_model(
+            ModelName=resource_name,
+            ExecutionRoleArn=SAGEMAKER_ROLE,
+            PrimaryContainer={"Image": SERVING_IMAGE, "ModelDataUrl": data_url, "Mode": "SingleModel"},
+        )
+        clients["sagemaker"].create_endpoint_config(
+            EndpointConfigName=resource_name,
+            ProductionVariants=[
+                {
+                    "VariantName": VARIANT,
+                    "ModelName": resource_name,
+                    "InstanceType": model_config.serving.instance_type,
+                    "InitialInstanceCount": model_config.serving.min_instances,
+                }
+            ],
+        )
+        models[name] = DeployedModel(
+            config=model_config,
+            model_dir=model_dir,
+            endpoint_name=base,
+            endpoint_config_name=resource_name,
+            model_data_url=data_url,
+        )
+    return Deployment(
+        bucket=bucket, table=table, rule_name=rule_name, topic_arn=topic_arn, models=models, config=config
+    )

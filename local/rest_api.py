@@ -1,0 +1,149 @@
+"""A local REST API: each HTTP request becomes API Gateway's REST proxy event for the invoker Lambda.
+
+The resources are the API's routes (DESIGN.md, REST API). As on API Gateway, a path or method outside
+them answers 403 ``Missing Authentication Token``, and a Lambda that raises answers 502
+``Internal server error``; everything else is the Lambda's own response.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from .aws import ACCOUNT_ID
+
+STAGE = "prod"
+API_ID = "local"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Resource:
+    path: str
+    methods: tuple[str, ...]
+
+    @property
+    def pattern(self) -> re.Pattern[str]:
+        return re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", self.path) + "$")
+
+
+RESOURCES = (
+    Resource(path="/models", methods=("GET",)),
+    Resource(path="/models/{model}/predict", methods=("POST",)),
+    Resource(path="/models/{model}/status", methods=("GET",)),
+    Resource(path="/models/{model}/wake", methods=("POST",)),
+)
+
+
+def _json(status: int, body: dict[str, Any]) -> Response:
+    return Response(json.dumps(body), status_code=status, media_type="application/json")
+
+
+def _match(path: str, method: str) -> tuple[Resource, dict[str, str]] | None:
+    for resource in RESOURCES:
+        found = resource.pattern.match(path)
+        if found and method in resource.methods:
+            return resource, found.groupdict()
+    return None
+
+
+def _multi(items: list[tuple[str, str]]) -> tuple[dict[str, str] | None, dict[str, list[str]] | None]:
+    if not items:
+        return None, None
+    multi: dict[str, list[str]] = {}
+    for key, value in items:
+        multi.setdefault(key, []).append(value)
+    return {key: values[-1] for key, values in multi.items()}, multi
+
+
+def proxy_event(
+    *, request: Request, body: bytes, resource: Resource, path_parameters: dict[str, str]
+) -> dict[str, Any]:
+    """API Gateway's REST (v1) Lambda proxy event for this request."""
+    headers, multi_headers = _multi([(key.title(), value) for key, value in request.headers.items()])
+    query, multi_query = _multi(list(request.query_params.multi_items()))
+    try:
+        text, encoded = body.decode("utf-8"), False
+    except UnicodeDecodeError:
+        text, encoded = base64.b64encode(body).decode("ascii"), True
+    now = datetime.now(UTC)
+    client = request.client
+    return {
+        "resource": resource.path,
+        "path": request.url.path,
+        "httpMethod": request.method,
+        "headers": headers,
+        "multiValueHeaders": multi_headers,
+        "queryStringParameters": query,
+        "multiValueQueryStringParameters": multi_query,
+        "pathParameters": path_parameters or None,
+        "stageVariables": None,
+        "requestContext": {
+            "resourceId": resource.path,
+            "resourcePath": resource.path,
+            "httpMethod": request.method,
+            "extendedRequestId": str(uuid.uuid4()),
+            "requestTime": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
+            "path": f"/{STAGE}{request.url.path}",
+            "accountId": ACCOUNT_ID,
+            "protocol": "HTTP/1.1",
+            "stage": STAGE,
+            "domainPrefix": API_ID,
+            "requestTimeEpoch": int(time.time() * 1000),
+            "requestId": str(uuid.uuid4()),
+            "identity": {
+                "sourceIp": client.host if client else "127.0.0.1",
+                "userAgent": request.headers.get("user-agent"),
+                "apiKey": request.headers.get("x-api-key"),
+            },
+            "domainName": request.url.netloc,
+            "apiId": API_ID,
+        },
+        "body": text if body else None,
+        "isBase64Encoded": encoded,
+    }
+
+
+def proxy_response(result: Any) -> Response:
+    """The Lambda's proxy result as HTTP; a malformed one is API Gateway's 502."""
+    if not isinstance(result, dict) or not isinstance(result.get("statusCode"), int):
+        return _json(502, {"message": "Internal server error"})
+    headers: dict[str, str] = {}
+    for key, values in (result.get("multiValueHeaders") or {}).items():
+        headers[key] = ",".join(str(value) for value in values)
+    headers.update({key: str(value) for key, value in (result.get("headers") or {}).items()})
+    body = result.get("body") or ""
+    content = base64.b64decode(body) if result.get("isBase64Encoded") else str(body).encode("utf-8")
+    return Response(content, status_code=result["statusCode"], headers=headers)
+
+
+def create_app(*, invoke: Callable[[dict[str, Any]], Any]) -> Starlette:
+    async def handle(request: Request) -> Response:
+        matched = _match(request.url.path, request.method)
+        if matched is None:
+            return _json(403, {"message": "Missing Authentication Token"})
+        resource, path_parameters = matched
+        event = proxy_event(
+            request=request, body=await request.body(), resource=resource, path_parameters=path_parameters
+        )
+        try:
+            result = await run_in_threadpool(invoke, event)
+        except Exception:
+            # API Gateway hides a failed invocation behind this answer; the Lambda's log has the cause.
+            return _json(502, {"message": "Internal server error"})
+        return proxy_response(result)
+
+    methods = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"]
+    return Starlette(routes=[Route("/{path:path}", handle, methods=methods)])

@@ -1,0 +1,193 @@
+"""The whole local stack in one object: start it, use ``api_url``, stop it (every process it started)."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import uvicorn
+from starlette.applications import Starlette
+
+from stacks.config import DeploymentConfig
+
+from . import rest_api, runtime
+from .aws import CREDENTIALS, REGION, MotoServer, aws_environment
+from .idle_timer import IdleTimer
+from .lambda_pool import LambdaFunction
+from .model_server import REPO_ROOT, ModelServer
+from .resources import Deployment, create_deployment
+
+LAMBDA_CODE = REPO_ROOT / "lambdas"
+
+
+@dataclass(frozen=True, kw_only=True)
+class StackOptions:
+    config: DeploymentConfig
+    stack_name: str
+    # Served model name -> trained model directory (SM_MODEL_DIR layout).
+    model_dirs: Mapping[str, Path]
+    log_dir: Path
+    check_every_seconds: float = 10.0
+    api_port: int = 0
+    # Concurrent executions of the invoker, each a process, as Lambda's reserved concurrency.
+    invoker_concurrency: int = 8
+
+
+class _HttpServer:
+    """A uvicorn server in a thread, on a socket we bind first so the port is known and ours."""
+
+    def __init__(self, *, app: Starlette, name: str, port: int = 0) -> None:
+        self._socket = socket.socket()
+        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._socket.bind(("127.0.0.1", port))
+        self.port = int(self._socket.getsockname()[1])
+        self._server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [self._socket]}, name=name
+        )
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self._thread.start()
+        while not self._server.started:
+            if not self._thread.is_alive():
+                raise RuntimeError(f"{self._thread.name} server did not start")
+            self._thread.join(timeout=0.05)
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)
+        self._socket.close()
+
+
+class LocalStack:
+    def __init__(self, options: StackOptions) -> None:
+        self.options = options
+        self.moto = MotoServer()
+        self.model_servers: dict[str, ModelServer] = {}
+        self.deployment: Deployment | None = None
+        self.invoker: LambdaFunction | None = None
+        self.idle_checker: LambdaFunction | None = None
+        self.idle_timer: IdleTimer | None = None
+        self._runtime: _HttpServer | None = None
+        self._api: _HttpServer | None = None
+
+    def client(self, service: str) -> Any:
+        """A boto3 client of the local AWS (moto), for the stack itself and for tests."""
+        return boto3.client(
+            service,
+            endpoint_url=self.moto.url,
+            region_name=REGION,
+            aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+            aws_session_token=CREDENTIALS["AWS_SESSION_TOKEN"],
+        )
+
+    @property
+    def api_url(self) -> str:
+        if self._api is None:
+            raise RuntimeError("the local stack is not started")
+        return self._api.url
+
+    def __enter__(self) -> LocalStack:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> None:
+        options = self.options
+        options.log_dir.mkdir(parents=True, exist_ok=True)
+        self.moto.start()
+        clients = {name: self.client(name) for name in ("s3", "dynamodb", "sns", "events", "sagemaker")}
+        self.deployment = create_deployment(
+            clients=clients,
+            config=options.config,
+            stack_name=options.stack_name,
+            model_dirs=options.model_dirs,
+        )
+        router = runtime.ContainerRouter(sagemaker=clients["sagemaker"], servers=self._servers_by_artifact)
+        self._runtime = _HttpServer(app=runtime.create_app(router=router), name="sagemaker-runtime")
+        self._runtime.start()
+        environment = {
+            **aws_environment(moto_url=self.moto.url, runtime_url=self._runtime.url),
+            "TZ": ":UTC",
+            "POWERTOOLS_TRACE_DISABLED": "true",
+        }
+        server_environment = {**environment, "PATH": "/usr/bin:/bin", "HOME": str(options.log_dir)}
+        for name, model in self.deployment.models.items():
+            self.model_servers[name] = ModelServer(
+                name=name, model_dir=model.model_dir, environment=server_environment, log_dir=options.log_dir
+            )
+        function_environment = {**environment, **self.deployment.lambda_environment()}
+        self.invoker = LambdaFunction(
+            name=f"{options.stack_name}-invoker",
+            code_dir=LAMBDA_CODE,
+            handler="invoker.handler.handler",
+            environment=function_environment,
+            concurrency=options.invoker_concurrency,
+            log_dir=options.log_dir,
+        )
+        self.idle_checker = LambdaFunction(
+            name=f"{options.stack_name}-idle-checker",
+            code_dir=LAMBDA_CODE,
+            handler="idle_checker.handler.handler",
+            environment=function_environment,
+            concurrency=1,
+            log_dir=options.log_dir,
+        )
+        # Model servers load torch and the Lambda workers boto3: start them side by side.
+        starters = [server.start for server in self.model_servers.values()]
+        starters += [self.invoker.warm, self.idle_checker.warm]
+        with ThreadPoolExecutor(max_workers=len(starters)) as pool:
+            for future in [pool.submit(start) for start in starters]:
+                future.result()
+        self.idle_timer = IdleTimer(
+            events=clients["events"],
+            rule_name=self.deployment.rule_name,
+            invoke=self.idle_checker.invoke,
+            every_seconds=options.check_every_seconds,
+        )
+        self.idle_timer.start()
+        self._api = _HttpServer(
+            app=rest_api.create_app(invoke=self.invoker.invoke), name="rest-api", port=options.api_port
+        )
+        self._api.start()
+
+    def _servers_by_artifact(self) -> dict[str, str]:
+        if self.deployment is None:
+            return {}
+        return {
+            model.model_data_url: self.model_servers[name].url
+            for name, model in self.deployment.models.items()
+            if name in self.model_servers
+        }
+
+    def stop(self) -> None:
+        """Stop in reverse order; safe to call twice and after a failed start."""
+        for part in (self._api, self.idle_timer, self.invoker, self.idle_checker, self._runtime):
+            if part is not None:
+                part.stop()
+        for server in self.model_servers.values():
+            server.stop()
+        self.moto.stop()
+        self._api = self._runtime = self.idle_timer = self.invoker = self.idle_checker = None
+        self.model_servers = {}

@@ -1,0 +1,26 @@
+#!/usr/bin/env python3
+"""CDK entry point: reads the cdk.json context once, builds the typed config, adds the stacks."""
+
+from __future__ import annotations
+
+import sys
+
+import aws_cdk as cdk
+
+from stacks.app_builder import build_app
+from stacks.config import TOP_LEVEL_KEYS, ConfigError, parse_deployment
+
+
+def main() -> None:
+    app = cdk.App()
+    context = {key: app.node.try_get_context(key) for key in TOP_LEVEL_KEYS}
+    try:
+        config = parse_deployment({key: value for key, value in context.items() if value is not None})
+    except ConfigError as error:
+        sys.exit(f"seqserve: bad deployment config in cdk.json context: {error}")
+    build_app(app, config)
+    app.synth()
+
+
+if __name__ == "__main__":
+    main()

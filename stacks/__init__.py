@@ -1,0 +1,1 @@
+"""The seqserve CDK app: stacks compose the constructs defined one capability per module."""

@@ -1,0 +1,47 @@
+"""Adds the seqserve stacks to an App from a DeploymentConfig; app.py and the tests share it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import aws_cdk as cdk
+from cdk_nag import AwsSolutionsChecks
+
+from model_code.metrics import METRIC_DEFINITIONS
+from stacks.config import DeploymentConfig
+from stacks.nag_suppressions import suppress_service_findings, suppress_stateful_findings
+from stacks.service_stack import MODEL_CODE, ServiceStack
+from stacks.stateful_stack import StatefulStack
+
+
+class SeqserveStacks:
+    def __init__(self, stateful: StatefulStack, service: ServiceStack) -> None:
+        self.stateful = stateful
+        self.service = service
+
+
+def build_app(
+    app: cdk.App, config: DeploymentConfig, *, model_code: Path = MODEL_CODE, nag: bool = True
+) -> SeqserveStacks:
+    env = None
+    if config.env.account or config.env.region:
+        env = cdk.Environment(account=config.env.account, region=config.env.region)
+    stateful = StatefulStack(
+        app, f"{config.prefix}-stateful", env=env, description="seqserve state: data, images, endpoint state"
+    )
+    service = ServiceStack(
+        app,
+        f"{config.prefix}-service",
+        config=config,
+        storage=stateful.storage,
+        metric_definitions=METRIC_DEFINITIONS,
+        model_code=model_code,
+        env=env,
+        description="seqserve: training pipelines, serving, REST API, idle shutdown, monitoring",
+    )
+    service.add_stack_dependency(stateful)
+    suppress_stateful_findings(stateful)
+    suppress_service_findings(service)
+    if nag:
+        cdk.Aspects.of(app).add(AwsSolutionsChecks(verbose=True))
+    return SeqserveStacks(stateful, service)

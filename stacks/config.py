@@ -1,0 +1,305 @@
+"""The deployment config (cdk.json context) as frozen dataclasses, and its parser.
+
+No aws_cdk import here: the local stack builds its moto resources from the same dataclasses, and only
+``app.py`` reads the context. Every rejection names the key (as a dotted path) and what is allowed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from model_code.presets import PRESETS
+
+PRESET_NAMES = tuple(PRESETS)
+SERVING_MODES = ("on_demand", "serverless", "always_on")
+AUTH_MODES = ("api_key", "iam")
+# SageMaker Serverless Inference accepts these memory sizes only.
+SERVERLESS_MEMORY_MB = (1024, 2048, 3072, 4096, 5120, 6144)
+
+MODEL_NAME = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
+INSTANCE_TYPE = re.compile(r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
+HYPERPARAMETER_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
+S3_URI = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/.+$")
+ACCOUNT = re.compile(r"^\d{12}$")
+REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+class ConfigError(ValueError):
+    """A deployment config value is missing, of the wrong type or out of range."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServingConfig:
+    mode: str = "on_demand"
+    instance_type: str = "ml.m5.large"
+    idle_minutes: int = 15
+    check_every_minutes: int = 5
+    min_instances: int = 1
+    max_instances: int = 1
+    target_invocations_per_instance: int = 100
+    memory_mb: int = 2048
+    max_concurrency: int = 5
+    # model.tar.gz to serve from deploy time; serverless and always_on endpoints need one.
+    model_data: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainingConfig:
+    instance_type: str = "ml.m5.xlarge"
+    instance_count: int = 1
+    spot: bool = False
+    max_runtime_minutes: int = 240
+    max_wait_minutes: int = 480
+    volume_gb: int = 30
+    hyperparameters: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def uses_gpu(self) -> bool:
+        family = self.instance_type.split(".")[1]
+        return family.startswith(("p", "g"))
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelConfig:
+    name: str
+    preset: str
+    serving: ServingConfig
+    training: TrainingConfig
+
+
+@dataclass(frozen=True, kw_only=True)
+class ApiConfig:
+    auth: str = "api_key"
+    rate_limit_rps: int = 50
+    burst: int = 100
+    quota_per_day: int = 100_000
+    max_inputs: int = 64
+    max_body_bytes: int = 262_144
+    cors_origins: tuple[str, ...] = ("*",)
+
+
+@dataclass(frozen=True, kw_only=True)
+class EnvironmentConfig:
+    account: str | None = None
+    region: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeploymentConfig:
+    prefix: str
+    models: tuple[ModelConfig, ...]
+    api: ApiConfig
+    env: EnvironmentConfig
+    notify_email: str | None = None
+
+    @property
+    def on_demand_models(self) -> tuple[ModelConfig, ...]:
+        return tuple(m for m in self.models if m.serving.mode == "on_demand")
+
+    def model(self, name: str) -> ModelConfig:
+        for m in self.models:
+            if m.name == name:
+                return m
+        raise KeyError(name)
+
+
+def _path(key: str, name: str) -> str:
+    return f"{key}.{name}" if key else name
+
+
+def _mapping(value: Any, key: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{key}: expected an object, got {type(value).__name__}")
+    return value
+
+
+def _known(section: Mapping[str, Any], key: str, allowed: tuple[str, ...]) -> None:
+    unknown = sorted(set(section) - set(allowed))
+    if unknown:
+        raise ConfigError(f"{key}.{unknown[0]}: unknown key; allowed keys: {', '.join(allowed)}")
+
+
+def _int(section: Mapping[str, Any], name: str, key: str, default: int, low: int, high: int) -> int:
+    value = section.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{key}.{name}: expected an integer from {low} to {high}, got {value!r}")
+    if not low <= value <= high:
+        raise ConfigError(f"{key}.{name}: must be from {low} to {high}, got {value}")
+    return value
+
+
+def _choice(section: Mapping[str, Any], name: str, key: str, default: str, allowed: tuple[str, ...]) -> str:
+    value = section.get(name, default)
+    if value not in allowed:
+        raise ConfigError(f"{key}.{name}: {value!r} is not allowed; allowed values: {', '.join(allowed)}")
+    return value
+
+
+def _pattern(section: Mapping[str, Any], name: str, key: str, default: Any, pattern: re.Pattern, what: str):
+    value = section.get(name, default)
+    if value is None and default is None:
+        return None
+    if not isinstance(value, str) or not pattern.match(value):
+        raise ConfigError(f"{_path(key, name)}: {value!r} is not {what}")
+    return value
+
+
+def _bool(section: Mapping[str, Any], name: str, key: str, default: bool) -> bool:
+    value = section.get(name, default)
+    if not isinstance(value, bool):
+        raise ConfigError(f"{key}.{name}: expected true or false, got {value!r}")
+    return value
+
+
+def parse_serving(raw: Any, key: str) -> ServingConfig:
+    section = _mapping(raw, key)
+    d = ServingConfig()
+    _known(section, key, tuple(ServingConfig.__dataclass_fields__))
+    mode = _choice(section, "mode", key, d.mode, SERVING_MODES)
+    memory_mb = section.get("memory_mb", d.memory_mb)
+    if memory_mb not in SERVERLESS_MEMORY_MB or isinstance(memory_mb, bool):
+        allowed = ", ".join(str(m) for m in SERVERLESS_MEMORY_MB)
+        raise ConfigError(f"{key}.memory_mb: {memory_mb!r} is not allowed; allowed values: {allowed}")
+    config = ServingConfig(
+        mode=mode,
+        instance_type=_pattern(
+            section, "instance_type", key, d.instance_type, INSTANCE_TYPE, "a SageMaker instance type"
+        ),
+        idle_minutes=_int(section, "idle_minutes", key, d.idle_minutes, 1, 1440),
+        check_every_minutes=_int(section, "check_every_minutes", key, d.check_every_minutes, 1, 60),
+        min_instances=_int(section, "min_instances", key, d.min_instances, 1, 100),
+        max_instances=_int(section, "max_instances", key, d.max_instances, 1, 100),
+        target_invocations_per_instance=_int(
+            section, "target_invocations_per_instance", key, d.target_invocations_per_instance, 1, 100_000
+        ),
+        memory_mb=memory_mb,
+        max_concurrency=_int(section, "max_concurrency", key, d.max_concurrency, 1, 200),
+        model_data=_pattern(section, "model_data", key, None, S3_URI, "an s3:// URI of a model.tar.gz"),
+    )
+    if config.min_instances > config.max_instances:
+        raise ConfigError(
+            f"{key}.min_instances: {config.min_instances} exceeds max_instances {config.max_instances}"
+        )
+    if config.check_every_minutes > config.idle_minutes:
+        raise ConfigError(
+            f"{key}.check_every_minutes: {config.check_every_minutes} exceeds idle_minutes "
+            f"{config.idle_minutes}; the check must run at least once per idle period"
+        )
+    if mode in ("serverless", "always_on") and config.model_data is None:
+        raise ConfigError(
+            f"{key}.model_data: required when mode is {mode!r} (CloudFormation creates that endpoint at "
+            "deploy time); give the s3:// URI of a trained model.tar.gz, or use mode 'on_demand'"
+        )
+    return config
+
+
+def parse_training(raw: Any, key: str) -> TrainingConfig:
+    section = _mapping(raw, key)
+    d = TrainingConfig()
+    _known(section, key, tuple(TrainingConfig.__dataclass_fields__))
+    hyperparameters = _mapping(section.get("hyperparameters", {}), f"{key}.hyperparameters")
+    clean: dict[str, str] = {}
+    for name, value in hyperparameters.items():
+        if not HYPERPARAMETER_NAME.match(name):
+            raise ConfigError(
+                f"{key}.hyperparameters.{name}: names are lowercase letters, digits, '_' or '-', "
+                "starting with a letter"
+            )
+        if isinstance(value, Mapping | list | tuple) or value is None:
+            raise ConfigError(f"{key}.hyperparameters.{name}: expected a string, number or boolean")
+        # SageMaker passes hyperparameters as strings on the command line of train.py.
+        clean[name] = str(value).lower() if isinstance(value, bool) else str(value)
+    for reserved in ("preset", "model-dir", "model_dir", "train", "test"):
+        if reserved in clean:
+            raise ConfigError(f"{key}.hyperparameters.{reserved}: set by the pipeline; remove it")
+    config = TrainingConfig(
+        instance_type=_pattern(
+            section, "instance_type", key, d.instance_type, INSTANCE_TYPE, "a SageMaker instance type"
+        ),
+        instance_count=_int(section, "instance_count", key, d.instance_count, 1, 16),
+        spot=_bool(section, "spot", key, d.spot),
+        max_runtime_minutes=_int(section, "max_runtime_minutes", key, d.max_runtime_minutes, 5, 28 * 24 * 60),
+        max_wait_minutes=_int(section, "max_wait_minutes", key, d.max_wait_minutes, 5, 28 * 24 * 60),
+        volume_gb=_int(section, "volume_gb", key, d.volume_gb, 1, 16384),
+        hyperparameters=MappingProxyType(clean),
+    )
+    if config.spot and config.max_wait_minutes < config.max_runtime_minutes:
+        raise ConfigError(
+            f"{key}.max_wait_minutes: {config.max_wait_minutes} is below max_runtime_minutes "
+            f"{config.max_runtime_minutes}; spot training waits at least as long as it runs"
+        )
+    return config
+
+
+def parse_model(name: Any, raw: Any) -> ModelConfig:
+    key = f"models.{name}"
+    if not isinstance(name, str) or not MODEL_NAME.match(name):
+        raise ConfigError(
+            f"{key}: model names are 1-32 lowercase letters, digits or '-', starting with a letter"
+        )
+    section = _mapping(raw, key)
+    _known(section, key, ("preset", "serving", "training"))
+    preset = _choice(section, "preset", key, name, PRESET_NAMES)
+    return ModelConfig(
+        name=name,
+        preset=preset,
+        serving=parse_serving(section.get("serving", {}), f"{key}.serving"),
+        training=parse_training(section.get("training", {}), f"{key}.training"),
+    )
+
+
+def parse_api(raw: Any) -> ApiConfig:
+    key = "api"
+    section = _mapping(raw, key)
+    d = ApiConfig()
+    _known(section, key, tuple(ApiConfig.__dataclass_fields__))
+    origins = section.get("cors_origins", list(d.cors_origins))
+    if not isinstance(origins, list) or not origins or not all(isinstance(o, str) and o for o in origins):
+        raise ConfigError(f"{key}.cors_origins: expected a non-empty list of origins such as '*'")
+    config = ApiConfig(
+        auth=_choice(section, "auth", key, d.auth, AUTH_MODES),
+        rate_limit_rps=_int(section, "rate_limit_rps", key, d.rate_limit_rps, 1, 10_000),
+        burst=_int(section, "burst", key, d.burst, 1, 5_000),
+        quota_per_day=_int(section, "quota_per_day", key, d.quota_per_day, 1, 1_000_000_000),
+        max_inputs=_int(section, "max_inputs", key, d.max_inputs, 1, 10_000),
+        max_body_bytes=_int(section, "max_body_bytes", key, d.max_body_bytes, 1024, 6_000_000),
+        cors_origins=tuple(origins),
+    )
+    if config.burst < config.rate_limit_rps:
+        raise ConfigError(f"{key}.burst: {config.burst} is below rate_limit_rps {config.rate_limit_rps}")
+    return config
+
+
+def parse_env(raw: Any) -> EnvironmentConfig:
+    key = "env"
+    section = _mapping(raw, key)
+    _known(section, key, ("account", "region"))
+    return EnvironmentConfig(
+        account=_pattern(section, "account", key, None, ACCOUNT, "a 12-digit AWS account id"),
+        region=_pattern(section, "region", key, None, REGION, "an AWS region name such as eu-west-1"),
+    )
+
+
+PREFIX = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,19}$")
+TOP_LEVEL_KEYS = ("prefix", "models", "api", "env", "notify_email")
+
+
+def parse_deployment(context: Mapping[str, Any]) -> DeploymentConfig:
+    """Build the typed config from the cdk.json context (only the keys in TOP_LEVEL_KEYS are read)."""
+    prefix = _pattern(context, "prefix", "", "seqserve", PREFIX, "1-20 letters, digits or '-'")
+    models = _mapping(context.get("models"), "models") if "models" in context else None
+    if not models:
+        raise ConfigError("models: at least one model is required, e.g. {'circrna': {'preset': 'circrna'}}")
+    notify_email = _pattern(context, "notify_email", "", None, EMAIL, "an email address")
+    return DeploymentConfig(
+        prefix=prefix,
+        models=tuple(parse_model(name, raw) for name, raw in models.items()),
+        api=parse_api(context.get("api", {})),
+        env=parse_env(context.get("env", {})),
+        notify_email=notify_email,
+    )

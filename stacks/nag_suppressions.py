@@ -1,0 +1,154 @@
+"""cdk-nag AwsSolutions suppressions: each names its rule, the finding, and why it holds for that resource."""
+
+from __future__ import annotations
+
+from cdk_nag import NagPackSuppression, NagSuppressions
+from constructs import Construct
+
+from stacks.service_stack import ServiceStack
+from stacks.stateful_stack import StatefulStack
+
+XRAY = (
+    "X-Ray PutTraceSegments/PutTelemetryRecords (added by active tracing) support no resource-level "
+    "permissions; see the X-Ray IAM reference"
+)
+PINNED_RUNTIME = (
+    "Python 3.12 is the runtime the Lambda code, its tests and the Powertools 3.37 layer are pinned to"
+)
+# CDK's AwsCustomResource provider function, shared by every state-item resource in the stack.
+AWS_CUSTOM_RESOURCE_ID = "AWS679f53fac002430cb0da5b7982bd2287"
+
+
+def _suppress(construct: Construct, *suppressions: NagPackSuppression) -> None:
+    NagSuppressions.add_resource_suppressions(construct, list(suppressions), apply_to_children=True)
+
+
+def _rule(rule: str, reason: str, *applies_to: str) -> NagPackSuppression:
+    return NagPackSuppression(id=rule, reason=reason, applies_to=list(applies_to) or None)
+
+
+def _regex(pattern: str) -> dict[str, str]:
+    return {"regex": f"/{pattern}/"}
+
+
+def suppress_stateful_findings(stack: StatefulStack) -> None:
+    """The stateful stack has no finding to suppress; kept so both stacks go through one place."""
+
+
+def suppress_service_findings(stack: ServiceStack) -> None:
+    functions = stack.functions
+    for function in (functions.invoker, functions.idle_checker):
+        _suppress(function, _rule("AwsSolutions-L1", PINNED_RUNTIME))
+    _suppress(
+        functions.invoker.role,
+        _rule("AwsSolutions-IAM5", XRAY, "Resource::*"),
+        NagPackSuppression(
+            id="AwsSolutions-IAM5",
+            reason=(
+                "each training run creates the endpoint configuration <endpoint name>-<run uuid>; the "
+                "invoker creates this model's endpoint from whichever one the state table records"
+            ),
+            applies_to=[_regex(r"^Resource::arn:<AWS::Partition>:sagemaker:.*:endpoint-config/.+-\*$")],
+        ),
+    )
+    _suppress(
+        functions.idle_checker.role,
+        _rule("AwsSolutions-IAM5", XRAY, "Resource::*"),
+        _rule(
+            "AwsSolutions-IAM5",
+            "kms:GenerateDataKey* is how KMS grants publishing to the encrypted notification topic; it is "
+            "limited to that topic's key",
+            "Action::kms:GenerateDataKey*",
+        ),
+    )
+    for model in stack.models.values():
+        _suppress(
+            model.execution_role.role,
+            _rule(
+                "AwsSolutions-IAM5",
+                "CDK's S3 read/write grant action groups, limited to this model's data/, artifacts/ and "
+                "checkpoints/ prefixes and to the training source bundle object",
+                "Action::s3:GetObject*",
+                "Action::s3:GetBucket*",
+                "Action::s3:List*",
+                "Action::s3:DeleteObject*",
+                "Action::s3:Abort*",
+            ),
+            NagPackSuppression(
+                id="AwsSolutions-IAM5",
+                reason=(
+                    "SageMaker reads training data and writes artifacts and checkpoints under keys it "
+                    "chooses per job, inside this model's own prefixes"
+                ),
+                applies_to=[_regex(r"^Resource::.*/(data|artifacts|checkpoints)/[a-z0-9-]+/\*$")],
+            ),
+            _rule(
+                "AwsSolutions-IAM5",
+                "ecr:GetAuthorizationToken and cloudwatch:PutMetricData support no resource-level "
+                "permissions; PutMetricData is limited to SageMaker namespaces by condition",
+                "Resource::*",
+            ),
+            NagPackSuppression(
+                id="AwsSolutions-IAM5",
+                reason="SageMaker writes one log stream per training job and per endpoint under these groups",
+                applies_to=[
+                    _regex(r"^Resource::arn:<AWS::Partition>:logs:.*:log-group:/aws/sagemaker/.+/\*$")
+                ],
+            ),
+        )
+        _suppress(
+            model.pipeline.state_machine.role,
+            _rule("AwsSolutions-IAM5", XRAY, "Resource::*"),
+            NagPackSuppression(
+                id="AwsSolutions-IAM5",
+                reason=(
+                    "every run names its training job, model and endpoint configuration <endpoint name>-<run "
+                    "uuid>, so the pipeline may act only on names with this model's prefix"
+                ),
+                applies_to=[
+                    _regex(
+                        r"^Resource::arn:<AWS::Partition>:sagemaker:.*:(training-job|model|endpoint-config)/.+-\*$"
+                    )
+                ],
+            ),
+        )
+    provider = stack.node.try_find_child(AWS_CUSTOM_RESOURCE_ID)
+    if provider is not None:
+        _suppress(
+            provider,
+            _rule(
+                "AwsSolutions-IAM4",
+                "CDK's AwsCustomResource provider writes its own logs with AWSLambdaBasicExecutionRole; it "
+                "only runs on deploy to create the state items",
+                "Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
+            ),
+        )
+    api = stack.api.api
+    _suppress(
+        api,
+        _rule(
+            "AwsSolutions-IAM4",
+            "API Gateway's account-level CloudWatch role uses the AWS policy made for it "
+            "(AmazonAPIGatewayPushToCloudWatchLogs) to write execution and access logs",
+            "Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs",
+        ),
+        _rule(
+            "AwsSolutions-APIG3",
+            "no WAF: clients are authenticated (API key or SigV4) and throttled by the stage and usage plan, "
+            "and a web ACL would add a fixed monthly cost to a service meant to cost nothing while idle",
+        ),
+        _rule(
+            "AwsSolutions-COG4",
+            "clients are services and scripts, not Cognito users: the API authenticates with "
+            + ("an API key and usage plan" if stack.auth == "api_key" else "IAM (SigV4)"),
+        ),
+    )
+    if stack.auth == "api_key":
+        _suppress(
+            api,
+            _rule(
+                "AwsSolutions-APIG4",
+                "auth is the API key mode chosen in cdk.json (api.auth = api_key): every method requires "
+                "a key bound to the usage plan; set api.auth = iam for SigV4",
+            ),
+        )

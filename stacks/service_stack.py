@@ -1,0 +1,157 @@
+"""The stateless stack: serving image, per-model pipelines and serving, Lambdas, API, schedule, monitoring."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from aws_cdk import CfnOutput, Stack, Stage
+from aws_cdk import aws_ecr_assets as ecr_assets
+from aws_cdk import aws_s3_assets as s3_assets
+from constructs import Construct
+
+from stacks.api import PredictionApi
+from stacks.config import DeploymentConfig
+from stacks.execution_role import ModelExecutionRole
+from stacks.functions import ServedModel, ServiceFunctions
+from stacks.idle_shutdown import IdleShutdown
+from stacks.monitoring import ModelMonitoring, api_error_rate_alarm
+from stacks.naming import idle_rule_name, sagemaker_base
+from stacks.notifications import Notifications
+from stacks.serving import ModelServing
+from stacks.source_bundle import build_source_tarball
+from stacks.storage import Storage
+from stacks.training_image import registry_account, training_image_uri
+from stacks.training_pipeline import TrainingPipeline
+
+MODEL_CODE = Path(__file__).resolve().parent.parent / "model_code"
+DOCKER_EXCLUDES = ["**/__pycache__", "**/*.pyc", "tests"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelResources:
+    execution_role: ModelExecutionRole
+    serving: ModelServing
+    pipeline: TrainingPipeline
+
+
+class ServiceStack(Stack):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: DeploymentConfig,
+        storage: Storage,
+        metric_definitions: Sequence[Mapping[str, str]],
+        model_code: Path = MODEL_CODE,
+        **kwargs,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        notifications = Notifications(self, "Notifications", email=config.notify_email)
+        serving_image = ecr_assets.DockerImageAsset(
+            self,
+            "ServingImage",
+            directory=str(model_code),
+            platform=ecr_assets.Platform.LINUX_AMD64,
+            exclude=DOCKER_EXCLUDES,
+        )
+        bundle_path = build_source_tarball(
+            source=model_code, destination=Path(Stage.of(self).outdir) / ".build" / "sourcedir.tar.gz"
+        )
+        source_bundle = s3_assets.Asset(self, "TrainingSource", path=str(bundle_path))
+
+        self.auth = config.api.auth
+        self.models: dict[str, ModelResources] = {}
+        served: list[ServedModel] = []
+        for model in config.models:
+            base = sagemaker_base(self.stack_name, model.name)
+            scope_ = Construct(self, f"Model-{model.name}")
+            gpu = model.training.uses_gpu
+            image = training_image_uri(self, gpu=gpu)
+            role = ModelExecutionRole(
+                scope_,
+                "ExecutionRole",
+                model_name=model.name,
+                bucket=storage.bucket,
+                serving_image=serving_image,
+                training_registry_account=registry_account(self),
+            )
+            serving = ModelServing(
+                scope_,
+                "Serving",
+                model=model,
+                endpoint_name=base,
+                image_uri=serving_image.image_uri,
+                execution_role=role.role,
+                table=storage.table,
+            )
+            pipeline = TrainingPipeline(
+                scope_,
+                "Training",
+                model=model,
+                base=base,
+                training_image_uri=image,
+                serving_image_uri=serving_image.image_uri,
+                execution_role=role.role,
+                bucket=storage.bucket,
+                table=storage.table,
+                notifications=notifications,
+                source_bundle=source_bundle,
+                metric_definitions=metric_definitions,
+            )
+            served.append(
+                ServedModel(
+                    name=model.name,
+                    preset=model.preset,
+                    mode=model.serving.mode,
+                    endpoint_name=base,
+                    endpoint_config_name=serving.endpoint_config_name,
+                    idle_minutes=model.serving.idle_minutes,
+                )
+            )
+            self.models[model.name] = ModelResources(execution_role=role, serving=serving, pipeline=pipeline)
+            CfnOutput(
+                scope_,
+                "TrainingStateMachine",
+                value=pipeline.state_machine.state_machine_arn,
+                description=f"start training of model {model.name}: aws stepfunctions start-execution",
+            )
+
+        rule_name = idle_rule_name(self.stack_name)
+        functions = ServiceFunctions(
+            self,
+            "Functions",
+            models=tuple(served),
+            table=storage.table,
+            notifications=notifications,
+            idle_rule_name=rule_name,
+            max_inputs=config.api.max_inputs,
+            max_body_bytes=config.api.max_body_bytes,
+        )
+        on_demand = config.on_demand_models or config.models
+        IdleShutdown(
+            self,
+            "IdleShutdown",
+            rule_name=rule_name,
+            every_minutes=min(m.serving.check_every_minutes for m in on_demand),
+            checker=functions.idle_checker,
+        )
+        api = PredictionApi(self, "Api", config=config.api, handler=functions.invoker)
+        api_alarm = api_error_rate_alarm(self, "ApiServerErrorRate", api=api.api, topic=notifications.topic)
+        for model, spec in zip(config.models, served, strict=True):
+            ModelMonitoring(
+                self.node.find_child(f"Model-{model.name}"),
+                "Monitoring",
+                model=model,
+                endpoint_name=spec.endpoint_name,
+                api=api.api,
+                state_machine=self.models[model.name].pipeline.state_machine,
+                topic=notifications.topic,
+                api_alarm=api_alarm,
+            )
+        CfnOutput(self, "NotificationTopic", value=notifications.topic.topic_arn)
+        self.api = api
+        self.functions = functions
+        self.notifications = notifications

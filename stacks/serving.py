@@ -1,0 +1,129 @@
+"""Serving of one model in its configured mode.
+
+- ``on_demand``: the endpoint configuration (when an artifact is given) and the state item. The
+  endpoint itself belongs to the Lambdas, which create it on demand and delete it when idle; as a
+  CloudFormation resource every idle shutdown would be drift that the next deploy recreates.
+- ``serverless``: an endpoint with ServerlessConfig.
+- ``always_on``: an endpoint autoscaled by target tracking on invocations per instance.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import aws_applicationautoscaling as autoscaling
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_sagemaker as sagemaker
+from aws_cdk import custom_resources as cr
+from constructs import Construct
+
+from stacks.config import ModelConfig
+
+VARIANT = "AllTraffic"
+
+
+class ModelServing(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        model: ModelConfig,
+        endpoint_name: str,
+        image_uri: str,
+        execution_role: iam.IRole,
+        table: dynamodb.ITableV2,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        serving = model.serving
+        self.endpoint_name = endpoint_name
+        self.endpoint_config_name: str | None = None
+        self.endpoint: sagemaker.CfnEndpoint | None = None
+        if serving.model_data is not None:
+            sm_model = sagemaker.CfnModel(
+                self,
+                "Model",
+                execution_role_arn=execution_role.role_arn,
+                primary_container=sagemaker.CfnModel.ContainerDefinitionProperty(
+                    image=image_uri, model_data_url=serving.model_data
+                ),
+            )
+            sm_model.node.add_dependency(execution_role)
+            config = sagemaker.CfnEndpointConfig(
+                self, "EndpointConfig", production_variants=[self._variant(model, sm_model.attr_model_name)]
+            )
+            self.endpoint_config_name = config.attr_endpoint_config_name
+        if serving.mode == "on_demand":
+            self._state_item(model, table)
+        else:
+            self.endpoint = sagemaker.CfnEndpoint(
+                self, "Endpoint", endpoint_name=endpoint_name, endpoint_config_name=self.endpoint_config_name
+            )
+        if serving.mode == "always_on":
+            self._autoscaling(model)
+
+    @staticmethod
+    def _variant(
+        model: ModelConfig, model_name: str
+    ) -> sagemaker.CfnEndpointConfig.ProductionVariantProperty:
+        serving = model.serving
+        if serving.mode == "serverless":
+            return sagemaker.CfnEndpointConfig.ProductionVariantProperty(
+                variant_name=VARIANT,
+                model_name=model_name,
+                serverless_config=sagemaker.CfnEndpointConfig.ServerlessConfigProperty(
+                    memory_size_in_mb=serving.memory_mb, max_concurrency=serving.max_concurrency
+                ),
+            )
+        return sagemaker.CfnEndpointConfig.ProductionVariantProperty(
+            variant_name=VARIANT,
+            model_name=model_name,
+            instance_type=serving.instance_type,
+            initial_instance_count=serving.min_instances if serving.mode == "always_on" else 1,
+            initial_variant_weight=1.0,
+        )
+
+    def _state_item(self, model: ModelConfig, table: dynamodb.ITableV2) -> None:
+        # Created once and never overwritten: after the first deploy the Lambdas own the item.
+        put = cr.AwsSdkCall(
+            service="DynamoDB",
+            action="putItem",
+            parameters={
+                "TableName": table.table_name,
+                "Item": {
+                    "model": {"S": model.name},
+                    "state": {"S": "asleep"},
+                    "last_invoked_at": {"N": "0"},
+                    "state_changed_at": {"N": "0"},
+                },
+                "ConditionExpression": "attribute_not_exists(#m)",
+                "ExpressionAttributeNames": {"#m": "model"},
+            },
+            physical_resource_id=cr.PhysicalResourceId.of(f"state-item-{model.name}"),
+            ignore_error_codes_matching="ConditionalCheckFailedException",
+        )
+        cr.AwsCustomResource(
+            self,
+            "StateItem",
+            on_create=put,
+            policy=cr.AwsCustomResourcePolicy.from_statements(
+                [iam.PolicyStatement(actions=["dynamodb:PutItem"], resources=[table.table_arn])]
+            ),
+            install_latest_aws_sdk=False,
+        )
+
+    def _autoscaling(self, model: ModelConfig) -> None:
+        target = autoscaling.ScalableTarget(
+            self,
+            "ScalableTarget",
+            service_namespace=autoscaling.ServiceNamespace.SAGEMAKER,
+            resource_id=f"endpoint/{self.endpoint_name}/variant/{VARIANT}",
+            scalable_dimension="sagemaker:variant:DesiredInstanceCount",
+            min_capacity=model.serving.min_instances,
+            max_capacity=model.serving.max_instances,
+        )
+        target.node.add_dependency(self.endpoint)
+        target.scale_to_track_metric(
+            "InvocationsPerInstance",
+            target_value=model.serving.target_invocations_per_instance,
+            predefined_metric=autoscaling.PredefinedMetric.SAGEMAKER_VARIANT_INVOCATIONS_PER_INSTANCE,
+        )

@@ -1,0 +1,14 @@
+"""The stack that holds state: deployed once, retained, termination-protected."""
+
+from __future__ import annotations
+
+from aws_cdk import Stack
+from constructs import Construct
+
+from stacks.storage import Storage
+
+
+class StatefulStack(Stack):
+    def __init__(self, scope: Construct, construct_id: str, **kwargs) -> None:
+        super().__init__(scope, construct_id, termination_protection=True, **kwargs)
+        self.storage = Storage(self, "Storage")

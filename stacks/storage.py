@@ -1,0 +1,111 @@
+"""The stateful resources: data and artifact bucket, serving image repository, endpoint state table.
+
+They outlive any redeploy of the service stack, so each is retained and keeps a pinned logical ID
+(renaming a construct must not replace the bucket holding every trained model).
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_ecr as ecr
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+# Prefixes inside the bucket; the training pipeline and the README use the same ones.
+DATA_PREFIX = "data/"
+ARTIFACT_PREFIX = "artifacts/"
+CHECKPOINT_PREFIX = "checkpoints/"
+
+PINNED_IDS = {
+    "access_logs": "AccessLogsBucket",
+    "bucket": "DataBucket",
+    "repository": "ServingImageRepository",
+    "table": "StateTable",
+}
+
+
+def _pin(resource: Construct, logical_id: str) -> None:
+    resource.node.default_child.override_logical_id(logical_id)
+
+
+class Storage(Construct):
+    def __init__(self, scope: Construct, construct_id: str) -> None:
+        super().__init__(scope, construct_id)
+        self.access_logs = s3.Bucket(
+            self,
+            "AccessLogs",
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            enforce_ssl=True,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_PREFERRED,
+            removal_policy=RemovalPolicy.RETAIN,
+            lifecycle_rules=[s3.LifecycleRule(id="expire-access-logs", expiration=Duration.days(90))],
+        )
+        self.bucket = s3.Bucket(
+            self,
+            "Data",
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            enforce_ssl=True,
+            versioned=True,
+            server_access_logs_bucket=self.access_logs,
+            server_access_logs_prefix="data-bucket/",
+            removal_policy=RemovalPolicy.RETAIN,
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    id="abort-incomplete-uploads", abort_incomplete_multipart_upload_after=Duration.days(7)
+                ),
+                # Superseded model artifacts are kept a month for rollback, then dropped.
+                s3.LifecycleRule(
+                    id="expire-old-artifacts",
+                    prefix=ARTIFACT_PREFIX,
+                    noncurrent_version_expiration=Duration.days(30),
+                    transitions=[
+                        s3.Transition(
+                            storage_class=s3.StorageClass.INTELLIGENT_TIERING,
+                            transition_after=Duration.days(30),
+                        )
+                    ],
+                ),
+                # Spot checkpoints only matter while their training job runs.
+                s3.LifecycleRule(
+                    id="expire-checkpoints",
+                    prefix=CHECKPOINT_PREFIX,
+                    expiration=Duration.days(14),
+                    noncurrent_version_expiration=Duration.days(1),
+                ),
+            ],
+        )
+        self.repository = ecr.Repository(
+            self,
+            "ServingImages",
+            image_scan_on_push=True,
+            image_tag_mutability=ecr.TagMutability.IMMUTABLE,
+            removal_policy=RemovalPolicy.RETAIN,
+            lifecycle_rules=[
+                ecr.LifecycleRule(
+                    description="drop untagged layers after a week",
+                    tag_status=ecr.TagStatus.UNTAGGED,
+                    max_image_age=Duration.days(7),
+                    rule_priority=1,
+                ),
+                ecr.LifecycleRule(
+                    description="keep the 20 newest images", max_image_count=20, rule_priority=2
+                ),
+            ],
+        )
+        self.table = dynamodb.TableV2(
+            self,
+            "State",
+            partition_key=dynamodb.Attribute(name="model", type=dynamodb.AttributeType.STRING),
+            billing=dynamodb.Billing.on_demand(),
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        _pin(self.access_logs, PINNED_IDS["access_logs"])
+        _pin(self.bucket, PINNED_IDS["bucket"])
+        _pin(self.repository, PINNED_IDS["repository"])
+        _pin(self.table, PINNED_IDS["table"])

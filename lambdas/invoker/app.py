@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from collections.abc import Callable
 from typing import Any
@@ -33,6 +35,20 @@ ROUTES = (
     ("POST", re.compile(r"^/models/[^/]+/wake/?$")),
     ("POST", re.compile(r"^/models/[^/]+/predict/?$")),
 )
+
+
+def request_body(body: str | None, *, base64_encoded: bool | None) -> bytes:
+    """The body's bytes as the client sent them (API Gateway base64-encodes binary bodies)."""
+    if body is None:
+        return b""
+    if not base64_encoded:
+        return body.encode("utf-8")
+    try:
+        return base64.b64decode(body, validate=True)
+    except binascii.Error:
+        raise ApiError(
+            400, "invalid_input", "request body is marked base64 but is not valid base64"
+        ) from None
 
 
 def build_app(
@@ -107,9 +123,7 @@ def build_app(
     @app.post("/models/<name>/predict")
     def predict(name: str) -> Response:
         spec = model_spec(name)
-        event = app.current_event
-        body = event.decoded_body
-        raw = body.encode("utf-8") if isinstance(body, str) else body
+        raw = request_body(app.current_event.body, base64_encoded=app.current_event.is_base64_encoded)
         check_predict_body(raw, max_inputs=settings.max_inputs, max_body_bytes=settings.max_body_bytes)
         try:
             answer = invoke(runtime, model=name, endpoint_name=spec.endpoint_name, body=raw)

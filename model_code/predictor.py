@@ -17,7 +17,7 @@ import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 # Importing these registers the custom tokenizer and model classes with the Auto factories.
-from model_code import modeling_kmer, tokenization_nucleotide  # noqa: F401
+from model_code import modeling_kmer, tokenization_nucleotide, tokenization_protein  # noqa: F401
 from model_code.payload import Item, Request
 from model_code.presets import get_preset
 from model_code.validation import InputSpec, Limits, check_request

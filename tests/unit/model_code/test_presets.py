@@ -19,7 +19,8 @@ DEFAULTS = TrainingDefaults(epochs=1, learning_rate=1e-4, batch_size=8, weight_d
 
 
 def test_the_five_reference_workloads_are_presets():
-    assert set(PRESETS) == {"circrna", "protein-localization", "aptamer-pairs", "entailment", "medical-specialty"}
+    names = {"circrna", "protein-localization", "aptamer-pairs", "entailment", "medical-specialty"}
+    assert set(PRESETS) == names
     assert all(name == preset.name for name, preset in PRESETS.items())
 
 
@@ -60,7 +61,7 @@ def test_medical_specialty_weights_classes_and_merges_rare_ones():
 
 
 def test_unknown_preset_names_the_name_and_the_valid_ones():
-    with pytest.raises(ValueError, match="'nope'.*aptamer-pairs, circrna, entailment"):
+    with pytest.raises(ValueError, match=r"'nope'.*aptamer-pairs, circrna, entailment"):
         get_preset("nope")
 
 

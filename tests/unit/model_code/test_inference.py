@@ -1,0 +1,324 @@
+"""The SageMaker handlers (model_fn, input_fn, predict_fn, output_fn) on tiny models built in code."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+
+from model_code import inference
+from model_code.factory import build_model, build_tokenizer
+from model_code.presets import get_preset
+from model_code.validation import InferenceError, Limits
+
+CIRCRNA_SEQUENCES = (
+    "ACGTTGCAAGGCTTACGATCGATCGGCTAGCTAGGCTTAACGT" * 3,
+    "TTTTGGGGCCCCAAAATTTTGGGGCCCCAAAA",
+    "ACGUACGUNNACGUACGUACGUACGUACGUACGU",
+    "GATTACA" * 60,
+)
+
+
+def write_model_dir(
+    directory: Path, *, preset_name: str, backbone: Path | None = None, max_positions: int | None = None
+) -> Path:
+    """A servable model dir as training writes it (save_pretrained files + seqserve.json), untrained.
+
+    ``max_positions`` shrinks the k-mer model's position table, so longer inputs make it fail inside
+    ``forward``: a stand-in for a model that crashes on some inputs.
+    """
+    preset = get_preset(preset_name)
+    labels = list(preset.labels or ("a", "b", "c"))
+    torch.manual_seed(0)
+    tokenizer = build_tokenizer(preset, backbone=backbone)
+    model = build_model(preset, labels=labels, backbone=backbone)
+    if max_positions is not None:
+        model.config.max_position_embeddings = max_positions
+        model = type(model)(model.config)
+    directory.mkdir(parents=True, exist_ok=True)
+    tokenizer.save_pretrained(directory)
+    model.save_pretrained(directory)
+    settings = {"preset": preset.name, "labels": labels, "max_length": preset.max_length, "pair": preset.pair}
+    (directory / "seqserve.json").write_text(json.dumps(settings))
+    return directory
+
+
+def call(model, body, content_type="application/json", accept="application/json"):
+    """input_fn -> predict_fn -> output_fn, as the inference toolkit chains them; the parsed JSON."""
+    payload, media_type = inference.output_fn(
+        inference.predict_fn(inference.input_fn(body, content_type), model), accept
+    )
+    assert media_type == "application/json"
+    return json.loads(payload)
+
+
+def refusal(model, body, content_type="application/json", accept="application/json") -> InferenceError:
+    with pytest.raises(InferenceError) as caught:
+        call(model, body, content_type, accept)
+    return caught.value
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _restore_torch_threads():
+    """model_fn sets the process's torch thread count; other test modules may share this process."""
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def circrna(tmp_path_factory):
+    directory = write_model_dir(tmp_path_factory.mktemp("models") / "circrna", preset_name="circrna")
+    model = inference.model_fn(str(directory))
+    return replace(model, limits=Limits(max_inputs=6, max_chars=2_000, micro_batch=2))
+
+
+@pytest.fixture(scope="module")
+def entailment(tmp_path_factory, tiny_backbone):
+    directory = write_model_dir(
+        tmp_path_factory.mktemp("models") / "entailment",
+        preset_name="entailment",
+        backbone=tiny_backbone("bert-base-uncased"),
+    )
+    return inference.model_fn(str(directory))
+
+
+@pytest.fixture(scope="module")
+def protein(tmp_path_factory, tiny_backbone):
+    directory = write_model_dir(
+        tmp_path_factory.mktemp("models") / "protein",
+        preset_name="protein-localization",
+        backbone=tiny_backbone("Rostlab/prot_bert"),
+    )
+    return inference.model_fn(str(directory))
+
+
+def test_model_fn_loads_in_eval_mode_with_the_labels_of_the_model(circrna):
+    assert circrna.model.training is False
+    assert circrna.labels == ("circRNA", "lncRNA")
+    assert circrna.device.type == "cpu"
+
+
+def test_model_fn_names_the_missing_settings_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"seqserve\.json is missing"):
+        inference.model_fn(str(tmp_path))
+
+
+def test_one_sequence_gives_one_entry_with_a_label_and_its_probability(circrna):
+    result = call(circrna, json.dumps({"inputs": CIRCRNA_SEQUENCES[0]}))
+    assert len(result) == 1
+    assert result[0]["label"] in circrna.labels
+    assert 0.5 <= result[0]["score"] <= 1.0  # the best of two probabilities
+
+
+def test_a_list_gives_one_entry_per_input_in_order(circrna):
+    each = [call(circrna, json.dumps({"inputs": s}))[0] for s in CIRCRNA_SEQUENCES]
+    together = call(circrna, json.dumps({"inputs": list(CIRCRNA_SEQUENCES)}))
+    assert together == each
+
+
+def test_top_k_lists_labels_best_first_and_is_capped_at_the_label_count(circrna):
+    result = call(circrna, json.dumps({"inputs": list(CIRCRNA_SEQUENCES[:2]), "parameters": {"top_k": 5}}))
+    assert len(result) == 2
+    for ranked in result:
+        assert len(ranked) == 2
+        assert {entry["label"] for entry in ranked} == set(circrna.labels)
+        assert ranked[0]["score"] >= ranked[1]["score"]
+        assert sum(entry["score"] for entry in ranked) == pytest.approx(1.0)
+    best = call(circrna, json.dumps({"inputs": CIRCRNA_SEQUENCES[0], "parameters": {"top_k": 1}}))
+    assert best == [[call(circrna, json.dumps({"inputs": CIRCRNA_SEQUENCES[0]}))[0]]]
+
+
+def test_scores_do_not_depend_on_the_other_inputs_of_the_batch(circrna):
+    alone = [call(circrna, json.dumps({"inputs": s}))[0] for s in CIRCRNA_SEQUENCES]
+    mixed = [CIRCRNA_SEQUENCES[3], CIRCRNA_SEQUENCES[0], "ACGT" * 300, CIRCRNA_SEQUENCES[2], "GGCC"]
+    result = call(circrna, json.dumps({"inputs": mixed}))
+    assert result[1] == alone[0]
+    assert result[0] == alone[3]
+    assert result[3] == alone[2]
+    reversed_result = call(circrna, json.dumps({"inputs": mixed[::-1]}))
+    assert reversed_result[::-1] == result
+
+
+def test_micro_batches_are_bounded_and_give_the_same_scores(circrna):
+    seen: list[int] = []
+    hook = circrna.model.register_forward_pre_hook(
+        lambda module, args, kwargs: seen.append(len(kwargs["input_ids"])), with_kwargs=True
+    )
+    try:
+        result = call(circrna, json.dumps({"inputs": [CIRCRNA_SEQUENCES[3]] * 5}))
+    finally:
+        hook.remove()
+    assert max(seen) <= circrna.limits.micro_batch and sum(seen) == 5
+    assert all(entry == result[0] for entry in result)
+
+
+def test_fasta_records_are_scored_like_the_same_sequences_in_json(circrna):
+    first, second = CIRCRNA_SEQUENCES[:2]
+    fasta = f">first some description\n{first[:60]}\n{first[60:]}\n\n>second\n{second}\n"
+    from_fasta = call(circrna, fasta.encode(), "text/x-fasta")
+    from_json = call(circrna, json.dumps({"inputs": list(CIRCRNA_SEQUENCES[:2])}))
+    assert from_fasta == from_json
+
+
+def test_plain_text_is_one_sequence_read_case_and_line_break_insensitively(circrna):
+    sequence = CIRCRNA_SEQUENCES[0]
+    plain = f"{sequence[:50].lower()}\n{sequence[50:]}\n".encode()
+    assert call(circrna, plain, "text/plain; charset=utf-8") == call(
+        circrna, json.dumps({"inputs": sequence})
+    )
+
+
+def test_json_already_decoded_by_the_model_server_is_accepted(circrna):
+    body = {"inputs": [CIRCRNA_SEQUENCES[1]]}
+    assert call(circrna, body) == call(circrna, bytearray(json.dumps(body).encode()))
+
+
+def test_pairs_single_and_listed_for_a_pair_preset(entailment):
+    pair = {"text": "a man is playing guitar", "text_pair": "a person plays music"}
+    one = call(entailment, json.dumps({"inputs": pair}))
+    many = call(entailment, json.dumps({"inputs": [pair, {"text": "the dog", "text_pair": "a cat"}]}))
+    assert one[0] == many[0] and len(many) == 2
+    assert {entry["label"] for entry in many} <= {"entailment", "neutral", "contradiction"}
+    ranked = call(entailment, json.dumps({"inputs": [pair], "parameters": {"top_k": 3}}))
+    assert [e["score"] for e in ranked[0]] == sorted((e["score"] for e in ranked[0]), reverse=True)
+
+
+def test_protein_sequences_are_scored(protein):
+    result = call(protein, b">P1\nMKTAYIAKQR\nQISFVKSHFS\n>P2\nmkvlaaguzob\n", "text/x-fasta")
+    assert len(result) == 2 and all(entry["label"] in protein.labels for entry in result)
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "status", "message"),
+    [
+        ('{"inputs": ""}', "application/json", 400, "inputs: the sequence is empty"),
+        ('{"inputs": ["ACGT", "  "]}', "application/json", 400, "inputs[1]: the sequence is empty"),
+        ('{"inputs": []}', "application/json", 400, "inputs is an empty list"),
+        ("{}", "application/json", 400, "the body has no inputs"),
+        ('["ACGT"]', "application/json", 400, 'the body must be a JSON object {"inputs": ...}, got a list'),
+        ('{"inputs": 5}', "application/json", 400, "inputs must be a string or"),
+        ('{"inputs": ["ACGT", null]}', "application/json", 400, "inputs[1] must be a string or"),
+        (
+            '{"inputs": [{"text": 1, "text_pair": "A"}]}',
+            "application/json",
+            400,
+            "inputs[0].text must be a string",
+        ),
+        (
+            '{"inputs": [{"text": "A", "pair": "C"}]}',
+            "application/json",
+            400,
+            "inputs[0]: unknown key(s) pair",
+        ),
+        ('{"inputs": "ACGT", "extra": 1}', "application/json", 400, "unknown field(s) extra"),
+        (
+            '{"inputs": "ACGT", "parameters": {"top_k": 0}}',
+            "application/json",
+            400,
+            "top_k must be a positive",
+        ),
+        (
+            '{"inputs": "ACGT", "parameters": {"top_k": true}}',
+            "application/json",
+            400,
+            "top_k must be a positive",
+        ),
+        (
+            '{"inputs": "ACGT", "parameters": {"top_k": "2"}}',
+            "application/json",
+            400,
+            "top_k must be a positive",
+        ),
+        (
+            '{"inputs": "ACGT", "parameters": {"temp": 1}}',
+            "application/json",
+            400,
+            "unknown parameter(s) temp",
+        ),
+        ('{"inputs": "ACGT", "parameters": 3}', "application/json", 400, "parameters must be an object"),
+        ('{"inputs": "AC', "application/json", 400, "the body is not valid JSON"),
+        (b'{"inputs": "\xff"}', "application/json", 400, "the body is not UTF-8: invalid byte at offset 12"),
+        ('{"inputs": "ACGZT"}', "application/json", 400, "inputs: character 'Z' at position 3 is invalid"),
+        ('{"inputs": ["ACGT", "AC GT1"]}', "application/json", 400, "inputs[1]: character '1' at position 4"),
+        (
+            '{"inputs": [{"text": "ACGT", "text_pair": "ACGT"}]}',
+            "application/json",
+            400,
+            "inputs[0]: a pair was sent but this model takes one sequence per input",
+        ),
+        (
+            '{"inputs": ["A", "C", "G", "T", "A", "C", "G"]}',
+            "application/json",
+            413,
+            "7 inputs sent; at most 6",
+        ),
+        (
+            json.dumps({"inputs": ["ACGT", "A" * 2_001]}),
+            "application/json",
+            413,
+            "inputs[1]: 2001 characters",
+        ),
+        (">a\nACGT\n>b\n\n>c\nACGT", "text/x-fasta", 400, "record 1 (b): the record has no sequence"),
+        ("ACGT\n>a\nACGT", "text/x-fasta", 400, "FASTA line 1: sequence before the first '>' header"),
+        (">a\nAC*T\n", "text/x-fasta", 400, "record 0 (a): character '*' at position 2"),
+        ("", "text/x-fasta", 400, "the FASTA body holds no records"),
+        (" \n", "text/plain", 400, "the body is empty"),
+        ("ACGT", "text/csv", 415, "content type 'text/csv' is not supported"),
+        ("ACGT", "application/x-www-form-urlencoded", 415, "is not supported"),
+    ],
+)
+def test_bad_input_is_refused_with_its_status_naming_the_input(circrna, body, content_type, status, message):
+    error = refusal(circrna, body, content_type)
+    assert error.status == status
+    assert message in error.message
+    assert error.body() == {"error": {"code": error.code, "message": error.message}}
+
+
+def test_a_single_sequence_sent_to_a_pair_preset_is_refused(entailment):
+    error = refusal(entailment, json.dumps({"inputs": ["a man", {"text": "a", "text_pair": "b"}]}))
+    assert (error.status, error.code) == (400, "invalid_input")
+    assert error.message.startswith("inputs[0]: this model takes a pair per input")
+    empty_pair = refusal(entailment, json.dumps({"inputs": {"text": "a man", "text_pair": ""}}))
+    assert empty_pair.message == "inputs.text_pair: the sequence is empty"
+
+
+def test_sequence_content_types_are_refused_for_a_text_preset(entailment):
+    error = refusal(entailment, b"a man is sleeping", "text/plain")
+    assert error.status == 415 and "this model takes text" in error.message
+
+
+def test_protein_letters_are_checked_against_the_protein_alphabet(protein):
+    error = refusal(protein, json.dumps({"inputs": ["MKT", "MK TJ"]}))
+    assert error.status == 400
+    assert error.message.startswith("inputs[1]: character 'J' at position 3 is invalid")
+
+
+@pytest.mark.parametrize("accept", ["application/json", "*/*", None, "", "text/html, application/*;q=0.8"])
+def test_json_compatible_accept_headers_are_answered(circrna, accept):
+    assert len(call(circrna, json.dumps({"inputs": "ACGT"}), accept=accept)) == 1
+
+
+@pytest.mark.parametrize("accept", ["text/html", "application/xml, text/csv"])
+def test_other_accept_headers_get_406(circrna, accept):
+    error = refusal(circrna, json.dumps({"inputs": "ACGT"}), accept=accept)
+    assert (error.status, error.code) == (406, "not_acceptable")
+
+
+def test_limits_come_from_the_environment_and_bad_values_name_the_variable():
+    assert Limits.from_environ({"SEQSERVE_MAX_INPUTS": "3", "SEQSERVE_MICRO_BATCH": "2"}) == Limits(
+        max_inputs=3, micro_batch=2
+    )
+    assert Limits.from_environ({}) == Limits()
+    for value in ("0", "many", "-4"):
+        with pytest.raises(ValueError, match="SEQSERVE_MAX_CHARS must be a positive integer"):
+            Limits.from_environ({"SEQSERVE_MAX_CHARS": value})
+
+
+def test_model_fn_reads_the_thread_count_and_rejects_a_bad_one(monkeypatch, tmp_path):
+    monkeypatch.setenv("SEQSERVE_TORCH_THREADS", "two")
+    with pytest.raises(ValueError, match="SEQSERVE_TORCH_THREADS must be a positive integer"):
+        inference.model_fn(str(tmp_path))

@@ -12,10 +12,10 @@ from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from botocore.exceptions import BotoCoreError, ClientError
 from seqserve_common.endpoints import EndpointStatus, delete_endpoint, describe_endpoint
 from seqserve_common.lifecycle import State, idle_cutoff
+from seqserve_common.metrics import emit
 from seqserve_common.settings import ModelSpec, Settings
 from seqserve_common.state import StateItem, StateStore
 
@@ -101,7 +101,7 @@ class IdleChecker:
         if endpoint.status == "InService":
             state = self._move(item, to=State.AWAKE)
             if state is State.AWAKE:
-                _emit("Wakes", spec.name, 1, MetricUnit.Count)
+                emit("Wakes", model=spec.name)
             return state
         changed_at = item.state_changed_at or 0.0
         if not endpoint.exists and self._clock() - changed_at > WAKE_GRACE_SECONDS:
@@ -123,8 +123,8 @@ class IdleChecker:
         if state is not State.SLEEPING:
             return state
         delete_endpoint(self._sagemaker, spec.endpoint_name)
-        _emit("Sleeps", spec.name, 1, MetricUnit.Count)
-        _emit("MinutesAwake", spec.name, (now - (item.state_changed_at or now)) / 60, MetricUnit.Count)
+        emit("Sleeps", model=spec.name)
+        emit("MinutesAwake", model=spec.name, value=(now - (item.state_changed_at or now)) / 60)
         return state
 
     def _check_sleeping(self, spec: ModelSpec, item: StateItem, endpoint: EndpointStatus) -> State:
@@ -141,9 +141,9 @@ class IdleChecker:
         if state is not State.FAILED:
             return state
         delete_endpoint(self._sagemaker, spec.endpoint_name)
-        _emit("Failures", spec.name, 1, MetricUnit.Count)
+        emit("Failures", model=spec.name)
         if item.state is State.AWAKE and item.state_changed_at is not None:
-            _emit("MinutesAwake", spec.name, (self._clock() - item.state_changed_at) / 60, MetricUnit.Count)
+            emit("MinutesAwake", model=spec.name, value=(self._clock() - item.state_changed_at) / 60)
         self._notify_failure(spec, reason)
         return state
 
@@ -183,8 +183,3 @@ class IdleChecker:
             )
         else:
             self._logger.info("every watched model is asleep; idle rule disabled", extra={"rule": rule})
-
-
-def _emit(name: str, model: str, value: float, unit: MetricUnit) -> None:
-    with single_metric(name=name, unit=unit, value=value) as metric:
-        metric.add_dimension(name="model", value=model)

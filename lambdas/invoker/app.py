@@ -8,11 +8,11 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
-from aws_lambda_powertools.metrics import MetricUnit
 from botocore.exceptions import BotoCoreError, ClientError
 from seqserve_common.lifecycle import State
+from seqserve_common.metrics import emit
 from seqserve_common.settings import ModelSpec, Settings
 from seqserve_common.state import StateStore
 
@@ -60,11 +60,10 @@ def build_app(
     events: Any,
     clock: Callable[[], float],
     logger: Logger,
-    metrics: Metrics,
 ) -> APIGatewayRestResolver:
     app = APIGatewayRestResolver()
     store = StateStore(dynamodb=dynamodb, table=settings.state_table)
-    recorder = InvocationRecorder(store=store, clock=clock, logger=logger, metrics=metrics)
+    recorder = InvocationRecorder(store=store, clock=clock, logger=logger)
     waker = Waker(
         store=store,
         sagemaker=sagemaker,
@@ -72,7 +71,6 @@ def build_app(
         idle_rule_name=settings.idle_rule_name,
         clock=clock,
         logger=logger,
-        metrics=metrics,
     )
 
     def model_spec(name: str) -> ModelSpec:
@@ -82,7 +80,6 @@ def build_app(
                 404, "unknown_model", f"model {name!r} is not deployed; GET /models lists the models"
             )
         logger.append_keys(model=name)
-        metrics.add_dimension(name="model", value=name)
         return spec
 
     @app.get("/models")
@@ -128,7 +125,7 @@ def build_app(
         try:
             answer = invoke(runtime, model=name, endpoint_name=spec.endpoint_name, body=raw)
         except EndpointDown:
-            metrics.add_metric(name="EndpointDown", unit=MetricUnit.Count, value=1)
+            emit("EndpointDown", model=name)
             if not spec.on_demand:
                 raise ApiError(
                     503,
@@ -146,7 +143,7 @@ def build_app(
             raise
         if spec.on_demand:
             recorder.record(spec)
-        metrics.add_metric(name="Predictions", unit=MetricUnit.Count, value=1)
+        emit("Predictions", model=name)
         return Response(status_code=200, content_type="application/json", body=answer)
 
     @app.not_found

@@ -15,6 +15,7 @@ from botocore.exceptions import (
     ConnectionClosedError,
     ConnectTimeoutError,
     EndpointConnectionError,
+    IncompleteReadError,
     ReadTimeoutError,
 )
 from seqserve_common.endpoints import THROTTLING_CODES, error_code, error_message
@@ -66,6 +67,8 @@ def invoke(runtime: Any, *, model: str, endpoint_name: str, body: bytes) -> str:
             EndpointName=endpoint_name, ContentType="application/json", Accept="application/json", Body=body
         )
         payload = response["Body"].read()
+    except IncompleteReadError:
+        raise ApiError(502, "model_error", f"model {model}'s answer was cut short; retry") from None
     except ReadTimeoutError:
         raise ApiError(504, "model_timeout", f"model {model} did not answer in time; retry later") from None
     except (ConnectTimeoutError, EndpointConnectionError, ConnectionClosedError):

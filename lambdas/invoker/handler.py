@@ -23,7 +23,6 @@ app = build_app(
     events=control_client("events"),
     clock=time.time,
     logger=logger,
-    metrics=metrics,
 )
 
 

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools import Logger
 from botocore.exceptions import BotoCoreError, ClientError
 from seqserve_common.lifecycle import coalescing_seconds
+from seqserve_common.metrics import emit
 from seqserve_common.settings import ModelSpec
 from seqserve_common.state import StateStore
 
@@ -18,11 +18,10 @@ from seqserve_common.state import StateStore
 class InvocationRecorder:
     """Writes ``last_invoked_at`` when this container's last write is a coalescing interval old."""
 
-    def __init__(self, *, store: StateStore, clock: Callable[[], float], logger: Logger, metrics: Metrics):
+    def __init__(self, *, store: StateStore, clock: Callable[[], float], logger: Logger):
         self._store = store
         self._clock = clock
         self._logger = logger
-        self._metrics = metrics
         self._next_write: dict[str, float] = {}
 
     def record(self, spec: ModelSpec) -> None:
@@ -36,6 +35,6 @@ class InvocationRecorder:
             self._logger.warning(
                 "could not record the invocation", extra={"model": spec.name, "error": str(error)}
             )
-            self._metrics.add_metric(name="InvocationRecordFailures", unit=MetricUnit.Count, value=1)
+            emit("InvocationRecordFailures", model=spec.name)
             return
         self._next_write[spec.name] = now + coalescing_seconds(spec.idle_minutes)

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools import Logger
 from botocore.exceptions import BotoCoreError, ClientError
 from seqserve_common.endpoints import THROTTLING_CODES, describe_endpoint, error_code, error_message
 from seqserve_common.lifecycle import State
+from seqserve_common.metrics import emit
 from seqserve_common.settings import ModelSpec
 from seqserve_common.state import StateItem, StateStore
 
@@ -34,7 +34,6 @@ class Waker:
         idle_rule_name: str | None,
         clock: Callable[[], float],
         logger: Logger,
-        metrics: Metrics,
     ) -> None:
         self._store = store
         self._sagemaker = sagemaker
@@ -42,7 +41,6 @@ class Waker:
         self._idle_rule_name = idle_rule_name
         self._clock = clock
         self._logger = logger
-        self._metrics = metrics
 
     def wake(self, spec: ModelSpec, *, endpoint_down: bool, retry_failed: bool) -> State:
         """The model's state after this call: awake (only if not ``endpoint_down``) or waking.
@@ -81,7 +79,7 @@ class Waker:
             return State.WAKING
         self._create(spec, config_name=config_name, waking=waking)
         self._enable_idle_rule(spec)
-        self._metrics.add_metric(name="Wakes", unit=MetricUnit.Count, value=1)
+        emit("WakesStarted", model=spec.name)
         self._logger.info("waking the model", extra={"model": spec.name, "from": seen.state.value})
         return State.WAKING
 
@@ -115,4 +113,4 @@ class Waker:
             self._logger.error(
                 "could not enable the idle rule", extra={"model": spec.name, "error": str(error)}
             )
-            self._metrics.add_metric(name="IdleRuleEnableFailures", unit=MetricUnit.Count, value=1)
+            emit("IdleRuleEnableFailures", model=spec.name)

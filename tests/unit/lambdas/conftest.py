@@ -84,7 +84,7 @@ def make_invoker(aws: Aws, runtime: FakeRuntime, clock: Clock, environ: dict[str
 
     The containers share boto3 clients (thread-safe) because making one costs ~70 ms.
     """
-    from aws_lambda_powertools import Logger, Metrics
+    from aws_lambda_powertools import Logger
     from invoker.app import build_app
     from seqserve_common.settings import parse_settings
 
@@ -97,7 +97,6 @@ def make_invoker(aws: Aws, runtime: FakeRuntime, clock: Clock, environ: dict[str
             events=aws.events,
             clock=clock,
             logger=Logger(),
-            metrics=Metrics(),
         )
 
     return make

@@ -98,7 +98,7 @@ class Aws:
             with self._lock:
                 self.created.append(params["EndpointName"])
 
-        client.meta.events.register("before-call.sagemaker.CreateEndpoint", counted)
+        client.meta.events.register("provide-client-params.sagemaker.CreateEndpoint", counted)
         return client
 
     def provision(self) -> None:
@@ -176,7 +176,10 @@ class RawBody(io.BytesIO):
 
 
 def http_response(status: int, body: object, *, error_type: str | None = None) -> AWSResponse:
-    data = json.dumps(body).encode()
+    return raw_response(status, json.dumps(body).encode(), error_type=error_type)
+
+
+def raw_response(status: int, data: bytes, *, error_type: str | None = None) -> AWSResponse:
     headers = {"Content-Type": "application/json", "Content-Length": str(len(data))}
     if error_type:
         headers["x-amzn-ErrorType"] = f"{error_type}:http://internal.amazon.com/coral/com.amazon.sagemaker/"

@@ -68,6 +68,8 @@ def build_model(
         return KmerTransformerForSequenceClassification(config)
     source = str(backbone if backbone is not None else preset.model)
     config = AutoConfig.from_pretrained(source, **label_config)
+    # from_pretrained drops keyword arguments its config class does not declare.
+    config.class_weights = class_weights
     # A checkpoint that already has a head for other labels (e.g. another task's classifier) gets a
     # fresh head of the right size instead of a shape error.
     return AutoModelForSequenceClassification.from_pretrained(

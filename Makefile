@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: install test lint bench demo serve
+.PHONY: install test lint bench demo serve synth
 
 install: $(STAMP)
 
@@ -33,3 +33,13 @@ demo: $(STAMP)
 
 serve: $(STAMP)
 	$(PY) -m local serve
+
+# The CDK app (app.py, stacks/): synth with cdk-nag AwsSolutions (any unsuppressed finding is an error
+# and fails the synth), then cfn-lint on every template. Offline: no lookups, notices or telemetry.
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund
+
+synth: $(STAMP) node_modules/.package-lock.json
+	rm -rf cdk.out
+	npx --no-install cdk synth --quiet --no-notices --no-version-reporting --no-lookups
+	$(VENV)/bin/cfn-lint cdk.out/*.template.json

@@ -8,6 +8,7 @@ import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 
 from model_code.metrics import METRIC_DEFINITIONS
+from stacks.cfn_lint_exceptions import ignore_redundant_role_dependencies
 from stacks.config import DeploymentConfig
 from stacks.nag_suppressions import suppress_service_findings, suppress_stateful_findings
 from stacks.service_stack import MODEL_CODE, ServiceStack
@@ -40,6 +41,7 @@ def build_app(
         description="seqserve: training pipelines, serving, REST API, idle shutdown, monitoring",
     )
     service.add_stack_dependency(stateful)
+    ignore_redundant_role_dependencies(service)
     suppress_stateful_findings(stateful)
     suppress_service_findings(service)
     if nag:

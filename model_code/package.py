@@ -81,7 +81,7 @@ def write_archive(*, model_dir: Path, output: Path) -> Path:
     partial = output.with_name(output.name + ".partial")
     with (
         partial.open("wb") as raw,
-        gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as zipped,
+        gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) as zipped,
         tarfile.open(fileobj=zipped, mode="w", format=tarfile.PAX_FORMAT) as tar,
     ):
         for path, name in entries:

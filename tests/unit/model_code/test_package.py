@@ -1,0 +1,154 @@
+"""model.tar.gz: the SageMaker layout, and serving from an unpacked artifact alone."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from model_code import inference, package
+from tests.unit.model_code.test_inference import CIRCRNA_SEQUENCES, write_model_dir
+
+REPO = Path(__file__).resolve().parents[3]
+
+# What the SageMaker PyTorch inference toolkit does: code/ on sys.path, then ``import inference``.
+TOOLKIT_IMPORT = """
+import json, sys
+model_dir = sys.argv[1]
+sys.path.insert(0, model_dir + "/code")
+import inference
+model = inference.model_fn(model_dir)
+body = json.dumps({"inputs": json.loads(sys.argv[2]), "parameters": {"top_k": 2}})
+payload, content_type = inference.output_fn(
+    inference.predict_fn(inference.input_fn(body, "application/json"), model), "application/json"
+)
+loaded_from = {name: getattr(sys.modules[name], "__file__", None) for name in ("inference", "model_code")}
+try:
+    inference.predict_fn(inference.input_fn(b'{"inputs": "ACGZ"}', "application/json"), model)
+except Exception as error:
+    refused = [type(error).__name__, error.status, error.message]
+print(json.dumps({"prediction": json.loads(payload), "loaded_from": loaded_from, "refused": refused}))
+"""
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory) -> Path:
+    directory = write_model_dir(tmp_path_factory.mktemp("trained") / "model", preset_name="circrna")
+    (directory / "evaluation.json").write_text('{"accuracy": 0.5}')
+    return directory
+
+
+def run_package(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "model_code.package", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_the_archive_holds_the_model_files_at_its_root_and_the_handlers_under_code(model_dir, tmp_path):
+    output = tmp_path / "out" / "model.tar.gz"
+    result = run_package("--model-dir", str(model_dir), "--output", str(output))
+    assert result.returncode == 0, result.stderr
+    with tarfile.open(output) as tar:
+        names = set(tar.getnames())
+    assert {
+        "config.json",
+        "model.safetensors",
+        "tokenizer_config.json",
+        "seqserve.json",
+        "evaluation.json",
+    } <= names
+    assert {"code/inference.py", "code/requirements.txt", "code/_package.py", "code/__init__.py"} <= names
+    assert "code/predictor.py" in names and "code/tokenization_nucleotide.py" in names
+    assert not any(name.startswith("/") or ".." in name.split("/") for name in names)
+
+
+def test_packaging_twice_gives_the_same_bytes_and_replaces_a_stale_code_dir(model_dir, tmp_path):
+    first = package.write_archive(model_dir=model_dir, output=tmp_path / "a.tar.gz")
+    package.write_code_dir(model_dir)
+    (model_dir / "code" / "stale.py").write_text("raise SystemExit('old code')\n")
+    second = package.write_archive(model_dir=model_dir, output=tmp_path / "b.tar.gz")
+    assert first.read_bytes() == second.read_bytes()
+
+
+def test_write_code_dir_makes_the_model_dir_itself_servable(model_dir):
+    code = package.write_code_dir(model_dir)
+    assert (code / "inference.py").read_text() == (REPO / "model_code" / "inference.py").read_text()
+    assert (code / "requirements.txt").is_file()
+
+
+def test_the_serving_requirements_leave_torch_to_the_image():
+    requirements = [
+        line.split("==")[0].strip().lower()
+        for line in (REPO / "model_code" / "requirements.txt").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    assert "transformers" in requirements and "safetensors" in requirements
+    assert "torch" not in requirements
+
+
+def test_an_unpacked_artifact_serves_on_its_own_as_the_toolkit_imports_it(model_dir, tmp_path):
+    archive = package.write_archive(model_dir=model_dir, output=tmp_path / "model.tar.gz")
+    unpacked = tmp_path / "opt" / "ml" / "model"
+    unpacked.mkdir(parents=True)
+    with tarfile.open(archive) as tar:
+        tar.extractall(unpacked, filter="data")
+    inputs = list(CIRCRNA_SEQUENCES[:3])
+    # -I: no PYTHONPATH, no user site, no current folder; run from an empty folder with the Hub off.
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "HF_"))}
+    environment["HF_HUB_OFFLINE"] = "1"
+    result = subprocess.run(
+        [sys.executable, "-I", "-c", TOOLKIT_IMPORT, str(unpacked), json.dumps(inputs)],
+        cwd=tmp_path,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    served = json.loads(result.stdout.strip().splitlines()[-1])
+    assert served["loaded_from"] == {
+        "inference": str(unpacked / "code" / "inference.py"),
+        "model_code": str(unpacked / "code" / "__init__.py"),
+    }
+    assert served["refused"] == [
+        "InferenceError",
+        400,
+        "inputs: character 'Z' at position 3 is invalid (expected one of ABCDGHKMNRSTUVWY)",
+    ]
+    here = inference.model_fn(str(model_dir))
+    body = json.dumps({"inputs": inputs, "parameters": {"top_k": 2}})
+    expected, _ = inference.output_fn(
+        inference.predict_fn(inference.input_fn(body, "application/json"), here), None
+    )
+    assert served["prediction"] == json.loads(expected)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--model-dir", "{missing}", "--output", "{out}"], "not a directory"),
+        (["--model-dir", "{empty}", "--output", "{out}"], "seqserve.json is missing"),
+        (["--model-dir", "{model}", "--output", "{model}/model.tar.gz"], "must not be inside the model dir"),
+    ],
+)
+def test_bad_arguments_exit_2_with_a_one_line_reason(model_dir, tmp_path, arguments, message):
+    (tmp_path / "empty").mkdir()
+    paths = {
+        "missing": tmp_path / "nope",
+        "empty": tmp_path / "empty",
+        "out": tmp_path / "m.tar.gz",
+        "model": model_dir,
+    }
+    result = run_package(*(argument.format(**paths) for argument in arguments))
+    assert result.returncode == 2
+    assert message in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "m.tar.gz").exists() and not (model_dir / "model.tar.gz").exists()

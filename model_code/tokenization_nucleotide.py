@@ -20,6 +20,7 @@ from __future__ import annotations
 import itertools
 import re
 
+import numpy as np
 from transformers import AutoTokenizer, BatchEncoding, PreTrainedTokenizer
 
 from .modeling_kmer import KmerTransformerConfig
@@ -30,6 +31,10 @@ SPECIAL_TOKEN_ORDER = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 # FASTA header lines are dropped whole; everything else in the text is sequence.
 _FASTA_HEADER = re.compile(r"^[>;].*$", re.MULTILINE)
 _WHITESPACE = re.compile(r"\s+")
+# ASCII byte -> 0..3 for A, C, G, T; 4 for every other letter (ambiguity codes).
+_NUCLEOTIDE_CODES = np.full(256, 4, dtype=np.uint8)
+for _code, _letter in enumerate(NUCLEOTIDES):
+    _NUCLEOTIDE_CODES[ord(_letter)] = _code
 
 
 def normalise_sequence(text: object, *, name: str) -> str:
@@ -77,8 +82,6 @@ class NucleotideKmerTokenizer(PreTrainedTokenizer):
         kmers = ("".join(p) for p in itertools.product(NUCLEOTIDES, repeat=k))
         self._vocab = {token: i for i, token in enumerate(itertools.chain(SPECIAL_TOKEN_ORDER, kmers))}
         self._ids_to_tokens = {i: token for token, i in self._vocab.items()}
-        composition_kmers = itertools.product(NUCLEOTIDES, repeat=composition_k)
-        self._composition_index = {"".join(p): i for i, p in enumerate(composition_kmers)}
         for key, token in SPECIAL_TOKENS.items():
             kwargs.setdefault(key, token)
         kwargs.setdefault("mask_token", "[MASK]")
@@ -127,14 +130,16 @@ class NucleotideKmerTokenizer(PreTrainedTokenizer):
 
     def composition_vector(self, sequence: str) -> list[float]:
         """Frequencies of every ``composition_k``-mer in an already normalised sequence (sum 1, or 0s)."""
-        counts = [0] * len(self._composition_index)
         k = self.composition_k
-        for i in range(len(sequence) - k + 1):
-            index = self._composition_index.get(sequence[i : i + k])
-            if index is not None:
-                counts[index] += 1
-        total = sum(counts)
-        return [c / total for c in counts] if total else [0.0] * len(counts)
+        codes = _NUCLEOTIDE_CODES[np.frombuffer(sequence.encode("ascii"), dtype=np.uint8)]
+        if len(codes) < k:
+            return [0.0] * 4**k
+        windows = np.lib.stride_tricks.sliding_window_view(codes, k)
+        known = windows.max(axis=1) < 4  # k-mers holding an ambiguity code are not counted
+        indices = windows[known].astype(np.int64) @ (4 ** np.arange(k - 1, -1, -1, dtype=np.int64))
+        counts = np.bincount(indices, minlength=4**k)
+        total = counts.sum()
+        return (counts / total).tolist() if total else [0.0] * 4**k
 
     def encode_sequence(self, text: object, *, name: str, max_length: int | None = None) -> dict[str, list]:
         """One sequence under the window policy, unpadded (see the module docstring)."""
@@ -143,8 +148,12 @@ class NucleotideKmerTokenizer(PreTrainedTokenizer):
         window = (budget - 3) // 2
         if window < 1:
             raise ValueError(f"max_length {budget} leaves no room for k-mers (need at least 5)")
-        ids = self.convert_tokens_to_ids(self._kmers(sequence))
-        head, tail = ids[:window], ids[-window:]
+        # Only the k-mers of the two windows are built: a 38,000 nt sequence costs no more than a short one.
+        span = (window - 1) * self.kmer_stride + self.k
+        kmer_count = max(len(sequence) - self.k, 0) // self.kmer_stride + 1
+        tail_start = max(kmer_count - window, 0) * self.kmer_stride
+        head = self.convert_tokens_to_ids(self._kmers(sequence[:span]))
+        tail = self.convert_tokens_to_ids(self._kmers(sequence[tail_start:]))
         input_ids = [self.cls_token_id, *head, self.sep_token_id, *tail, self.sep_token_id]
         token_type_ids = [0] * (len(head) + 2) + [1] * (len(tail) + 1)
         return {

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import random
 import re
 
 import pytest
@@ -8,6 +9,10 @@ import torch
 from transformers import AutoTokenizer
 
 from model_code.tokenization_nucleotide import NucleotideKmerTokenizer
+
+
+def composition_index(kmer: str) -> int:
+    return sum("ACGT".index(base) * 4**power for power, base in enumerate(reversed(kmer)))
 
 
 @pytest.fixture
@@ -50,7 +55,7 @@ def test_iupac_ambiguity_codes_map_to_unknown(tokenizer: NucleotideKmerTokenizer
     assert ids[1:] == [unk, unk, unk]
     # and k-mers with ambiguity codes do not count towards the composition
     composition = tokenizer("NNNNACNN")["composition"]
-    assert composition[tokenizer._composition_index["AC"]] == pytest.approx(1.0)
+    assert composition[composition_index("AC")] == pytest.approx(1.0)
 
 
 @pytest.mark.parametrize(("bad", "char"), [("ACG1T", "1"), ("AC-GT", "-"), ("ACGT*", "*"), ("ACΩT", "Ω")])
@@ -72,10 +77,36 @@ def test_empty_or_non_string_input_is_value_error(tokenizer: NucleotideKmerToken
         tokenizer("ACGT", "ACGT")
 
 
+def test_composition_matches_a_direct_count() -> None:
+    tok = NucleotideKmerTokenizer(k=3, composition_k=3)
+    rng = random.Random(0)
+    sequence = "".join(rng.choice("ACGTN") for _ in range(500))
+    kmers = [sequence[i : i + 3] for i in range(len(sequence) - 2)]
+    counted = [m for m in kmers if "N" not in m]
+    expected = [0.0] * 64
+    for kmer in counted:
+        expected[composition_index(kmer)] += 1 / len(counted)
+    assert tok(sequence)["composition"] == pytest.approx(expected)
+    assert tok("NNNNN")["composition"] == [0.0] * 64
+    assert tok("AC")["composition"] == [0.0] * 64
+
+
 def test_k_and_stride_are_configurable() -> None:
     assert NucleotideKmerTokenizer(k=4, stride=2).tokenize("ACGTACGTA") == ["ACGT", "GTAC", "ACGT"]
     assert NucleotideKmerTokenizer(k=1, stride=1).tokenize("ACG") == ["A", "C", "G"]
     assert NucleotideKmerTokenizer(k=3, stride=3).tokenize("ACGTTT") == ["ACG", "TTT"]
+
+
+@pytest.mark.parametrize(("k", "stride"), [(3, 1), (4, 2), (3, 3), (1, 1)])
+@pytest.mark.parametrize("length", [1, 5, 17, 30, 31, 200])
+def test_windows_are_the_first_and_last_kmers_of_the_whole_tokenization(
+    k: int, stride: int, length: int
+) -> None:
+    tok = NucleotideKmerTokenizer(k=k, stride=stride, max_length=15)  # 6 k-mers per end
+    sequence = "".join(random.Random(length).choice("ACGT") for _ in range(length))
+    ids = tok.convert_tokens_to_ids(tok.tokenize(sequence))
+    cls, sep = tok.cls_token_id, tok.sep_token_id
+    assert tok(sequence)["input_ids"] == [cls, *ids[:6], sep, *ids[-6:], sep]
 
 
 @pytest.mark.parametrize(
@@ -104,7 +135,7 @@ def test_long_sequence_keeps_both_ends_and_whole_composition(tokenizer: Nucleoti
     assert encoded["token_type_ids"] == [0] * 11 + [1] * 10
     composition = encoded["composition"]
     assert sum(composition) == pytest.approx(1.0)
-    assert composition[tokenizer._composition_index["CC"]] > 0.99  # the middle is seen, not cut
+    assert composition[composition_index("CC")] > 0.99  # the middle is seen, not cut
 
 
 def test_short_sequence_is_both_head_and_tail(tokenizer: NucleotideKmerTokenizer) -> None:

@@ -166,7 +166,7 @@ def build_app(
             logger.warning("answered with an error", extra={"status": error.status, "code": error.code})
         return error.response()
 
-    @app.exception_handler((ClientError, BotoCoreError))
+    @app.exception_handler([ClientError, BotoCoreError])
     def aws_error(error: Exception) -> Response:
         logger.exception("an AWS call failed")
         return error_response(

@@ -1,0 +1,162 @@
+"""Wake on demand: race-safe, from the model's current configuration, with the idle rule enabled."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+from lambdas_testkit import REGION, START, call
+from moto.dynamodb.models import DynamoDBBackend
+
+BODY = json.dumps({"inputs": "ACGUACGU"})
+ENDPOINT = "circrna-endpoint"
+
+
+@pytest.fixture
+def atomic_item_writes(monkeypatch):
+    """DynamoDB applies each single-item (conditional) write atomically; moto's in-process backend
+    checks the condition and writes without a lock, so threads could both pass one condition.
+    One lock around moto's item operations restores the service's guarantee, and nothing more."""
+    lock = threading.Lock()
+    for name in ("get_item", "put_item", "update_item", "delete_item"):
+        original = getattr(DynamoDBBackend, name)
+
+        def locked(self, *args, _original=original, **kwargs):
+            with lock:
+                return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(DynamoDBBackend, name, locked)
+
+
+def test_twenty_concurrent_requests_on_a_sleeping_model_create_the_endpoint_once(
+    aws, make_invoker, atomic_item_writes
+):
+    """Invariant 1: the conditional transition picks exactly one creator among concurrent wakes."""
+    containers = [make_invoker() for _ in range(20)]
+    start = threading.Barrier(len(containers))
+    answers: list[int] = []
+
+    def request(app) -> None:
+        start.wait()
+        answers.append(call(app, "POST", "/models/circrna/predict", BODY).status)
+
+    threads = [threading.Thread(target=request, args=(app,)) for app in containers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert answers == [503] * 20
+    assert aws.created == [ENDPOINT]
+    assert aws.state_of("circrna") == "waking"
+    assert aws.rule_state() == "ENABLED"
+
+
+def test_wake_route_answers_202_while_waking_and_200_once_awake(aws, invoker):
+    first = call(invoker, "POST", "/models/circrna/wake")
+    assert (first.status, first.body) == (202, {"model": "circrna", "state": "waking"})
+    assert int(first.headers["retry-after"]) > 0
+    again = call(invoker, "POST", "/models/circrna/wake")
+    assert (again.status, again.body["state"]) == (202, "waking")
+    assert aws.created == [ENDPOINT]
+    aws.put_state("circrna", state="awake", state_changed_at=START)
+    awake = call(invoker, "POST", "/models/circrna/wake")
+    assert (awake.status, awake.body) == (200, {"model": "circrna", "state": "awake"})
+    assert aws.created == [ENDPOINT]
+
+
+def test_wake_route_retries_a_failed_model_and_clears_the_reason(aws, invoker):
+    aws.put_state("circrna", state="failed", state_changed_at=START - 60, failure_reason="capacity")
+    assert call(invoker, "POST", "/models/circrna/wake").status == 202
+    assert aws.created == [ENDPOINT]
+    assert "failure_reason" not in aws.item("circrna")
+
+
+def test_wake_of_an_always_on_model_is_409(aws, invoker):
+    answer = call(invoker, "POST", "/models/medical/wake")
+    assert (answer.status, answer.body["error"]["code"]) == (409, "not_on_demand")
+    assert aws.created == []
+
+
+def test_wake_of_an_untrained_model_is_409_not_trained(aws, invoker):
+    answer = call(invoker, "POST", "/models/entailment/wake")
+    assert (answer.status, answer.body["error"]["code"]) == (409, "not_trained")
+
+
+def test_wake_while_the_idle_endpoint_is_still_deleting_asks_to_retry(aws, invoker):
+    aws.create_endpoint(ENDPOINT)
+    aws.put_state("circrna", state="sleeping", state_changed_at=START - 30)
+    answer = call(invoker, "POST", "/models/circrna/wake")
+    assert (answer.status, answer.body["error"]["code"]) == (503, "sleeping")
+    assert int(answer.headers["retry-after"]) > 0
+    assert aws.created == []
+    assert aws.state_of("circrna") == "sleeping"
+
+
+def test_wake_once_the_idle_endpoint_is_gone_creates_it(aws, invoker):
+    aws.put_state("circrna", state="sleeping", state_changed_at=START - 30)
+    assert call(invoker, "POST", "/models/circrna/wake").status == 202
+    assert aws.created == [ENDPOINT]
+    assert aws.state_of("circrna") == "waking"
+
+
+@pytest.fixture
+def stubbed_sagemaker():
+    client = boto3.client("sagemaker", region_name=REGION)
+    with Stubber(client) as stubber:
+        yield client, stubber
+        stubber.assert_no_pending_responses()
+
+
+def test_endpoint_that_already_exists_counts_as_woken(aws, make_invoker, stubbed_sagemaker):
+    client, stubber = stubbed_sagemaker
+    stubber.add_client_error(
+        "create_endpoint",
+        service_error_code="ValidationException",
+        service_message=f'Cannot create already existing endpoint "arn:aws:sagemaker:{REGION}:1:endpoint/x".',
+        expected_params={"EndpointName": ENDPOINT, "EndpointConfigName": "circrna-config-1"},
+    )
+    answer = call(make_invoker(sagemaker=client), "POST", "/models/circrna/wake")
+    assert answer.status == 202
+    assert aws.state_of("circrna") == "waking"
+    assert aws.rule_state() == "ENABLED"
+
+
+def test_create_refused_marks_the_model_failed_with_the_reason(aws, make_invoker, stubbed_sagemaker):
+    client, stubber = stubbed_sagemaker
+    stubber.add_client_error(
+        "create_endpoint",
+        service_error_code="ResourceLimitExceeded",
+        service_message="ml.m5.large quota is 0",
+    )
+    answer = call(make_invoker(sagemaker=client), "POST", "/models/circrna/predict", BODY)
+    assert (answer.status, answer.body["error"]["code"]) == (502, "wake_failed")
+    assert "quota" in answer.body["error"]["message"]
+    assert aws.state_of("circrna") == "failed"
+    assert "ResourceLimitExceeded" in aws.item("circrna")["failure_reason"]["S"]
+
+
+def test_throttled_create_puts_the_model_back_to_sleep_and_asks_to_retry(
+    aws, make_invoker, stubbed_sagemaker
+):
+    client, stubber = stubbed_sagemaker
+    stubber.add_client_error(
+        "create_endpoint", service_error_code="ThrottlingException", http_status_code=400
+    )
+    answer = call(make_invoker(sagemaker=client), "POST", "/models/circrna/predict", BODY)
+    assert (answer.status, answer.body["error"]["code"]) == (503, "unavailable")
+    assert int(answer.headers["retry-after"]) > 0
+    assert aws.state_of("circrna") == "asleep"
+
+
+def test_state_table_throttling_while_waking_is_503_not_500(aws, make_invoker):
+    dynamodb = boto3.client("dynamodb", region_name=REGION)
+    with Stubber(dynamodb) as stubber:
+        stubber.add_client_error(
+            "get_item", service_error_code="ProvisionedThroughputExceededException", http_status_code=400
+        )
+        answer = call(make_invoker(dynamodb=dynamodb), "POST", "/models/circrna/predict", BODY)
+    assert (answer.status, answer.body["error"]["code"]) == (503, "unavailable")
+    assert aws.created == []

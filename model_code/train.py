@@ -246,6 +246,8 @@ def train(run: TrainingRun, *, checkpoint_dir: Path) -> dict[str, object] | None
     if last is not None:
         logger.info("resuming from checkpoint %s", last)
     trainer.train(resume_from_checkpoint=last)
+    rank, world = trainer.args.process_index, trainer.args.world_size
+    logger.info("rank %d of %d: training finished", rank, world)
     if not trainer.is_world_process_zero():
         return None
     report = finalise_model_dir(
@@ -260,6 +262,7 @@ def train(run: TrainingRun, *, checkpoint_dir: Path) -> dict[str, object] | None
         evaluation_split=data.evaluation_split,
         log_history=trainer.state.log_history,
     )
+    logger.info("rank %d of %d: wrote the model to %s", rank, world, run.model_dir)
     if data.evaluation_split == "test":
         print(format_metric_line({f"test:{k}": v for k, v in headline(report).items()}), flush=True)
     return report

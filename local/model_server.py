@@ -22,7 +22,7 @@ READY_TIMEOUT_SECONDS = 180.0
 
 
 class ModelServer:
-    """``python -m model_code.server`` serving one model directory on 127.0.0.1:port."""
+    """``model_code/serve`` (the BYOC container's command) serving one model directory on 127.0.0.1:port."""
 
     def __init__(self, *, name: str, model_dir: Path, environment: Mapping[str, str], log_dir: Path) -> None:
         self.name = name
@@ -31,7 +31,9 @@ class ModelServer:
         self._environment = {
             **environment,
             "SAGEMAKER_BIND_TO_PORT": str(self.port),
-            "SM_MODEL_DIR": str(model_dir),
+            "SEQSERVE_MODEL_DIR": str(model_dir),
+            # One worker process: the supervisor watches (and a test can kill) exactly one process.
+            "SAGEMAKER_MODEL_SERVER_WORKERS": "1",
             "PYTHONUNBUFFERED": "1",
         }
         self._log_file = log_dir / f"model-server-{name}.log"
@@ -59,7 +61,8 @@ class ModelServer:
         self._supervisor.start()
 
     def _launch(self) -> None:
-        argv = [sys.executable, "-m", "model_code.server", "--model-dir", str(self.model_dir)]
+        # The container's own command (``docker run IMAGE serve``), bound to loopback only.
+        argv = [sys.executable, str(REPO_ROOT / "model_code" / "serve"), "--host", "127.0.0.1"]
         with self._lock:
             self._process = spawn(
                 argv=argv, environment=self._environment, log_file=self._log_file, cwd=REPO_ROOT

@@ -45,7 +45,8 @@ class Deployment:
     config: DeploymentConfig
 
     def lambda_environment(self) -> dict[str, str]:
-        """The variables the CDK app sets on both Lambdas (docs/internals.md)."""
+        """The variables the CDK app sets on both Lambdas (docs/internals.md), less the per-function
+        ``POWERTOOLS_SERVICE_NAME``."""
         models = {
             name: {
                 "preset": model.config.preset,
@@ -63,7 +64,6 @@ class Deployment:
             "NOTIFY_TOPIC_ARN": self.topic_arn,
             "MAX_INPUTS": str(self.config.api.max_inputs),
             "MAX_BODY_BYTES": str(self.config.api.max_body_bytes),
-            "POWERTOOLS_SERVICE_NAME": "seqserve",
             "POWERTOOLS_METRICS_NAMESPACE": "seqserve",
         }
 

@@ -99,6 +99,12 @@ class LocalStack:
             raise RuntimeError("the local stack is not started")
         return self._api.url
 
+    @property
+    def runtime_url(self) -> str:
+        if self._runtime is None:
+            raise RuntimeError("the local stack is not started")
+        return self._runtime.url
+
     def __enter__(self) -> LocalStack:
         self.start()
         return self
@@ -142,7 +148,7 @@ class LocalStack:
             name=f"{options.stack_name}-invoker",
             code_dir=LAMBDA_CODE,
             handler="invoker.handler.handler",
-            environment=function_environment,
+            environment={**function_environment, "POWERTOOLS_SERVICE_NAME": "invoker"},
             concurrency=options.invoker_concurrency,
             log_dir=options.log_dir,
         )
@@ -150,7 +156,7 @@ class LocalStack:
             name=f"{options.stack_name}-idle-checker",
             code_dir=LAMBDA_CODE,
             handler="idle_checker.handler.handler",
-            environment=function_environment,
+            environment={**function_environment, "POWERTOOLS_SERVICE_NAME": "idle-checker"},
             concurrency=1,
             log_dir=options.log_dir,
         )

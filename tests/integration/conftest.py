@@ -1,0 +1,84 @@
+"""Shared fixtures: one tiny circrna model trained per test session, and local stacks serving it."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from filelock import FileLock
+
+from local.settings import local_config, service_stack_name
+from local.stack import LocalStack, StackOptions
+from local.training import train_circrna
+
+# Tiny on purpose: these tests exercise the serving path, not model quality.
+TINY = {
+    "epochs": "1",
+    "batch_size": "16",
+    "hidden_size": "16",
+    "num_hidden_layers": "1",
+    "num_attention_heads": "2",
+    "intermediate_size": "32",
+}
+SEQUENCE = "ATGGCGTACGTTAGCCTAGGCTAACGGTACGATCGATCGGCTAGCTAGGATCCGATCG"
+
+
+@pytest.fixture(scope="session")
+def trained_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Trained once per session; pytest-xdist workers share it through their common temporary root."""
+    base = tmp_path_factory.getbasetemp()
+    root = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "circrna-tiny"
+    done = root / "trained"
+    with FileLock(f"{root}.lock"):
+        if not done.exists():
+            train_circrna(
+                work_dir=root,
+                log_file=root / "train.log",
+                n_per_class=40,
+                length_range=(150, 400),
+                hyperparameters=TINY,
+            )
+            done.touch()
+    return root / "model"
+
+
+def stack_options(*, model_dir: Path, log_dir: Path, check_every_seconds: float) -> StackOptions:
+    config = local_config(context={}, presets={"circrna": "circrna"}, idle_minutes=1)
+    return StackOptions(
+        config=config,
+        stack_name=service_stack_name(config),
+        model_dirs={"circrna": model_dir},
+        log_dir=log_dir,
+        check_every_seconds=check_every_seconds,
+    )
+
+
+@pytest.fixture(scope="module")
+def stack(trained_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    options = stack_options(
+        model_dir=trained_model, log_dir=tmp_path_factory.mktemp("stack-logs"), check_every_seconds=0.5
+    )
+    with LocalStack(options) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def api(stack: LocalStack) -> Iterator[httpx.Client]:
+    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+    with httpx.Client(base_url=stack.api_url, timeout=60, limits=limits) as client:
+        yield client
+
+
+def predict_until_awake(api: httpx.Client, *, timeout: float = 60.0) -> httpx.Response:
+    """Follow 503 + Retry-After (shortened: a local endpoint is in service at once) until a 200."""
+    deadline = time.monotonic() + timeout
+    while True:
+        response = api.post("/models/circrna/predict", json={"inputs": SEQUENCE})
+        if response.status_code != 503 or time.monotonic() > deadline:
+            return response
+        assert int(response.headers["retry-after"]) > 0
+        time.sleep(0.5)

@@ -11,8 +11,8 @@ from stacks.app_builder import build_app
 from stacks.config import TOP_LEVEL_KEYS, ConfigError, parse_deployment
 
 
-def main() -> None:
-    app = cdk.App()
+def synth(app: cdk.App) -> None:
+    """Synthesize ``app`` from its context; a bad config value exits with the key and the reason."""
     context = {key: app.node.try_get_context(key) for key in TOP_LEVEL_KEYS}
     try:
         config = parse_deployment({key: value for key, value in context.items() if value is not None})
@@ -23,4 +23,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    synth(cdk.App())

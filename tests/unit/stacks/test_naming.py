@@ -1,0 +1,34 @@
+"""Names the Lambdas and IAM policies rely on: deterministic, lowercase, within SageMaker's limits."""
+
+from __future__ import annotations
+
+import re
+
+from stacks.naming import MAX_BASE, idle_rule_name, sagemaker_base
+
+SAGEMAKER_NAME = re.compile(r"^[a-z0-9](-*[a-z0-9])*$")
+
+
+def test_short_names_read_as_stack_and_model():
+    assert sagemaker_base("seqserve-service", "circrna") == "seqserve-service-circrna"
+    assert idle_rule_name("seqserve-service") == "seqserve-service-idle-check"
+
+
+def test_long_names_are_cut_with_a_hash_that_keeps_them_apart():
+    one = sagemaker_base("a-rather-long-stack-name-service", "protein-localization-v1")
+    two = sagemaker_base("a-rather-long-stack-name-service", "protein-localization-v2")
+    assert one != two
+    for name in (one, two):
+        assert len(name) <= MAX_BASE
+        assert SAGEMAKER_NAME.match(name)
+    # A training run appends "-" and a 36-character UUID; the result must still be a valid SageMaker name.
+    assert len(f"{one}-{'0' * 36}") <= 63
+
+
+def test_names_are_deterministic_and_lowercase():
+    assert sagemaker_base("SeqServe-Service", "circrna") == sagemaker_base("SeqServe-Service", "circrna")
+    assert sagemaker_base("SeqServe-Service", "circrna") == "seqserve-service-circrna"
+
+
+def test_rule_names_fit_eventbridge():
+    assert len(idle_rule_name("x" * 200)) <= 64

@@ -13,6 +13,7 @@ import argparse
 import contextlib
 import logging
 import os
+import sys
 import threading
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -208,7 +209,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         config = ServerConfig.from_environ(os.environ)
     except ValueError as error:
-        print(f"serve: error: {error}", flush=True)
+        print(f"serve: error: {error}", file=sys.stderr, flush=True)
         return 2
     uvicorn.run(
         "model_code.server:app_from_environ",

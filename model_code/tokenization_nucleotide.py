@@ -28,9 +28,11 @@ from .modeling_kmer import KmerTransformerConfig
 NUCLEOTIDES = "ACGT"
 SPECIAL_TOKENS = {"pad_token": "[PAD]", "unk_token": "[UNK]", "cls_token": "[CLS]", "sep_token": "[SEP]"}
 SPECIAL_TOKEN_ORDER = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+_UNK_ID = SPECIAL_TOKEN_ORDER.index("[UNK]")
 # FASTA header lines are dropped whole; everything else in the text is sequence.
 _FASTA_HEADER = re.compile(r"^[>;].*$", re.MULTILINE)
 _WHITESPACE = re.compile(r"\s+")
+_NOT_A_LETTER = re.compile(r"[^A-Z]")
 # ASCII byte -> 0..3 for A, C, G, T; 4 for every other letter (ambiguity codes).
 _NUCLEOTIDE_CODES = np.full(256, 4, dtype=np.uint8)
 for _code, _letter in enumerate(NUCLEOTIDES):
@@ -42,12 +44,12 @@ def normalise_sequence(text: object, *, name: str) -> str:
     if not isinstance(text, str):
         raise ValueError(f"{name}: expected a nucleotide sequence string, got {type(text).__name__}")
     sequence = _WHITESPACE.sub("", _FASTA_HEADER.sub("", text)).upper().replace("U", "T")
-    for position, char in enumerate(sequence):
-        if not char.isalpha() or not char.isascii():
-            raise ValueError(
-                f"{name}: character {char!r} at position {position} is not a nucleotide letter "
-                "(expected A, C, G, T/U or an IUPAC ambiguity code)"
-            )
+    bad = _NOT_A_LETTER.search(sequence)
+    if bad is not None:
+        raise ValueError(
+            f"{name}: character {bad.group()!r} at position {bad.start()} is not a nucleotide letter "
+            "(expected A, C, G, T/U or an IUPAC ambiguity code)"
+        )
     if not sequence:
         raise ValueError(f"{name}: the sequence is empty")
     return sequence
@@ -117,7 +119,7 @@ class NucleotideKmerTokenizer(PreTrainedTokenizer):
 
     def _convert_token_to_id(self, token: str) -> int:
         # IUPAC ambiguity codes (N, R, Y, ...) never form a vocabulary k-mer: they read as [UNK].
-        return self._vocab.get(token, self._vocab[self.unk_token])
+        return self._vocab.get(token, _UNK_ID)
 
     def _convert_id_to_token(self, index: int) -> str:
         return self._ids_to_tokens.get(index, self.unk_token)
@@ -128,20 +130,20 @@ class NucleotideKmerTokenizer(PreTrainedTokenizer):
     def save_vocabulary(self, save_directory: str, filename_prefix: str | None = None) -> tuple[str, ...]:
         return ()  # the vocabulary is rebuilt from k, which tokenizer_config.json holds
 
-    def composition_vector(self, sequence: str) -> list[float]:
+    def composition_vector(self, sequence: str) -> np.ndarray:
         """Frequencies of every ``composition_k``-mer in an already normalised sequence (sum 1, or 0s)."""
         k = self.composition_k
         codes = _NUCLEOTIDE_CODES[np.frombuffer(sequence.encode("ascii"), dtype=np.uint8)]
         if len(codes) < k:
-            return [0.0] * 4**k
+            return np.zeros(4**k, dtype=np.float32)
         windows = np.lib.stride_tricks.sliding_window_view(codes, k)
         known = windows.max(axis=1) < 4  # k-mers holding an ambiguity code are not counted
         indices = windows[known].astype(np.int64) @ (4 ** np.arange(k - 1, -1, -1, dtype=np.int64))
         counts = np.bincount(indices, minlength=4**k)
         total = counts.sum()
-        return (counts / total).tolist() if total else [0.0] * 4**k
+        return (counts / max(total, 1)).astype(np.float32)
 
-    def encode_sequence(self, text: object, *, name: str, max_length: int | None = None) -> dict[str, list]:
+    def encode_sequence(self, text: object, *, name: str, max_length: int | None = None) -> dict:
         """One sequence under the window policy, unpadded (see the module docstring)."""
         sequence = normalise_sequence(text, name=name)
         budget = max_length if max_length is not None else self.model_max_length
@@ -152,8 +154,8 @@ class NucleotideKmerTokenizer(PreTrainedTokenizer):
         span = (window - 1) * self.kmer_stride + self.k
         kmer_count = max(len(sequence) - self.k, 0) // self.kmer_stride + 1
         tail_start = max(kmer_count - window, 0) * self.kmer_stride
-        head = self.convert_tokens_to_ids(self._kmers(sequence[:span]))
-        tail = self.convert_tokens_to_ids(self._kmers(sequence[tail_start:]))
+        head = [self._convert_token_to_id(kmer) for kmer in self._kmers(sequence[:span])]
+        tail = [self._convert_token_to_id(kmer) for kmer in self._kmers(sequence[tail_start:])]
         input_ids = [self.cls_token_id, *head, self.sep_token_id, *tail, self.sep_token_id]
         token_type_ids = [0] * (len(head) + 2) + [1] * (len(tail) + 1)
         return {
@@ -190,6 +192,8 @@ class NucleotideKmerTokenizer(PreTrainedTokenizer):
             batch.pop("token_type_ids", None)
         if kwargs.get("return_length"):
             batch["length"] = [len(ids) for ids in batch["input_ids"]]
+        if return_tensors is None:
+            batch["composition"] = [vector.tolist() for vector in batch["composition"]]
         if not batched:
             batch = {key: value[0] for key, value in batch.items()}
         return BatchEncoding(batch, tensor_type=return_tensors, prepend_batch_axis=not batched)

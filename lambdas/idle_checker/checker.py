@@ -86,50 +86,52 @@ class IdleChecker:
             )
         return state
 
-    def _move(self, item: StateItem, *, to: State, **kwargs: Any) -> State:
-        """The state after a conditional transition: ``to``, or whatever the winner of a race left."""
-        moved = self._store.transition(item, to=to, now=self._clock(), **kwargs)
-        if moved is None:
+    def _move(self, item: StateItem, *, to: State, **kwargs: Any) -> bool:
+        """Try the conditional transition; False when another caller changed the state first."""
+        if self._store.transition(item, to=to, now=self._clock(), **kwargs) is None:
             self._logger.info("another caller changed the state first", extra={"model": item.model})
-            return self._store.get(item.model).state
+            return False
         self._logger.info(
             "state changed", extra={"model": item.model, "from": item.state.value, "to": to.value}
         )
-        return to
+        return True
+
+    def _now_state(self, model: str) -> State:
+        """The state a race's winner left: the loser reports it and acts on nothing."""
+        return self._store.get(model).state
 
     def _check_waking(self, spec: ModelSpec, item: StateItem, endpoint: EndpointStatus) -> State:
         if endpoint.status == "InService":
-            state = self._move(item, to=State.AWAKE)
-            if state is State.AWAKE:
-                emit("Wakes", model=spec.name)
-            return state
+            if not self._move(item, to=State.AWAKE):
+                return self._now_state(spec.name)
+            emit("Wakes", model=spec.name)
+            return State.AWAKE
         changed_at = item.state_changed_at or 0.0
         if not endpoint.exists and self._clock() - changed_at > WAKE_GRACE_SECONDS:
             self._logger.warning("waking without an endpoint; back to asleep", extra={"model": spec.name})
-            return self._move(item, to=State.ASLEEP)
+            return State.ASLEEP if self._move(item, to=State.ASLEEP) else self._now_state(spec.name)
         return item.state
 
     def _check_awake(self, spec: ModelSpec, item: StateItem, endpoint: EndpointStatus) -> State:
         if not endpoint.exists:
             self._logger.warning("awake but the endpoint is gone; now asleep", extra={"model": spec.name})
-            return self._move(item, to=State.ASLEEP)
+            return State.ASLEEP if self._move(item, to=State.ASLEEP) else self._now_state(spec.name)
         now = self._clock()
         cutoff = idle_cutoff(now=now, idle_minutes=spec.idle_minutes)
         last_used = max(item.last_invoked_at or 0.0, item.state_changed_at or 0.0)
         if last_used >= cutoff:
             return item.state
         # The condition re-checks last_invoked_at, so a request recorded since the read keeps it awake.
-        state = self._move(item, to=State.SLEEPING, idle_before=cutoff)
-        if state is not State.SLEEPING:
-            return state
+        if not self._move(item, to=State.SLEEPING, idle_before=cutoff):
+            return self._now_state(spec.name)
         delete_endpoint(self._sagemaker, spec.endpoint_name)
         emit("Sleeps", model=spec.name)
         emit("MinutesAwake", model=spec.name, value=(now - (item.state_changed_at or now)) / 60)
-        return state
+        return State.SLEEPING
 
     def _check_sleeping(self, spec: ModelSpec, item: StateItem, endpoint: EndpointStatus) -> State:
         if not endpoint.exists:
-            return self._move(item, to=State.ASLEEP)
+            return State.ASLEEP if self._move(item, to=State.ASLEEP) else self._now_state(spec.name)
         if endpoint.status != "Deleting":
             # A run that won the transition did not get to delete the endpoint: finish its work.
             delete_endpoint(self._sagemaker, spec.endpoint_name)
@@ -137,15 +139,14 @@ class IdleChecker:
 
     def _fail(self, spec: ModelSpec, item: StateItem, endpoint: EndpointStatus) -> State:
         reason = endpoint.failure_reason or "the endpoint's status is Failed (no reason given)"
-        state = self._move(item, to=State.FAILED, failure_reason=reason)
-        if state is not State.FAILED:
-            return state
+        if not self._move(item, to=State.FAILED, failure_reason=reason):
+            return self._now_state(spec.name)
         delete_endpoint(self._sagemaker, spec.endpoint_name)
         emit("Failures", model=spec.name)
         if item.state is State.AWAKE and item.state_changed_at is not None:
             emit("MinutesAwake", model=spec.name, value=(self._clock() - item.state_changed_at) / 60)
         self._notify_failure(spec, reason)
-        return state
+        return State.FAILED
 
     def _notify_failure(self, spec: ModelSpec, reason: str) -> None:
         if self._settings.notify_topic_arn is None:

@@ -1,0 +1,117 @@
+"""The deployed entry points: environment parsing, module-level wiring, and client retry budgets."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+
+import pytest
+from lambdas_testkit import MODELS, RULE, TABLE, Context, api_event, http_response
+from seqserve_common.clients import control_client, runtime_client
+from seqserve_common.settings import SettingsError, parse_settings
+
+GOOD = {"STATE_TABLE": TABLE, "MODELS": json.dumps(MODELS)}
+
+
+def fresh_import(name: str):
+    sys.modules.pop(name, None)
+    return importlib.import_module(name)
+
+
+@pytest.fixture
+def deployed_env(aws, environ, monkeypatch):
+    for key, value in environ.items():
+        monkeypatch.setenv(key, value)
+    return aws
+
+
+def test_invoker_handler_serves_the_api_with_correlation_ids(deployed_env, capsys):
+    module = fresh_import("invoker.handler")
+    response = module.handler(api_event("POST", "/models/circrna/wake"), Context())
+    assert response["statusCode"] == 202
+    assert json.loads(response["body"]) == {"model": "circrna", "state": "waking"}
+    assert deployed_env.endpoint_exists("circrna-endpoint")
+    assert deployed_env.rule_state() == "ENABLED"
+    logs = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"level"')]
+    assert any(log.get("correlation_id") == "corr-123" for log in logs)
+
+
+def test_idle_checker_handler_runs_the_check(deployed_env):
+    deployed_env.events.enable_rule(Name=RULE)
+    module = fresh_import("idle_checker.handler")
+    assert module.handler({"source": "aws.events"}, Context(function_name="idle-checker")) == {
+        "circrna": "asleep",
+        "entailment": "asleep",
+    }
+    assert deployed_env.rule_state() == "DISABLED"
+
+
+@pytest.mark.parametrize(
+    ("env", "names"),
+    [
+        ({"MODELS": GOOD["MODELS"]}, "STATE_TABLE"),
+        ({"STATE_TABLE": TABLE}, "MODELS"),
+        ({**GOOD, "MODELS": "{oops"}, "MODELS is not valid JSON"),
+        ({**GOOD, "MODELS": "{}"}, "MODELS must be a non-empty"),
+        ({**GOOD, "MODELS": json.dumps({"m": {"preset": "p", "mode": "x", "endpoint_name": "e"}})}, "mode"),
+        ({**GOOD, "MODELS": json.dumps({"m": {"preset": "p", "mode": "on_demand"}})}, "endpoint_name"),
+        (
+            {
+                **GOOD,
+                "MODELS": json.dumps(
+                    {"m": {"preset": "p", "mode": "on_demand", "endpoint_name": "e", "idle_minutes": 0}}
+                ),
+            },
+            "idle_minutes",
+        ),
+        ({**GOOD, "MAX_INPUTS": "many"}, "MAX_INPUTS"),
+        ({**GOOD, "MAX_BODY_BYTES": "-1"}, "MAX_BODY_BYTES"),
+    ],
+)
+def test_bad_environment_is_refused_naming_the_variable(env, names):
+    with pytest.raises(SettingsError, match=names):
+        parse_settings(env)
+
+
+def test_settings_defaults():
+    settings = parse_settings(GOOD)
+    assert settings.models["circrna"].endpoint_config_name == "circrna-config-1"
+    assert settings.models["entailment"].endpoint_config_name is None
+    assert (settings.idle_rule_name, settings.notify_topic_arn) == (None, None)
+
+
+def count_attempts(client, operation: str, answer) -> list[int]:
+    attempts: list[int] = []
+
+    def send(**_):
+        attempts.append(1)
+        return answer
+
+    client.meta.events.register_first(
+        f"before-send.{client.meta.service_model.endpoint_prefix}.{operation}", send
+    )
+    return attempts
+
+
+def test_endpoint_calls_are_not_retried_inside_the_api_deadline(aws):
+    """A retry would double the wait; the client gets 429/503 with Retry-After instead."""
+    client = runtime_client()
+    throttled = http_response(400, {"message": "slow down"}, error_type="ThrottlingException")
+    attempts = count_attempts(client, "InvokeEndpoint", throttled)
+    with pytest.raises(client.exceptions.ClientError):
+        client.invoke_endpoint(EndpointName="e", Body=b"{}", ContentType="application/json")
+    assert len(attempts) == 1
+    config = client.meta.config
+    assert config.connect_timeout + config.read_timeout < 29
+
+
+def test_control_plane_calls_are_retried_once(aws):
+    client = control_client("dynamodb")
+    failure = http_response(
+        500, {"__type": "InternalServerError", "message": "x"}, error_type="InternalServerError"
+    )
+    attempts = count_attempts(client, "GetItem", failure)
+    with pytest.raises(client.exceptions.ClientError):
+        client.get_item(TableName=TABLE, Key={"model": {"S": "circrna"}})
+    assert len(attempts) == 2

@@ -1,8 +1,11 @@
-"""moto in server mode on 127.0.0.1, with a record of control-plane calls.
+"""moto in server mode on 127.0.0.1, with a record of control-plane calls and atomic DynamoDB writes.
 
-moto's CreateEndpoint silently replaces an existing endpoint, so the endpoint itself cannot tell how
-often it was created. The record plays CloudTrail's part: it counts every JSON-protocol action
-(``X-Amz-Target``, e.g. ``SageMaker.CreateEndpoint``) that reached the server.
+- moto's CreateEndpoint silently replaces an existing endpoint, so the endpoint itself cannot tell how
+  often it was created. The record plays CloudTrail's part: it counts every JSON-protocol action
+  (``X-Amz-Target``, e.g. ``SageMaker.CreateEndpoint``) that reached the server.
+- moto evaluates a DynamoDB condition and then writes, with no lock between the two, so two
+  concurrent conditional updates can both succeed. DynamoDB makes each conditional write atomic; the
+  server gives the same guarantee by handling one DynamoDB call at a time.
 """
 
 from __future__ import annotations
@@ -36,15 +39,9 @@ class CallRecord:
         self._lock = threading.Lock()
         self._counts: Counter[str] = Counter()
 
-    def wrap(self, app: WSGIApp) -> WSGIApp:
-        def recording_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-            target = environ.get("HTTP_X_AMZ_TARGET")
-            if target:
-                with self._lock:
-                    self._counts[target] += 1
-            return app(environ, start_response)
-
-        return recording_app
+    def record(self, target: str) -> None:
+        with self._lock:
+            self._counts[target] += 1
 
     def count(self, target: str) -> int:
         with self._lock:
@@ -59,10 +56,25 @@ class MotoServer:
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
 
+    def _wrap(self, app: WSGIApp) -> WSGIApp:
+        dynamodb = threading.Lock()
+
+        def local_aws(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+            target = environ.get("HTTP_X_AMZ_TARGET", "")
+            if target:
+                self.calls.record(target)
+            if target.startswith("DynamoDB_"):
+                with dynamodb:
+                    # moto's Flask app handles the whole request inside this call.
+                    return app(environ, start_response)
+            return app(environ, start_response)
+
+        return local_aws
+
     def start(self) -> None:
         # werkzeug logs every request; the stack's own output stays readable.
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
-        app = self.calls.wrap(DomainDispatcherApplication(create_backend_app))
+        app = self._wrap(DomainDispatcherApplication(create_backend_app))
         self._server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=MotoRequestHandler)
         self._thread = threading.Thread(target=self._server.serve_forever, name="moto", daemon=True)
         self._thread.start()

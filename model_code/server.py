@@ -26,7 +26,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from model_code import inference
 from model_code.payload import accepts_json
 from model_code.validation import InferenceError
 
@@ -105,9 +104,17 @@ class ModelHolder:
 
 
 def create_app(config: ServerConfig) -> Starlette:
+    # Imported here: the supervisor process (``serve`` with several workers) never needs torch loaded.
+    from model_code import inference
+
     holder = ModelHolder(lambda: inference.model_fn(str(config.model_dir)))
     # One inference at a time per worker: torch already uses the worker's threads for one batch.
     limiter: list[anyio.CapacityLimiter] = []
+
+    def handle(model: object, body: bytes, content_type: str | None, accept: str | None) -> tuple[str, str]:
+        return inference.output_fn(
+            inference.predict_fn(inference.input_fn(body, content_type), model), accept
+        )
 
     async def ping(request: Request) -> Response:
         if holder.error is not None:
@@ -131,7 +138,7 @@ def create_app(config: ServerConfig) -> Starlette:
         try:
             with anyio.fail_after(config.timeout_seconds):
                 payload, media_type = await anyio.to_thread.run_sync(
-                    _handle,
+                    handle,
                     holder.model,
                     body,
                     content_type,
@@ -172,11 +179,6 @@ def create_app(config: ServerConfig) -> Starlette:
     app = Starlette(routes=routes, exception_handlers={404: not_found, 405: not_allowed}, lifespan=lifespan)
     app.state.model_holder = holder
     return app
-
-
-def _handle(model: object, body: bytes, content_type: str | None, accept: str | None) -> tuple[str, str]:
-    request = inference.input_fn(body, content_type)
-    return inference.output_fn(inference.predict_fn(request, model), accept)
 
 
 async def _read_body(request: Request, *, limit: int) -> bytes | Response:

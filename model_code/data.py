@@ -171,7 +171,9 @@ def _data_files(preset: Preset, path: Path) -> list[Path]:
 
 def _read_file(preset: Preset, path: Path) -> list[Example]:
     try:
-        text = path.read_text(encoding="utf-8")
+        # utf-8-sig: spreadsheet exports start with a byte-order mark that would otherwise prefix the
+        # first column's name.
+        text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as error:
         raise DataError(f"not UTF-8 text (byte {error.start})", path=path) from None
     if not text.strip():

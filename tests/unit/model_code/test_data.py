@@ -77,6 +77,11 @@ def test_csv_reads_the_mapped_columns_and_ignores_the_rest(tmp_path):
     ]
 
 
+def test_a_byte_order_mark_does_not_hide_the_first_column(tmp_path):
+    (tmp_path / "a.csv").write_bytes("Sequence1,Sequence2,Label\nACGT,GGTTGG,1\n".encode("utf-8-sig"))
+    assert load_examples(APTAMER, tmp_path) == [Example("ACGT", "GGTTGG", "1")]
+
+
 def test_csv_free_text_keeps_case_strips_labels_and_skips_blank_notes(tmp_path, caplog):
     text = ',medical_specialty,transcription\n0, Neurology,"Seizure, then\nMRI."\n'
     text += "1, Urology,   \n2,Urology,Cystoscopy\n"

@@ -164,3 +164,14 @@ def test_a_checkpoint_with_another_head_gets_a_fresh_head_for_these_labels(tiny_
 def test_bad_labels_or_weights_are_rejected(kwargs, reason):
     with pytest.raises(ValueError, match=reason):
         build_model(get_preset("circrna"), **kwargs)
+
+
+def test_a_saved_kmer_model_can_be_the_backbone(tmp_path):
+    preset = get_preset("circrna")
+    build_tokenizer(preset).save_pretrained(tmp_path)
+    build_model(preset, labels=preset.labels).save_pretrained(tmp_path)
+    tokenizer = build_tokenizer(preset, backbone=tmp_path)
+    model = build_model(preset, labels=["lncRNA", "circRNA"], backbone=tmp_path)
+    assert isinstance(tokenizer, NucleotideKmerTokenizer)
+    assert isinstance(model, KmerTransformerForSequenceClassification)
+    assert model.config.id2label == {0: "lncRNA", 1: "circRNA"}

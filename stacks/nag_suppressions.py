@@ -12,6 +12,10 @@ XRAY = (
     "X-Ray PutTraceSegments/PutTelemetryRecords (added by active tracing) support no resource-level "
     "permissions; see the X-Ray IAM reference"
 )
+STATE_MACHINE_UNSCOPED = (
+    "the state machine's X-Ray tracing and its CloudWatch Logs delivery (logs:*LogDelivery, "
+    "DescribeLogGroups, PutResourcePolicy) support no resource-level permissions"
+)
 PINNED_RUNTIME = (
     "Python 3.12 is the runtime the Lambda code, its tests and the Powertools 3.37 layer are pinned to"
 )
@@ -98,7 +102,7 @@ def suppress_service_findings(stack: ServiceStack) -> None:
         )
         _suppress(
             model.pipeline.state_machine.role,
-            _rule("AwsSolutions-IAM5", XRAY, "Resource::*"),
+            _rule("AwsSolutions-IAM5", STATE_MACHINE_UNSCOPED, "Resource::*"),
             NagPackSuppression(
                 id="AwsSolutions-IAM5",
                 reason=(

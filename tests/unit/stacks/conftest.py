@@ -77,7 +77,7 @@ class Built:
 
 
 def build(context: dict, outdir: Path) -> Built:
-    app = cdk.App(outdir=str(outdir))
+    app = cdk.App(outdir=str(outdir), context={"aws:cdk:enable-path-metadata": True})
     stacks = build_app(app, parse_deployment(context))
     return Built(
         stacks=stacks,

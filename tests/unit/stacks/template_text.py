@@ -11,7 +11,7 @@ def text(value: Any) -> str:
     if isinstance(value, str):
         return value
     if isinstance(value, dict) and len(value) == 1:
-        (name, arg), = value.items()
+        ((name, arg),) = value.items()
         if name == "Fn::Join":
             return arg[0].join(text(part) for part in arg[1])
         if name == "Ref":
@@ -44,12 +44,12 @@ def as_list(value: Any) -> list:
 
 
 def actions_on(statements_: list[dict]) -> dict[str, set[str]]:
-    """action -> the resources (as text) it is allowed on."""
+    """action (lowercase: IAM actions are case-insensitive) -> the resources (as text) it is allowed on."""
     allowed: dict[str, set[str]] = {}
     for statement in statements_:
         assert statement["Effect"] == "Allow"
         for action in as_list(statement["Action"]):
-            allowed.setdefault(action, set()).update(text(r) for r in as_list(statement["Resource"]))
+            allowed.setdefault(action.lower(), set()).update(text(r) for r in as_list(statement["Resource"]))
     return allowed
 
 
@@ -58,8 +58,15 @@ def logical_id_of(template: dict, resource_type: str, path_part: str) -> str:
     matches = [
         logical_id
         for logical_id, resource in template["Resources"].items()
-        if resource["Type"] == resource_type and path_part in resource.get("Metadata", {}).get("aws:cdk:path", "")
+        if resource["Type"] == resource_type
+        and path_part in resource.get("Metadata", {}).get("aws:cdk:path", "")
     ]
     if len(matches) != 1:
         raise LookupError(f"{len(matches)} {resource_type} resources with {path_part!r} in their path")
     return matches[0]
+
+
+def state_machine_definition(template: dict, path_part: str) -> dict:
+    """The parsed ASL of the state machine whose CDK path contains ``path_part``."""
+    logical_id = logical_id_of(template, "AWS::StepFunctions::StateMachine", path_part)
+    return json.loads(text(template["Resources"][logical_id]["Properties"]["DefinitionString"]))

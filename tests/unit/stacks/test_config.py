@@ -22,7 +22,11 @@ def test_defaults_match_the_design_contract():
     (model,) = config.models
     assert model.name == "circrna" and model.preset == "circrna"
     assert (model.serving.mode, model.serving.instance_type) == ("on_demand", "ml.m5.large")
-    assert (model.serving.idle_minutes, model.serving.check_every_minutes, model.serving.max_instances) == (15, 5, 1)
+    assert (model.serving.idle_minutes, model.serving.check_every_minutes, model.serving.max_instances) == (
+        15,
+        5,
+        1,
+    )
     assert (model.training.instance_type, model.training.instance_count, model.training.spot) == (
         "ml.m5.xlarge",
         1,
@@ -55,7 +59,10 @@ def test_several_models_keep_their_order_and_modes():
     config = parse_deployment(
         {
             "models": {
-                "b": {"preset": "entailment", "serving": {"mode": "serverless", "model_data": "s3://bkt/m.tar.gz"}},
+                "b": {
+                    "preset": "entailment",
+                    "serving": {"mode": "serverless", "model_data": "s3://bkt/m.tar.gz"},
+                },
                 "a": {"preset": "circrna"},
             }
         }
@@ -76,35 +83,61 @@ def test_several_models_keep_their_order_and_modes():
             "models.x.preset: 'dna' is not allowed; allowed values: circrna, protein-localization, "
             "aptamer-pairs, entailment, medical-specialty",
         ),
-        ({"models": {"x": {"preset": "circrna", "servng": {}}}}, "models.x.servng: unknown key; allowed keys: preset"),
+        (
+            {"models": {"x": {"preset": "circrna", "servng": {}}}},
+            "models.x.servng: unknown key; allowed keys: preset",
+        ),
         (
             one_model(serving={"mode": "sometimes"}),
-            "models.circrna.serving.mode: 'sometimes' is not allowed; allowed values: on_demand, serverless, always_on",
+            "models.circrna.serving.mode: 'sometimes' is not allowed; "
+            "allowed values: on_demand, serverless, always_on",
         ),
-        (one_model(serving={"idle_minutes": 0}), "models.circrna.serving.idle_minutes: must be from 1 to 1440"),
-        (one_model(serving={"idle_minutes": "15"}), "models.circrna.serving.idle_minutes: expected an integer"),
-        (one_model(serving={"idle_minutes": True}), "models.circrna.serving.idle_minutes: expected an integer"),
+        (
+            one_model(serving={"idle_minutes": 0}),
+            "models.circrna.serving.idle_minutes: must be from 1 to 1440",
+        ),
+        (
+            one_model(serving={"idle_minutes": "15"}),
+            "models.circrna.serving.idle_minutes: expected an integer",
+        ),
+        (
+            one_model(serving={"idle_minutes": True}),
+            "models.circrna.serving.idle_minutes: expected an integer",
+        ),
         (
             one_model(serving={"idle_minutes": 5, "check_every_minutes": 10}),
             "models.circrna.serving.check_every_minutes: 10 exceeds idle_minutes 5",
         ),
-        (one_model(serving={"instance_type": "m5.large"}), "models.circrna.serving.instance_type: 'm5.large' is not"),
+        (
+            one_model(serving={"instance_type": "m5.large"}),
+            "models.circrna.serving.instance_type: 'm5.large' is not",
+        ),
         (
             one_model(serving={"memory_mb": 1000}),
-            "models.circrna.serving.memory_mb: 1000 is not allowed; allowed values: 1024, 2048, 3072, 4096, 5120, 6144",
+            "models.circrna.serving.memory_mb: 1000 is not allowed; "
+            "allowed values: 1024, 2048, 3072, 4096, 5120, 6144",
         ),
         (
             one_model(serving={"min_instances": 3, "max_instances": 2}),
             "models.circrna.serving.min_instances: 3 exceeds max_instances 2",
         ),
-        (one_model(serving={"mode": "always_on"}), "models.circrna.serving.model_data: required when mode is"),
-        (one_model(serving={"mode": "serverless"}), "models.circrna.serving.model_data: required when mode is"),
+        (
+            one_model(serving={"mode": "always_on"}),
+            "models.circrna.serving.model_data: required when mode is",
+        ),
+        (
+            one_model(serving={"mode": "serverless"}),
+            "models.circrna.serving.model_data: required when mode is",
+        ),
         (
             one_model(serving={"model_data": "https://x/model.tar.gz"}),
             "models.circrna.serving.model_data: 'https://x/model.tar.gz' is not an s3:// URI",
         ),
         (one_model(training={"spot": "yes"}), "models.circrna.training.spot: expected true or false"),
-        (one_model(training={"instance_count": 0}), "models.circrna.training.instance_count: must be from 1 to 16"),
+        (
+            one_model(training={"instance_count": 0}),
+            "models.circrna.training.instance_count: must be from 1 to 16",
+        ),
         (
             one_model(training={"spot": True, "max_runtime_minutes": 60, "max_wait_minutes": 30}),
             "models.circrna.training.max_wait_minutes: 30 is below max_runtime_minutes 60",
@@ -121,8 +154,14 @@ def test_several_models_keep_their_order_and_modes():
             one_model(training={"hyperparameters": {"layers": [1, 2]}}),
             "models.circrna.training.hyperparameters.layers: expected a string, number or boolean",
         ),
-        ({**one_model(), "api": {"auth": "oauth"}}, "api.auth: 'oauth' is not allowed; allowed values: api_key, iam"),
-        ({**one_model(), "api": {"burst": 10, "rate_limit_rps": 50}}, "api.burst: 10 is below rate_limit_rps 50"),
+        (
+            {**one_model(), "api": {"auth": "oauth"}},
+            "api.auth: 'oauth' is not allowed; allowed values: api_key, iam",
+        ),
+        (
+            {**one_model(), "api": {"burst": 10, "rate_limit_rps": 50}},
+            "api.burst: 10 is below rate_limit_rps 50",
+        ),
         ({**one_model(), "api": {"cors_origins": []}}, "api.cors_origins: expected a non-empty list"),
         ({**one_model(), "api": {"keys": 1}}, "api.keys: unknown key; allowed keys: auth, rate_limit_rps"),
         ({**one_model(), "env": {"account": "12"}}, "env.account: '12' is not a 12-digit AWS account id"),
@@ -153,7 +192,8 @@ def test_app_py_fails_synth_with_the_key_and_allowed_values(tmp_path):
         _load_app_module().synth(app)
     message = str(raised.value.code)
     assert message.startswith("seqserve: bad deployment config in cdk.json context:")
-    assert "models.circrna.serving.mode: 'x' is not allowed; allowed values: on_demand, serverless, always_on" in (
-        message
+    assert (
+        "models.circrna.serving.mode: 'x' is not allowed; allowed values: on_demand, serverless, always_on"
+        in (message)
     )
     assert not list(tmp_path.iterdir()), "nothing is synthesized from a bad config"

@@ -24,7 +24,9 @@ def make_source(root: Path) -> Path:
 
 
 def test_files_sit_at_the_root_without_caches_or_tests(tmp_path):
-    bundle = build_source_tarball(source=make_source(tmp_path / "src"), destination=tmp_path / "out" / "s.tar.gz")
+    bundle = build_source_tarball(
+        source=make_source(tmp_path / "src"), destination=tmp_path / "out" / "s.tar.gz"
+    )
     with tarfile.open(bundle, mode="r:gz") as tar:
         assert sorted(tar.getnames()) == ["pkg/mod.py", "requirements.txt", "train.py"]
         assert tar.extractfile("train.py").read() == b"print('train')\n"
@@ -48,5 +50,5 @@ def test_the_repository_model_code_bundles_train_py_at_the_root(tmp_path):
 
 
 def test_a_missing_source_is_named(tmp_path):
-    with pytest.raises(FileNotFoundError, match="training source directory .*nowhere does not exist"):
+    with pytest.raises(FileNotFoundError, match=r"training source directory .*nowhere does not exist"):
         build_source_tarball(source=tmp_path / "nowhere", destination=tmp_path / "x.tar.gz")

@@ -13,7 +13,12 @@ def test_logical_ids_are_pinned(full):
     assert resources["AccessLogsBucket"]["Type"] == "AWS::S3::Bucket"
     assert resources["ServingImageRepository"]["Type"] == "AWS::ECR::Repository"
     assert resources["StateTable"]["Type"] == "AWS::DynamoDB::GlobalTable"
-    assert set(PINNED_IDS.values()) == {"DataBucket", "AccessLogsBucket", "ServingImageRepository", "StateTable"}
+    assert set(PINNED_IDS.values()) == {
+        "DataBucket",
+        "AccessLogsBucket",
+        "ServingImageRepository",
+        "StateTable",
+    }
 
 
 def test_stateful_resources_are_retained_and_the_stack_protected(full):
@@ -49,7 +54,9 @@ def test_data_bucket_is_private_encrypted_versioned_and_logged(full):
 
 
 def test_data_bucket_expires_old_artifacts_and_checkpoints(full):
-    rules = full.stateful.to_json()["Resources"]["DataBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+    rules = full.stateful.to_json()["Resources"]["DataBucket"]["Properties"]["LifecycleConfiguration"][
+        "Rules"
+    ]
     by_id = {rule["Id"]: rule for rule in rules}
     assert by_id["expire-old-artifacts"]["Prefix"] == "artifacts/"
     assert by_id["expire-old-artifacts"]["NoncurrentVersionExpiration"] == {"NoncurrentDays": 30}
@@ -88,9 +95,7 @@ def test_state_table_is_on_demand_with_point_in_time_recovery(full):
             "AttributeDefinitions": [{"AttributeName": "model", "AttributeType": "S"}],
             "BillingMode": "PAY_PER_REQUEST",
             "Replicas": [
-                Match.object_like(
-                    {"PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True}}
-                )
+                Match.object_like({"PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True}})
             ],
         },
     )

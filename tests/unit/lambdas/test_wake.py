@@ -34,8 +34,14 @@ def atomic_item_writes(monkeypatch):
 def test_twenty_concurrent_requests_on_a_sleeping_model_create_the_endpoint_once(
     aws, make_invoker, atomic_item_writes
 ):
-    """Invariant 1: the conditional transition picks exactly one creator among concurrent wakes."""
-    containers = [make_invoker() for _ in range(20)]
+    """Invariant 1: the conditional transition picks exactly one creator among concurrent wakes.
+
+    The worst interleaving is forced: every request reads "asleep" before any of them writes.
+    """
+    dynamodb = boto3.client("dynamodb", region_name=REGION)
+    all_read = threading.Barrier(20, timeout=20)
+    dynamodb.meta.events.register("after-call.dynamodb.GetItem", lambda **_: all_read.wait())
+    containers = [make_invoker(dynamodb=dynamodb) for _ in range(20)]
     start = threading.Barrier(len(containers))
     answers: list[int] = []
 

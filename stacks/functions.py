@@ -181,14 +181,14 @@ class ServiceFunctions(Construct):
             role.add_to_principal_policy(
                 iam.PolicyStatement(
                     sid="WakeOwnEndpoints",
-                    actions=["sagemaker:CreateEndpoint", "sagemaker:DescribeEndpoint", "sagemaker:AddTags"],
+                    actions=["sagemaker:CreateEndpoint", "sagemaker:DescribeEndpoint"],
                     resources=self._endpoint_arns(stack, models, on_demand_only=True),
                 )
             )
             role.add_to_principal_policy(
                 iam.PolicyStatement(
                     sid="UseOwnEndpointConfigs",
-                    actions=["sagemaker:CreateEndpoint", "sagemaker:DescribeEndpointConfig"],
+                    actions=["sagemaker:CreateEndpoint"],
                     resources=config_arns,
                 )
             )
@@ -197,14 +197,7 @@ class ServiceFunctions(Construct):
                     sid="EnableIdleCheck", actions=["events:EnableRule"], resources=[self.rule_arn]
                 )
             )
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="DescribeStatusOfAllModes",
-                actions=["sagemaker:DescribeEndpoint"],
-                resources=self._endpoint_arns(stack, models, on_demand_only=False),
-            )
-        )
-        table.grant(role, "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:PutItem")
+        table.grant(role, "dynamodb:GetItem", "dynamodb:UpdateItem")
 
     def _grant_idle_checker(
         self,
@@ -230,5 +223,5 @@ class ServiceFunctions(Construct):
                 resources=[self.rule_arn],
             )
         )
-        table.grant(role, "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Scan")
+        table.grant(role, "dynamodb:GetItem", "dynamodb:UpdateItem")
         notifications.grant_publish(role)

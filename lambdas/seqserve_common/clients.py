@@ -1,11 +1,12 @@
 """boto3 clients with timeouts and retries sized to API Gateway's 29-second integration limit.
 
-The worst case of one predict request is one endpoint call plus a few control-plane calls:
-- sagemaker-runtime: 2 s to connect, 20 s to read, no retry. A retry after a read timeout would
+The worst case of one predict request is one endpoint call and one state write:
+- sagemaker-runtime: 2 s to connect, 18 s to read, no retry. A retry after a read timeout would
   double the wait and miss the 29 s limit anyway; the API answers 504 and the client retries.
   Throttling is answered as 429 with ``Retry-After`` instead of being retried here.
-- DynamoDB, the SageMaker control plane, EventBridge and SNS: 1 s to connect, 3 s to read, at most
-  2 attempts (standard mode), so one such call costs at most about 8 s including backoff.
+- DynamoDB, the SageMaker control plane, EventBridge and SNS: 1 s to connect, 2 s to read, at most
+  2 attempts (standard mode), so one such call costs at most about 7 s including backoff.
+So a prediction answers within about 27 s even when both hang; set the invoker's timeout to 28 s.
 """
 
 from __future__ import annotations
@@ -16,10 +17,10 @@ import boto3
 from botocore.config import Config
 
 RUNTIME_CONFIG = Config(
-    connect_timeout=2, read_timeout=20, retries={"mode": "standard", "total_max_attempts": 1}
+    connect_timeout=2, read_timeout=18, retries={"mode": "standard", "total_max_attempts": 1}
 )
 CONTROL_PLANE_CONFIG = Config(
-    connect_timeout=1, read_timeout=3, retries={"mode": "standard", "total_max_attempts": 2}
+    connect_timeout=1, read_timeout=2, retries={"mode": "standard", "total_max_attempts": 2}
 )
 
 

@@ -21,7 +21,8 @@ from model_code.train import main, weighted_loss
 
 REPO = Path(__file__).resolve().parents[3]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-# A k-mer model small enough to train in seconds on a shared CPU; short windows keep attention cheap.
+# A k-mer model small enough to train in seconds on a shared CPU; 64 k-mers from each end keep
+# attention cheap and still reach the end motifs the generator plants.
 TINY_KMER = [
     "--hidden-size",
     "32",
@@ -32,7 +33,7 @@ TINY_KMER = [
     "--intermediate-size",
     "64",
     "--max-length",
-    "67",
+    "131",
 ]
 MODEL_FILES = {
     "config.json",
@@ -56,11 +57,11 @@ def run_main(argv):
 @pytest.fixture(scope="module")
 def circrna_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("circrna")
-    write_dataset("circrna", root / "train", n_per_class=120, seed=1, length_range=(200, 600))
-    write_dataset("circrna", root / "test", n_per_class=100, seed=2, length_range=(200, 600))
+    write_dataset("circrna", root / "train", n_per_class=300, seed=1, length_range=(200, 400))
+    write_dataset("circrna", root / "test", n_per_class=100, seed=2, length_range=(200, 400))
     model_dir = root / "model"
     data = ["--train", root / "train", "--test", root / "test", "--model-dir", model_dir]
-    argv = ["--preset", "circrna", *data, "--epochs", "3", "--batch-size", "16", "--learning-rate", "3e-3"]
+    argv = ["--preset", "circrna", *data, "--epochs", "2", "--batch-size", "16", "--learning-rate", "3e-3"]
     argv += TINY_KMER
     code, out, err = run_main(argv)
     assert code == 0, err[-3000:]
@@ -86,8 +87,8 @@ def test_model_dir_holds_the_artifact_files(circrna_run):
     settings = json.loads((model_dir / "seqserve.json").read_text())
     assert settings["preset"] == "circrna"
     assert settings["labels"] == ["circRNA", "lncRNA"]
-    assert settings["max_length"] == 67
-    assert settings["training"]["epochs"] == 3 and settings["training"]["batch_size"] == 16
+    assert settings["max_length"] == 131
+    assert settings["training"]["epochs"] == 2 and settings["training"]["batch_size"] == 16
     assert json.loads((model_dir / "labels.json").read_text()) == ["circRNA", "lncRNA"]
     config = json.loads((model_dir / "config.json").read_text())
     assert config["hidden_size"] == 32 and config["id2label"] == {"0": "circRNA", "1": "lncRNA"}
@@ -106,7 +107,7 @@ def test_best_epoch_is_restored(circrna_run, tmp_path):
             r"validation:accuracy=(?P<accuracy>[\d.]+);.* train:epoch=(?P<epoch>[\d.]+);", out
         )
     ]
-    assert [epoch for epoch, _ in logged] == [1.0, 2.0, 3.0]
+    assert [epoch for epoch, _ in logged] == [1.0, 2.0]
     # The saved model scores the best logged validation accuracy on the same validation split.
     preset = get_preset("circrna")
     examples = load_examples(preset, model_dir.parent / "train")
@@ -304,31 +305,3 @@ def test_runs_as_a_file_from_a_copied_source_dir_with_sagemaker_environment(sour
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert {path.name for path in (tmp_path / "model").iterdir()} >= MODEL_FILES
-
-
-@pytest.mark.slow
-def test_file_run_bad_input_is_one_line_and_exit_2(source_dir_copy, tmp_path):
-    copy, environ = source_dir_copy
-    result = subprocess.run(
-        [
-            sys.executable,
-            "train.py",
-            "--preset",
-            "circrna",
-            "--train",
-            str(tmp_path / "absent"),
-            "--model-dir",
-            str(tmp_path / "m"),
-            "--learning_rate",
-            "0.1",
-        ],
-        cwd=copy,
-        env=environ,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
-    assert result.returncode == 2
-    assert "Traceback" not in result.stderr
-    assert result.stderr.strip().splitlines()[-1].startswith("train: error: argument --train:")

@@ -96,6 +96,10 @@ def run_demo(*, api_url: str, idle_timer: Any, model: str = "circrna", timeout_m
                 print(f"    {time.monotonic() - started:5.0f} s: {status.get('state')}")
             _show(api.get(f"/models/{model}/status"))
             print("\n== The next request wakes it: 503 with Retry-After, then the prediction once awake")
+            first = _expect(api.post(f"/models/{model}/predict", json={"inputs": SEQUENCE}), 503)
+            if "retry-after" not in first.headers:
+                raise DemoFailure("a 503 without Retry-After")
+            time.sleep(min(float(first.headers["retry-after"]), LOCAL_RETRY_CAP_SECONDS))
             _predict_until_awake(api, model, {"inputs": SEQUENCE})
     except (DemoFailure, httpx.HTTPError) as error:
         print(f"\nDEMO FAILED: {error}")

@@ -1,0 +1,146 @@
+"""``python -m local serve`` as a user runs it: the API line, requests, and Ctrl-C stopping everything."""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import httpx
+import pytest
+
+from local.processes import free_port
+
+from .conftest import SEQUENCE
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _children() -> dict[int, list[int]]:
+    tree: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                # The command name may hold spaces and parentheses; the fields after its ")" do not.
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except (FileNotFoundError, ProcessLookupError):
+                continue
+            tree.setdefault(int(fields[1]), []).append(int(entry.name))
+    return tree
+
+
+def descendants(pid: int) -> set[int]:
+    tree, found, todo = _children(), set(), [pid]
+    while todo:
+        for child in tree.get(todo.pop(), []):
+            found.add(child)
+            todo.append(child)
+    return found
+
+
+def running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+def serve(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "local", "serve", *args],
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        # Its own process group, so the Ctrl-C below reaches it (and whatever it left in its group) only.
+        start_new_session=True,
+    )
+
+
+def read_lines(process: subprocess.Popen[str]) -> queue.Queue[str]:
+    lines: queue.Queue[str] = queue.Queue()
+
+    def pump() -> None:
+        for line in process.stdout:  # type: ignore[union-attr]
+            lines.put(line)
+
+    threading.Thread(target=pump, daemon=True).start()
+    return lines
+
+
+def test_ctrl_c_stops_every_process(trained_model: Path, tmp_path: Path) -> None:
+    port = free_port()
+    process = serve("--model", f"circrna={trained_model}", "--port", str(port), "--work-dir", str(tmp_path))
+    try:
+        lines = read_lines(process)
+        output = []
+        while not (output and output[-1].startswith("API: ")):
+            output.append(lines.get(timeout=180))
+        assert output[-1].strip() == f"API: http://127.0.0.1:{port}"
+
+        api = f"http://127.0.0.1:{port}"
+        assert httpx.get(f"{api}/models", timeout=30).status_code == 200
+        woken = httpx.post(f"{api}/models/circrna/predict", json={"inputs": SEQUENCE}, timeout=30)
+        assert woken.status_code == 503
+        started = descendants(process.pid)
+        # The model server, eight invoker workers and one idle-checker worker at least.
+        assert len(started) >= 10
+
+        os.killpg(process.pid, signal.SIGINT)
+        assert process.wait(timeout=60) == 0
+        assert [pid for pid in started if running(pid)] == []
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(f"{api}/models", timeout=5)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+@pytest.mark.parametrize(
+    ("model", "message"),
+    [
+        ("circrna", "is not NAME=MODEL_DIR"),
+        ("circrna=/no/such/dir", "is not a directory"),
+    ],
+)
+def test_bad_model_argument_is_a_clear_error(model: str, message: str) -> None:
+    completed = subprocess.run(
+        [sys.executable, "-m", "local", "serve", "--model", model],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert completed.returncode == 2
+    assert message in completed.stderr
+    assert "Traceback" not in completed.stderr
+
+
+def test_a_directory_that_is_not_a_model_is_a_clear_error(tmp_path: Path) -> None:
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "local",
+            "serve",
+            "--model",
+            f"circrna={tmp_path}",
+            "--work-dir",
+            str(tmp_path),
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert completed.returncode == 2
+    assert "not a trained model directory" in completed.stderr
+    assert "Traceback" not in completed.stderr

@@ -82,6 +82,14 @@ def test_timeout_is_504(aws, runtime, invoker):
     assert aws.created == []
 
 
+def test_container_timeout_reported_by_sagemaker_is_504(aws, runtime, invoker):
+    aws.create_endpoint(ENDPOINT)
+    message = "Your invocation timed out while waiting for a response from container primary."
+    runtime.answer = lambda body: model_error(0, message)
+    answer = predict(invoker)
+    assert (answer.status, answer.body["error"]["code"]) == (504, "model_timeout")
+
+
 def test_unreachable_sagemaker_is_503_with_retry_after(aws, runtime, invoker):
     runtime.fault = ConnectTimeoutError(endpoint_url="https://runtime.sagemaker.us-east-1.amazonaws.com")
     answer = predict(invoker)

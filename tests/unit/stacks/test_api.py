@@ -1,0 +1,165 @@
+"""The REST API: routes, validation, auth modes, usage plan, logging, tracing, CORS, error bodies."""
+
+from __future__ import annotations
+
+import json
+
+import jsonschema
+import pytest
+
+from stacks.api import predict_schema
+
+
+def methods(built) -> dict[tuple[str, str], dict]:
+    template = built.service.to_json()
+    resources = template["Resources"]
+    paths = {}
+    for logical_id, resource in resources.items():
+        if resource["Type"] == "AWS::ApiGateway::Resource":
+            paths[logical_id] = (
+                resource["Metadata"]["aws:cdk:path"].split("/Default", 1)[1].removesuffix("/Resource")
+            )
+    found = {}
+    for resource in resources.values():
+        if resource["Type"] == "AWS::ApiGateway::Method":
+            parent = resource["Properties"]["ResourceId"]
+            path = paths.get(parent.get("Ref"), "/") if isinstance(parent, dict) else "/"
+            found[(resource["Properties"]["HttpMethod"], path)] = resource["Properties"]
+    return found
+
+
+ROUTES = {
+    ("GET", "/models"),
+    ("POST", "/models/{model}/predict"),
+    ("GET", "/models/{model}/status"),
+    ("POST", "/models/{model}/wake"),
+}
+
+
+def test_routes_proxy_to_the_invoker(full):
+    found = methods(full)
+    assert set(found) >= ROUTES
+    for route in ROUTES:
+        integration = found[route]["Integration"]
+        assert integration["Type"] == "AWS_PROXY", route
+        assert "FunctionsInvoker" in json.dumps(integration["Uri"]), route
+
+
+def test_api_key_mode_requires_a_key_and_a_usage_plan(full):
+    found = methods(full)
+    for route in ROUTES:
+        assert found[route]["ApiKeyRequired"] is True, route
+        assert found[route]["AuthorizationType"] == "NONE", route
+    full.service.has_resource_properties(
+        "AWS::ApiGateway::UsagePlan",
+        {"Throttle": {"RateLimit": 20, "BurstLimit": 40}, "Quota": {"Limit": 5000, "Period": "DAY"}},
+    )
+    full.service.resource_count_is("AWS::ApiGateway::ApiKey", 1)
+    full.service.resource_count_is("AWS::ApiGateway::UsagePlanKey", 1)
+
+
+def test_iam_mode_signs_requests_and_has_no_key(iam_app):
+    found = methods(iam_app)
+    for route in ROUTES:
+        assert found[route]["AuthorizationType"] == "AWS_IAM", route
+        assert not found[route].get("ApiKeyRequired", False), route
+    iam_app.service.resource_count_is("AWS::ApiGateway::UsagePlan", 0)
+    iam_app.service.resource_count_is("AWS::ApiGateway::ApiKey", 0)
+
+
+def test_cors_preflight_answers_without_auth(full):
+    found = methods(full)
+    options = found[("OPTIONS", "/models/{model}/predict")]
+    assert options["AuthorizationType"] == "NONE" and not options.get("ApiKeyRequired", False)
+    headers = options["Integration"]["IntegrationResponses"][0]["ResponseParameters"]
+    assert headers["method.response.header.Access-Control-Allow-Origin"] == "'*'"
+    assert "X-Api-Key" in headers["method.response.header.Access-Control-Allow-Headers"]
+
+
+def test_predict_validates_the_body_against_the_model(full):
+    predict = methods(full)[("POST", "/models/{model}/predict")]
+    assert predict["RequestValidatorId"]
+    assert set(predict["RequestModels"]) == {"application/json"}
+    full.service.has_resource_properties(
+        "AWS::ApiGateway::RequestValidator", {"ValidateRequestBody": True, "ValidateRequestParameters": True}
+    )
+    model = next(iter(full.service.find_resources("AWS::ApiGateway::Model").values()))["Properties"]
+    assert model["ContentType"] == "application/json"
+    assert model["Schema"]["$schema"] == "http://json-schema.org/draft-04/schema#"
+    assert model["Schema"]["required"] == ["inputs"]
+    assert model["Schema"]["properties"]["inputs"]["anyOf"][2]["maxItems"] == 64
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"inputs": "ACGT"},
+        {"inputs": ["ACGT", "GGCC"]},
+        {"inputs": {"text": "a", "text_pair": "b"}},
+        {"inputs": [{"text": "a", "text_pair": "b"}], "parameters": {"top_k": 2}},
+    ],
+)
+def test_schema_accepts_the_design_payloads(body):
+    jsonschema.Draft4Validator(predict_schema(max_inputs=64)).validate(body)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"inputs": ""},
+        {"inputs": []},
+        {"inputs": ["x"] * 65},
+        {"inputs": 5},
+        {"inputs": {"text": "a"}},
+        {"inputs": "x", "parameters": {"top_k": 0}},
+        {"inputs": "x", "parameters": {"top_k": 1.5}},
+        {"inputs": "x", "extra": 1},
+    ],
+)
+def test_schema_rejects_bad_payloads(body):
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.Draft4Validator(predict_schema(max_inputs=64)).validate(body)
+
+
+def test_stage_logs_traces_throttles_and_exports_the_url(full):
+    (stage,) = full.service.find_resources("AWS::ApiGateway::Stage").values()
+    properties = stage["Properties"]
+    assert properties["StageName"] == "v1"
+    assert properties["TracingEnabled"] is True
+    access_log_group = properties["AccessLogSetting"]["DestinationArn"]["Fn::GetAtt"][0]
+    group = full.service.to_json()["Resources"][access_log_group]
+    assert group["Type"] == "AWS::Logs::LogGroup" and group["Properties"]["RetentionInDays"] == 90
+    assert "$context.requestId" in properties["AccessLogSetting"]["Format"]
+    assert properties["MethodSettings"] == [
+        {
+            "DataTraceEnabled": False,
+            "HttpMethod": "*",
+            "LoggingLevel": "INFO",
+            "MetricsEnabled": True,
+            "ResourcePath": "/*",
+            "ThrottlingBurstLimit": 40,
+            "ThrottlingRateLimit": 20,
+        }
+    ]
+    outputs = full.service.to_json()["Outputs"]
+    url = [o for key, o in outputs.items() if key.startswith("ApiUrl")]
+    assert len(url) == 1 and "execute-api" in json.dumps(url[0]["Value"])
+    assert any(key.startswith("ApiApiKeyId") for key in outputs)
+
+
+def test_gateway_errors_use_the_api_error_body(full):
+    responses = {
+        r["Properties"]["ResponseType"]: r["Properties"]
+        for r in full.service.find_resources("AWS::ApiGateway::GatewayResponse").values()
+    }
+    assert set(responses) == {"BAD_REQUEST_BODY", "THROTTLED", "QUOTA_EXCEEDED", "DEFAULT_4XX", "DEFAULT_5XX"}
+    bad_body = responses["BAD_REQUEST_BODY"]
+    assert bad_body["StatusCode"] == "400"
+    template = bad_body["ResponseTemplates"]["application/json"]
+    rendered = template.replace("$context.error.validationErrorString", '"[instance failed to match]"')
+    assert json.loads(rendered) == {
+        "error": {"code": "invalid_input", "message": "[instance failed to match]"}
+    }
+    assert responses["THROTTLED"]["StatusCode"] == "429"
+    assert responses["QUOTA_EXCEEDED"]["StatusCode"] == "429"

@@ -30,10 +30,10 @@ from invoker.waker import Waker
 
 # (method, path pattern) of every route, to tell a wrong method (405) from an unknown path (404).
 ROUTES = (
-    ("GET", re.compile(r"^/models/?$")),
-    ("GET", re.compile(r"^/models/[^/]+/status/?$")),
-    ("POST", re.compile(r"^/models/[^/]+/wake/?$")),
-    ("POST", re.compile(r"^/models/[^/]+/predict/?$")),
+    ("GET", re.compile(r"^/models$")),
+    ("GET", re.compile(r"^/models/[^/]+/status$")),
+    ("POST", re.compile(r"^/models/[^/]+/wake$")),
+    ("POST", re.compile(r"^/models/[^/]+/predict$")),
 )
 
 

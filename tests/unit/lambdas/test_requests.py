@@ -81,8 +81,9 @@ def test_wrong_method_is_405_with_allow(invoker):
     assert error_of(call(invoker, "DELETE", "/models"))[:2] == (405, "method_not_allowed")
 
 
-def test_unknown_path_is_404_not_found(invoker):
-    assert error_of(call(invoker, "GET", "/elsewhere"))[:2] == (404, "not_found")
+@pytest.mark.parametrize("path", ["/elsewhere", "/models/circrna/predict/extra"])
+def test_unknown_path_is_404_not_found(invoker, path):
+    assert error_of(call(invoker, "GET", path))[:2] == (404, "not_found")
 
 
 def test_base64_body_is_decoded_before_the_checks(invoker, runtime):

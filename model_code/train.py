@@ -213,8 +213,12 @@ def training_arguments(
         data_seed=settings.seed,
         disable_tqdm=False,
         report_to="none",
+        # Without use_cpu, accelerate leaves a torchrun group on CPUs undistributed (each rank alone).
+        use_cpu=not torch.cuda.is_available(),
         # gloo is the CPU backend; on GPUs the Trainer picks NCCL itself.
         ddp_backend="gloo" if distributed and not torch.cuda.is_available() else None,
+        # Every parameter of our models takes part in the loss; searching for unused ones costs a pass.
+        ddp_find_unused_parameters=False,
         dataloader_num_workers=0,
         dataloader_pin_memory=torch.cuda.is_available(),
     )
@@ -247,7 +251,7 @@ def train(run: TrainingRun, *, checkpoint_dir: Path) -> dict[str, object] | None
         logger.info("resuming from checkpoint %s", last)
     trainer.train(resume_from_checkpoint=last)
     rank, world = trainer.args.process_index, trainer.args.world_size
-    logger.info("rank %d of %d: training finished", rank, world)
+    logger.info("rank %d of %d: training finished (%s)", rank, world, trainer.args.parallel_mode.value)
     if not trainer.is_world_process_zero():
         return None
     report = finalise_model_dir(

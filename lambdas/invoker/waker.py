@@ -16,6 +16,9 @@ from seqserve_common.state import StateItem, StateStore
 from invoker.api_error import RETRY_UNAVAILABLE_SECONDS, RETRY_WAKING_SECONDS, ApiError
 
 TRANSIENT_CODES = THROTTLING_CODES | {"InternalFailure", "ServiceUnavailable"}
+# A caller that loses the transition re-reads once: usually it finds "waking" (another caller won),
+# but the idle checker may have won a "sleeping -> asleep" race, and then this caller wakes it.
+WAKE_ATTEMPTS = 2
 
 
 def _already_exists(error: ClientError) -> bool:
@@ -49,7 +52,19 @@ class Waker:
         "awake" state is stale. ``retry_failed``: a failed model is woken again (an explicit wake);
         otherwise its failure is reported, so requests do not recreate a failing endpoint in a loop.
         """
-        seen = self._store.get(spec.name)
+        for _ in range(WAKE_ATTEMPTS):
+            state = self._wake_from(
+                spec, self._store.get(spec.name), endpoint_down=endpoint_down, retry_failed=retry_failed
+            )
+            if state is not None:
+                return state
+        # Lost every race: other callers keep moving the state, and the one moving it to waking creates.
+        return State.WAKING
+
+    def _wake_from(
+        self, spec: ModelSpec, seen: StateItem, *, endpoint_down: bool, retry_failed: bool
+    ) -> State | None:
+        """Wake from the state in ``seen``; None when another caller changed the state first."""
         if seen.state is State.WAKING or (seen.state is State.AWAKE and not endpoint_down):
             return seen.state
         if seen.state is State.FAILED and not retry_failed:
@@ -75,8 +90,7 @@ class Waker:
             )
         waking = self._store.transition(seen, to=State.WAKING, now=self._clock())
         if waking is None:
-            # Another caller moved the state first; it creates the endpoint, this one only reports.
-            return State.WAKING
+            return None
         self._create(spec, config_name=config_name, waking=waking)
         self._enable_idle_rule(spec)
         emit("WakesStarted", model=spec.name)

@@ -40,7 +40,14 @@ def test_twenty_concurrent_requests_on_a_sleeping_model_create_the_endpoint_once
     """
     dynamodb = boto3.client("dynamodb", region_name=REGION)
     all_read = threading.Barrier(20, timeout=20)
-    dynamodb.meta.events.register("after-call.dynamodb.GetItem", lambda **_: all_read.wait())
+    first_read = threading.local()
+
+    def hold_first_read(**_) -> None:
+        if not getattr(first_read, "done", False):
+            first_read.done = True
+            all_read.wait()
+
+    dynamodb.meta.events.register("after-call.dynamodb.GetItem", hold_first_read)
     containers = [make_invoker(dynamodb=dynamodb) for _ in range(20)]
     start = threading.Barrier(len(containers))
     answers: list[int] = []
@@ -99,6 +106,24 @@ def test_wake_while_the_idle_endpoint_is_still_deleting_asks_to_retry(aws, invok
     assert int(answer.headers["retry-after"]) > 0
     assert aws.created == []
     assert aws.state_of("circrna") == "sleeping"
+
+
+def test_wake_that_loses_to_the_idle_checker_finishing_a_sleep_still_wakes(aws, make_invoker):
+    """The checker moves sleeping -> asleep between this wake's read and its write: one retry wakes."""
+    aws.put_state("circrna", state="sleeping", state_changed_at=START - 30)
+    dynamodb = boto3.client("dynamodb", region_name=REGION)
+    reads = []
+
+    def checker_finishes_sleep(**_) -> None:
+        reads.append(1)
+        if len(reads) == 1:
+            aws.put_state("circrna", state="asleep", state_changed_at=START)
+
+    dynamodb.meta.events.register("after-call.dynamodb.GetItem", checker_finishes_sleep)
+    answer = call(make_invoker(dynamodb=dynamodb), "POST", "/models/circrna/predict", BODY)
+    assert (answer.status, answer.body["error"]["code"]) == (503, "waking")
+    assert aws.created == [ENDPOINT]
+    assert aws.state_of("circrna") == "waking"
 
 
 def test_wake_once_the_idle_endpoint_is_gone_creates_it(aws, invoker):

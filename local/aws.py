@@ -3,6 +3,8 @@
 - moto's CreateEndpoint silently replaces an existing endpoint, so the endpoint itself cannot tell how
   often it was created. The record plays CloudTrail's part: it counts every JSON-protocol action
   (``X-Amz-Target``, e.g. ``SageMaker.CreateEndpoint``) that reached the server.
+- moto's CreateEndpoint replaces an endpoint that exists; SageMaker refuses with a ValidationException
+  ("Cannot create already existing endpoint"), and so does the server.
 - moto evaluates a DynamoDB condition and then writes, with no lock between the two, so two
   concurrent conditional updates can both succeed. DynamoDB makes each conditional write atomic; the
   server gives the same guarantee by handling one DynamoDB call at a time.
@@ -10,6 +12,8 @@
 
 from __future__ import annotations
 
+import io
+import json
 import logging
 import threading
 from collections import Counter
@@ -17,6 +21,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+from moto.sagemaker.models import sagemaker_backends
 from werkzeug.serving import BaseWSGIServer, make_server
 
 REGION = "us-east-1"
@@ -57,16 +62,20 @@ class MotoServer:
         self._thread: threading.Thread | None = None
 
     def _wrap(self, app: WSGIApp) -> WSGIApp:
-        dynamodb = threading.Lock()
+        dynamodb, create_endpoint = threading.Lock(), threading.Lock()
 
         def local_aws(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
             target = environ.get("HTTP_X_AMZ_TARGET", "")
             if target:
                 self.calls.record(target)
+            # moto's Flask app handles the whole request inside app(...), so a lock around it suffices.
             if target.startswith("DynamoDB_"):
                 with dynamodb:
-                    # moto's Flask app handles the whole request inside this call.
                     return app(environ, start_response)
+            if target == "SageMaker.CreateEndpoint":
+                with create_endpoint:
+                    refusal = _refuse_existing_endpoint(environ, start_response)
+                    return refusal if refusal is not None else app(environ, start_response)
             return app(environ, start_response)
 
         return local_aws
@@ -92,6 +101,20 @@ class MotoServer:
         if self._thread is not None:
             self._thread.join(timeout=5)
         self._server = self._thread = None
+
+
+def _refuse_existing_endpoint(
+    environ: dict[str, Any], start_response: Callable[..., Any]
+) -> Iterable[bytes] | None:
+    body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+    environ["wsgi.input"] = io.BytesIO(body)
+    name = json.loads(body or b"{}").get("EndpointName")
+    if name not in sagemaker_backends[ACCOUNT_ID][REGION].endpoints:
+        return None
+    arn = f"arn:aws:sagemaker:{REGION}:{ACCOUNT_ID}:endpoint/{name.lower()}"
+    error = {"__type": "ValidationException", "message": f'Cannot create already existing endpoint "{arn}".'}
+    start_response("400 Bad Request", [("Content-Type", "application/x-amz-json-1.1")])
+    return [json.dumps(error).encode()]
 
 
 def aws_environment(*, moto_url: str, runtime_url: str) -> dict[str, str]:

@@ -90,8 +90,6 @@ class LambdaFunction:
             "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1024",
             "LAMBDA_TASK_ROOT": str(code_dir),
-            # Only the worker module itself comes from this repository; the handler's code from code_dir.
-            "PYTHONPATH": str(REPO_ROOT),
             "PYTHONDONTWRITEBYTECODE": "1",
         }
         self._concurrency = concurrency

@@ -16,6 +16,7 @@ import sys
 import traceback
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -53,7 +54,10 @@ def main(code_dir: str, handler_path: str, log_file: str) -> None:
     log = os.open(log_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     os.dup2(log, 1)
     os.dup2(log, 2)
-    sys.path.insert(0, code_dir)
+    # The function sees its own code and the installed packages, not this repository (``-m`` put it
+    # first on sys.path to find this module): what the Lambda imports must ship in its asset.
+    repository = Path(__file__).resolve().parent.parent
+    sys.path[:] = [code_dir, *(p for p in sys.path if p and Path(p).resolve() != repository)]
     module_name, _, attribute = handler_path.rpartition(".")
     handler = getattr(importlib.import_module(module_name), attribute)
     name, region = os.environ["AWS_LAMBDA_FUNCTION_NAME"], os.environ["AWS_REGION"]

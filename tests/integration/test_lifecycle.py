@@ -120,3 +120,16 @@ def test_unknown_model_is_404(api: httpx.Client) -> None:
     response = api.post("/models/nope/predict", json={"inputs": SEQUENCE})
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "unknown_model"
+
+
+def test_creating_an_existing_endpoint_is_refused_as_sagemaker_does(stack: LocalStack) -> None:
+    sagemaker = stack.client("sagemaker")
+    config = stack.deployment.models["circrna"].endpoint_config_name
+    sagemaker.create_endpoint(EndpointName="twice", EndpointConfigName=config)
+    try:
+        with pytest.raises(ClientError) as raised:
+            sagemaker.create_endpoint(EndpointName="twice", EndpointConfigName=config)
+        assert raised.value.response["Error"]["Code"] == "ValidationException"
+        assert "Cannot create already existing endpoint" in raised.value.response["Error"]["Message"]
+    finally:
+        sagemaker.delete_endpoint(EndpointName="twice")

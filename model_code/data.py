@@ -249,8 +249,8 @@ def _fasta_record(path: Path, header: tuple[int, str], chunks: list[str]) -> tup
 
 
 def _read_class_file(preset: Preset, path: Path, text: str) -> list[Example]:
-    # The class is the file name up to its first dot, so "circRNA.train.fa" is a circRNA file too.
-    label = path.name.split(".", 1)[0]
+    # The stem, not the name up to its first dot: class names may hold dots ("Cell.membrane.txt").
+    label = path.stem
     _check_label(preset, label, path=path, line=None)
     if any(line.lstrip().startswith(">") for line in text.splitlines()):
         rows = [(line, sequence) for line, _title, sequence in _fasta_records(path, text)]

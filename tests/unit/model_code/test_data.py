@@ -34,7 +34,7 @@ def write(path: Path, text: str) -> Path:
 
 def test_class_per_file_folder_takes_the_class_from_the_file_stem(tmp_path):
     write(tmp_path / "circRNA.txt", "acgtacgu\n\nGGGCCCAAA\n")
-    write(tmp_path / "lncRNA.train.fa", ">r1 some title\nACGT\nTTGG\n>r2\nNNAC\n")
+    write(tmp_path / "lncRNA.fa", ">r1 some title\nACGT\nTTGG\n>r2\nNNAC\n")
     write(tmp_path / ".hidden.txt", "not data")
     examples = load_examples(CIRC, tmp_path)
     assert [(e.text, e.label) for e in examples] == [
@@ -45,7 +45,13 @@ def test_class_per_file_folder_takes_the_class_from_the_file_stem(tmp_path):
     ]
     assert all(e.text_pair is None for e in examples)
     assert examples[1].origin.endswith("circRNA.txt, line 3")
-    assert examples[3].origin.endswith("lncRNA.train.fa, line 4")
+    assert examples[3].origin.endswith("lncRNA.fa, line 4")
+
+
+def test_the_class_is_the_whole_stem_dots_included(tmp_path):
+    preset = dataclasses.replace(CIRC, labels=("Cell.membrane", "Nucleus"), alphabet=None)
+    write(tmp_path / "Cell.membrane.txt", "MKV\n")
+    assert [e.label for e in load_examples(preset, tmp_path)] == ["Cell.membrane"]
 
 
 def test_a_single_file_is_a_data_set_too(tmp_path):

@@ -1,0 +1,113 @@
+"""The local REST API's translation between HTTP and API Gateway's REST proxy event and result.
+
+The Lambda here is a recording function: these tests pin the adapter's side of the contract, which
+the end-to-end tests exercise with the real invoker.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+from local.rest_api import create_app
+
+pytestmark = pytest.mark.integration
+
+
+class Recorder:
+    def __init__(self, result: Any = None, error: Exception | None = None) -> None:
+        self.events: list[dict[str, Any]] = []
+        self._result = result or {
+            "statusCode": 200,
+            "headers": {"Content-Type": "application/json"},
+            "body": "{}",
+        }
+        self._error = error
+
+    def __call__(self, event: dict[str, Any]) -> Any:
+        self.events.append(event)
+        if self._error is not None:
+            raise self._error
+        return self._result
+
+
+def test_a_request_becomes_the_rest_proxy_event() -> None:
+    lambda_ = Recorder()
+    client = TestClient(create_app(invoke=lambda_))
+    response = client.post(
+        "/models/circrna/predict?debug=1&tag=a&tag=b",
+        content=b'{"inputs": "ACGT"}',
+        headers={"Content-Type": "application/json", "X-Api-Key": "k"},
+    )
+    assert response.status_code == 200
+    [event] = lambda_.events
+    assert event["resource"] == "/models/{model}/predict"
+    assert event["path"] == "/models/circrna/predict"
+    assert event["httpMethod"] == "POST"
+    assert event["pathParameters"] == {"model": "circrna"}
+    assert event["queryStringParameters"] == {"debug": "1", "tag": "b"}
+    assert event["multiValueQueryStringParameters"] == {"debug": ["1"], "tag": ["a", "b"]}
+    assert event["headers"]["Content-Type"] == "application/json"
+    assert event["multiValueHeaders"]["X-Api-Key"] == ["k"]
+    assert event["body"] == '{"inputs": "ACGT"}'
+    assert event["isBase64Encoded"] is False
+    context = event["requestContext"]
+    assert context["resourcePath"] == "/models/{model}/predict"
+    assert context["stage"] == "prod"
+    assert context["path"] == "/prod/models/circrna/predict"
+    assert context["identity"]["apiKey"] == "k"
+    assert context["requestId"]
+
+
+def test_a_get_without_body_or_query() -> None:
+    lambda_ = Recorder()
+    TestClient(create_app(invoke=lambda_)).get("/models")
+    [event] = lambda_.events
+    assert event["body"] is None
+    assert event["pathParameters"] is None
+    assert event["queryStringParameters"] is None
+
+
+def test_a_binary_body_is_base64() -> None:
+    lambda_ = Recorder()
+    TestClient(create_app(invoke=lambda_)).post("/models/x/predict", content=b"\xff\xfe")
+    [event] = lambda_.events
+    assert event["isBase64Encoded"] is True
+    assert base64.b64decode(event["body"]) == b"\xff\xfe"
+
+
+def test_the_proxy_result_becomes_the_response() -> None:
+    result = {
+        "statusCode": 503,
+        "headers": {"Content-Type": "application/json", "Retry-After": "30"},
+        "multiValueHeaders": {"X-Seen": ["a", "b"]},
+        "body": '{"error": {"code": "waking", "message": "waking"}}',
+    }
+    response = TestClient(create_app(invoke=Recorder(result=result))).post("/models/x/predict")
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "30"
+    assert response.headers["x-seen"] == "a,b"
+    assert response.json()["error"]["code"] == "waking"
+
+
+@pytest.mark.parametrize(
+    "lambda_",
+    [Recorder(error=RuntimeError("boom")), Recorder(result={"body": "no status"})],
+    ids=["raises", "malformed"],
+)
+def test_a_failed_invocation_is_api_gateways_502(lambda_: Recorder) -> None:
+    response = TestClient(create_app(invoke=lambda_)).get("/models")
+    assert response.status_code == 502
+    assert response.json() == {"message": "Internal server error"}
+
+
+@pytest.mark.parametrize(("method", "path"), [("GET", "/"), ("PUT", "/models"), ("GET", "/models/x/predict")])
+def test_outside_the_routes_is_missing_authentication_token(method: str, path: str) -> None:
+    lambda_ = Recorder()
+    response = TestClient(create_app(invoke=lambda_)).request(method, path)
+    assert response.status_code == 403
+    assert response.json() == {"message": "Missing Authentication Token"}
+    assert lambda_.events == []

@@ -29,6 +29,11 @@ REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
+def _gpu_family(instance_type: str) -> bool:
+    """ml.p* and ml.g* instances have NVIDIA GPUs (the image tables call them the gpu processor)."""
+    return instance_type.split(".")[1].startswith(("p", "g"))
+
+
 class ConfigError(ValueError):
     """A deployment config value is missing, of the wrong type or out of range."""
 
@@ -47,6 +52,10 @@ class ServingConfig:
     # model.tar.gz to serve from deploy time; serverless and always_on endpoints need one.
     model_data: str | None = None
 
+    @property
+    def uses_gpu(self) -> bool:
+        return self.mode != "serverless" and _gpu_family(self.instance_type)
+
 
 @dataclass(frozen=True, kw_only=True)
 class TrainingConfig:
@@ -60,8 +69,7 @@ class TrainingConfig:
 
     @property
     def uses_gpu(self) -> bool:
-        family = self.instance_type.split(".")[1]
-        return family.startswith(("p", "g"))
+        return _gpu_family(self.instance_type)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -50,13 +50,21 @@ class ServiceStack(Stack):
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         notifications = Notifications(self, "Notifications", email=config.notify_email)
-        serving_image = ecr_assets.DockerImageAsset(
-            self,
-            "ServingImage",
-            directory=str(model_code),
-            platform=ecr_assets.Platform.LINUX_AMD64,
-            exclude=DOCKER_EXCLUDES,
-        )
+        images: dict[str, ecr_assets.DockerImageAsset] = {}
+
+        def serving_image_for(variant: str) -> ecr_assets.DockerImageAsset:
+            # model_code/Dockerfile builds a CPU or a CUDA torch by its VARIANT build argument.
+            if variant not in images:
+                images[variant] = ecr_assets.DockerImageAsset(
+                    self,
+                    "ServingImage" if variant == "cpu" else f"ServingImage-{variant}",
+                    directory=str(model_code),
+                    platform=ecr_assets.Platform.LINUX_AMD64,
+                    build_args={"VARIANT": variant},
+                    exclude=DOCKER_EXCLUDES,
+                )
+            return images[variant]
+
         bundle_path = build_source_tarball(
             source=model_code, destination=Path(Stage.of(self).outdir) / ".build" / "sourcedir.tar.gz"
         )
@@ -68,8 +76,8 @@ class ServiceStack(Stack):
         for model in config.models:
             base = sagemaker_base(self.stack_name, model.name)
             scope_ = Construct(self, f"Model-{model.name}")
-            gpu = model.training.uses_gpu
-            image = training_image_uri(self, gpu=gpu)
+            image = training_image_uri(self, gpu=model.training.uses_gpu)
+            serving_image = serving_image_for("gpu" if model.serving.uses_gpu else "cpu")
             role = ModelExecutionRole(
                 scope_,
                 "ExecutionRole",

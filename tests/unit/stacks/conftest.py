@@ -23,6 +23,7 @@ FULL_CONTEXT = {
             "preset": "aptamer-pairs",
             "serving": {
                 "mode": "on_demand",
+                "instance_type": "ml.g4dn.xlarge",
                 "idle_minutes": 10,
                 "check_every_minutes": 2,
                 "model_data": ARTIFACT.format("aptamers"),

@@ -51,7 +51,7 @@ def test_on_demand_config_starts_one_instance(full):
     (variant,) = config["Properties"]["ProductionVariants"]
     assert (variant["VariantName"], variant["InstanceType"], variant["InitialInstanceCount"]) == (
         "AllTraffic",
-        "ml.m5.large",
+        "ml.g4dn.xlarge",
         1,
     )
 

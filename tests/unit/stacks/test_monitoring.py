@@ -1,0 +1,86 @@
+"""Per-model dashboards and alarms, all notifying the topic."""
+
+from __future__ import annotations
+
+import json
+
+from tests.unit.stacks.template_text import text
+
+
+def alarms(built) -> dict[str, dict]:
+    return {
+        resource["Metadata"]["aws:cdk:path"]: resource["Properties"]
+        for resource in built.service.find_resources("AWS::CloudWatch::Alarm").values()
+    }
+
+
+def test_every_alarm_notifies_the_topic(full):
+    (topic_id,) = full.service.find_resources("AWS::SNS::Topic")
+    found = alarms(full)
+    # Per model: failed training and failed endpoint; one 5xx-rate alarm for the shared API.
+    assert len(found) == 4 * 2 + 1
+    for properties in found.values():
+        assert properties["AlarmActions"] == [{"Ref": topic_id}]
+
+
+def test_training_failure_alarm_watches_the_models_state_machine(full):
+    properties = alarms(full)["seqserve-service/Model-circrna/Monitoring/TrainingFailed/Resource"]
+    assert properties["MetricName"] == "ExecutionsFailed" and properties["Namespace"] == "AWS/States"
+    (dimension,) = properties["Dimensions"]
+    assert "ModelcircrnaTrainingStateMachine" in json.dumps(dimension["Value"])
+    assert properties["Threshold"] == 1
+
+
+def test_endpoint_failure_alarm_uses_the_lifecycle_metric_or_the_endpoint(full):
+    on_demand = alarms(full)["seqserve-service/Model-circrna/Monitoring/EndpointFailed/Resource"]
+    assert (on_demand["Namespace"], on_demand["MetricName"]) == ("seqserve", "Failures")
+    assert {d["Name"]: d["Value"] for d in on_demand["Dimensions"]} == {
+        "model": "circrna",
+        "service": "idle-checker",
+    }
+    always_on = alarms(full)["seqserve-service/Model-specialty/Monitoring/EndpointFailed/Resource"]
+    assert (always_on["Namespace"], always_on["MetricName"]) == ("AWS/SageMaker", "Invocation5XXErrors")
+    assert {d["Name"]: d["Value"] for d in always_on["Dimensions"]} == {
+        "EndpointName": "seqserve-service-specialty",
+        "VariantName": "AllTraffic",
+    }
+
+
+def test_api_5xx_rate_alarm_divides_errors_by_requests(full):
+    properties = alarms(full)["seqserve-service/ApiServerErrorRate/Resource"]
+    expression = next(m for m in properties["Metrics"] if "Expression" in m)
+    assert expression["Expression"] == "100 * IF(requests > 0, errors / requests, 0)"
+    names = {
+        m["Id"]: m["MetricStat"]["Metric"]["MetricName"] for m in properties["Metrics"] if "MetricStat" in m
+    }
+    assert names == {"errors": "5XXError", "requests": "Count"}
+    assert properties["Threshold"] == 5 and properties["EvaluationPeriods"] == 3
+
+
+def test_each_model_has_a_dashboard_with_the_issue_widgets(full):
+    dashboards = {
+        r["Metadata"]["aws:cdk:path"]: text(r["Properties"]["DashboardBody"])
+        for r in full.service.find_resources("AWS::CloudWatch::Dashboard").values()
+    }
+    assert len(dashboards) == 4
+    body = dashboards["seqserve-service/Model-circrna/Monitoring/Dashboard/Resource"]
+    for title in (
+        "API requests",
+        "API 4xx / 5xx",
+        "API latency (ms)",
+        "Model latency",
+        "Endpoint invocations",
+        "Minutes awake, wakes and sleeps",
+    ):
+        assert f'\\"title\\":\\"{title}' in body or f'"title":"{title}' in body, title
+    for metric in (
+        "MinutesAwake",
+        "Wakes",
+        "Sleeps",
+        "Predictions",
+        "ModelLatency",
+        "Invocations",
+        "4XXError",
+    ):
+        assert metric in body, metric
+    assert "seqserve-service-circrna" in body

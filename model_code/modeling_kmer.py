@@ -160,7 +160,8 @@ class KmerTransformerModel(KmerTransformerPreTrainedModel):
         x = x + nn.functional.gelu(self.conv_norm(self.conv(x.transpose(1, 2)).transpose(1, 2)))
         x = self.encoder(x * real, src_key_padding_mask=~attention_mask.bool())
         x = self.final_norm(x)
-        cls = x[:, 0]
+        # [CLS] is the first real token, wherever the padding side put the padding.
+        cls = x[torch.arange(x.shape[0], device=x.device), attention_mask.long().argmax(dim=1)]
         mean = (x * real).sum(dim=1) / real.sum(dim=1).clamp(min=1.0)
         comp = self.composition_branch(composition.to(x.dtype))
         return torch.cat([cls, mean, comp], dim=-1)

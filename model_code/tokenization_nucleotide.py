@@ -176,13 +176,14 @@ class NucleotideKmerTokenizer(PreTrainedTokenizer):
             for i, t in enumerate(texts)
         ]
         batch = {key: [e[key] for e in encoded] for key in ("input_ids", "token_type_ids", "composition")}
-        padding = kwargs.get("padding_strategy")
-        # With no padding, ragged batches cannot become tensors: pad to the longest then, as HF does.
-        if return_tensors is not None and padding is not None and padding.value == "do_not_pad" and batched:
+        strategy = kwargs.get("padding_strategy")
+        padding = strategy.value if strategy is not None else "do_not_pad"
+        # Ragged batches cannot become tensors: pad them to the longest, as HF tokenizers do.
+        if return_tensors is not None and batched and padding == "do_not_pad":
             padding = "longest"
         batch = self.pad(
             batch,
-            padding=padding.value if hasattr(padding, "value") else (padding or "do_not_pad"),
+            padding=padding,
             max_length=max_length,
             pad_to_multiple_of=kwargs.get("pad_to_multiple_of"),
             padding_side=kwargs.get("padding_side"),

@@ -192,3 +192,12 @@ def test_tiny_model_learns_a_planted_end_motif() -> None:
         predicted = model(**{k: v[192:] for k, v in encoded.items()}).logits.argmax(-1)
     accuracy = (predicted == y[192:]).float().mean().item()
     assert accuracy >= 0.9
+
+
+def test_left_padding_scores_like_right_padding(tokenizer, model) -> None:
+    texts = ["ACGTAC", "ACGT" * 20, "TTGACCA" * 3]
+    right = tokenizer(texts, padding=True, return_tensors="pt")
+    left = tokenizer(texts, padding=True, padding_side="left", return_tensors="pt")
+    assert left["attention_mask"][0, 0] == 0
+    with torch.no_grad():
+        torch.testing.assert_close(model(**left).logits, model(**right).logits, atol=1e-5, rtol=1e-5)

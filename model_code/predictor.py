@@ -3,6 +3,13 @@
 Scores must not depend on which other inputs share a request. Each input is encoded on its own and
 padded to a length fixed by its own token count (rounded up to ``PAD_MULTIPLE``); inputs are then run
 in micro-batches of that one padded length, so the only thing a neighbour changes is the batch size.
+
+The batch size still reaches the last bit in two kinds of layer on the CPU, where kernels are picked by
+shape: a linear layer over one vector per input (a pooler, the classifier, the k-mer model's composition
+branch: a matrix product with one row per input) and a 1-D convolution (whose algorithm depends on the
+batch). Those run input by input (:class:`RowwiseLinear`, :class:`RowwiseConv1d`); the attention and
+feed-forward layers over tokens, where most of the cost is, keep their batched kernels, whose rows do
+not depend on each other. float32 throughout: float64 gives the same guarantee at twice the cost.
 """
 
 from __future__ import annotations
@@ -36,6 +43,30 @@ def torch_threads(environ: Mapping[str, str]) -> int:
     if not raw.isdigit() or int(raw) < 1:
         raise ValueError(f"SEQSERVE_TORCH_THREADS must be a positive integer, got {raw!r}")
     return int(raw)
+
+
+class RowwiseLinear(torch.nn.Linear):
+    """``nn.Linear`` whose output for one row of a 2-D input does not depend on the other rows."""
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        if features.dim() != 2:
+            return super().forward(features)
+        return torch.cat([super(RowwiseLinear, self).forward(row) for row in features.split(1)])
+
+
+class RowwiseConv1d(torch.nn.Conv1d):
+    """``nn.Conv1d`` run one input at a time, so its algorithm (picked by shape) ignores the batch size."""
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        if features.dim() != 3:
+            return super().forward(features)
+        return torch.cat([super(RowwiseConv1d, self).forward(one) for one in features.split(1)])
+
+
+_ROWWISE: dict[type[torch.nn.Module], type[torch.nn.Module]] = {
+    torch.nn.Linear: RowwiseLinear,
+    torch.nn.Conv1d: RowwiseConv1d,
+}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -103,9 +134,11 @@ def load_predictor(model_dir: str | Path, *, limits: Limits, device: torch.devic
     model = AutoModelForSequenceClassification.from_pretrained(
         model_dir, local_files_only=True, use_safetensors=True
     )
-    # On the CPU, float64 makes each input's scores bit-identical whatever batch size it runs in (float32
-    # GEMM kernels differ by batch size in the last bit); the GPU keeps float32 for speed.
-    model.to(device=device, dtype=torch.float64 if device.type == "cpu" else torch.float32)
+    model.to(device)
+    for module in model.modules():
+        if type(module) in _ROWWISE:
+            module.__class__ = _ROWWISE[type(module)]  # same parameters and state dict
+
     model.eval()
     labels = tuple(model.config.id2label[i] for i in range(model.config.num_labels))
     return Predictor(

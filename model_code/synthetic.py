@@ -53,7 +53,8 @@ def write_dataset(
     """Write a data set for ``preset_name`` into ``directory``; return the files written.
 
     ``length_range`` bounds sequence lengths (nucleotides, residues; words for text presets) and
-    defaults to realistic values per preset. ``fasta`` writes the circrna class files as FASTA instead
+    defaults to realistic values per preset; protein and aptamer sequences too short for their motifs
+    are lengthened to fit them. ``fasta`` writes the circrna class files as FASTA instead
     of one sequence a line. ``test_fraction`` of DeepLoc records carry the `` test`` mark.
     """
     preset = get_preset(preset_name)

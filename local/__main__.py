@@ -105,19 +105,26 @@ def _build(args: argparse.Namespace, work_dir: Path):
     )
 
 
-def _serve(stack, stop: threading.Event) -> int:
+def _serve(stack) -> int:
+    stop = threading.Event()
+    # Ctrl-C and SIGTERM end the run the same way: through stack.stop(), which stops every child.
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
     stack.start()
     print(f"API: {stack.api_url}", flush=True)
     stop.wait()
     return 0
 
 
+def _demo(stack) -> int:
+    from .demo import run_demo
+
+    stack.start()
+    return run_demo(api_url=stack.api_url, idle_timer=stack.idle_timer)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    stop = threading.Event()
-    # Ctrl-C and SIGTERM end the run the same way: through stack.stop(), which stops every child.
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
     with tempfile.TemporaryDirectory(prefix="seqserve-local-") as temporary:
         work_dir = (args.work_dir or Path(temporary)).resolve()
         work_dir.mkdir(parents=True, exist_ok=True)
@@ -126,13 +133,16 @@ def main(argv: list[str] | None = None) -> int:
         except (ValueError, RuntimeError) as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
+        except KeyboardInterrupt:
+            return 130
         try:
-            if args.command == "serve":
-                return _serve(stack, stop)
-            from .demo import run_demo
-
-            stack.start()
-            return run_demo(api_url=stack.api_url, idle_timer=stack.idle_timer)
+            return _serve(stack) if args.command == "serve" else _demo(stack)
+        except (RuntimeError, TimeoutError, OSError) as error:
+            # A part that would not start (a port in use, a model that does not load): say which.
+            print(f"error: the local stack did not start: {error}", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt:
+            return 130
         finally:
             print("Stopping the local stack ...", flush=True)
             stack.stop()

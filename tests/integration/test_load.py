@@ -3,6 +3,7 @@ model server killed in the middle of use."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import threading
@@ -10,9 +11,12 @@ import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
+import boto3
 import httpx
 import pytest
+from botocore.exceptions import ClientError
 
+from local.aws import CREDENTIALS, REGION
 from local.stack import LocalStack
 
 from .conftest import SEQUENCE, predict_until_awake
@@ -98,3 +102,28 @@ def test_a_killed_model_server_gives_502_until_it_is_back(stack: LocalStack, api
     back = api.post("/models/circrna/predict", json=BODY)
     assert back.status_code == 200
     assert back.json()[0]["label"] in {"circRNA", "lncRNA"}
+
+
+def test_a_container_error_reaches_boto3_as_sagemakers_model_error(
+    stack: LocalStack, api: httpx.Client
+) -> None:
+    assert predict_until_awake(api).status_code == 200
+    runtime = boto3.client(
+        "sagemaker-runtime",
+        endpoint_url=stack.runtime_url,
+        region_name=REGION,
+        aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+    )
+    with pytest.raises(ClientError) as raised:
+        runtime.invoke_endpoint(
+            EndpointName=stack.deployment.models["circrna"].endpoint_name,
+            ContentType="application/json",
+            Body=json.dumps({"inputs": "HELLO"}),
+        )
+    error = raised.value.response
+    assert error["ResponseMetadata"]["HTTPStatusCode"] == 424
+    assert error["Error"]["Code"] == "ModelError"
+    assert error["OriginalStatusCode"] == 400
+    assert json.loads(error["OriginalMessage"])["error"]["code"] == "invalid_input"
+    assert "Received client error (400) from primary" in error["Error"]["Message"]

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from bench.training import run as run_training_benchmark
 from model_code.data import apply_labels, balanced_class_weights, label_names, load_examples, stratified_split
 from model_code.evaluate import evaluate_examples
 from model_code.metrics import METRIC_DEFINITIONS
@@ -305,3 +306,30 @@ def test_runs_as_a_file_from_a_copied_source_dir_with_sagemaker_environment(sour
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert {path.name for path in (tmp_path / "model").iterdir()} >= MODEL_FILES
+
+
+def test_training_benchmark_skips_without_data(tmp_path):
+    result = run_training_benchmark(data=tmp_path / "absent", model_dir=tmp_path / "model")
+    assert result == {
+        "skipped": f"no circrna data at {tmp_path / 'absent'}: put circRNA.txt and lncRNA.txt there to run it"
+    }
+    assert not (tmp_path / "model").exists()
+
+
+@pytest.mark.slow
+def test_training_benchmark_reports_held_out_metrics_of_the_model_it_wrote(tmp_path):
+    write_dataset("circrna", tmp_path / "data", n_per_class=40, seed=9, length_range=(100, 200))
+    result = run_training_benchmark(
+        data=tmp_path / "data",
+        model_dir=tmp_path / "model",
+        per_class=25,
+        extra_arguments=["--max-steps", "2", *TINY_KMER],
+    )
+    assert result["examples"] == {"train_channel": 40, "trained_on": 36, "held_out": 10}
+    evaluation = json.loads((tmp_path / "model" / "evaluation.json").read_text())
+    assert evaluation["split"] == "test" and evaluation["examples"] == 10
+    assert result["accuracy"] == round(evaluation["accuracy"], 4)
+    assert result["roc_auc"] == round(evaluation["roc_auc"], 4)
+    assert result["hyperparameters"]["learning_rate"] == get_preset("circrna").training.learning_rate
+    assert result["wall_seconds"] > 0 and result["train_samples_per_second"] > 0
+    assert result["meets_targets"] is (result["accuracy"] >= 0.9 and result["roc_auc"] >= 0.95)

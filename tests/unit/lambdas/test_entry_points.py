@@ -26,15 +26,15 @@ def deployed_env(aws, environ, monkeypatch):
     return aws
 
 
-def test_invoker_handler_serves_the_api_with_correlation_ids(deployed_env, capsys):
+def test_invoker_handler_serves_the_api_with_correlation_ids(deployed_env):
     module = fresh_import("invoker.handler")
     response = module.handler(api_event("POST", "/models/circrna/wake"), Context())
     assert response["statusCode"] == 202
     assert json.loads(response["body"]) == {"model": "circrna", "state": "waking"}
     assert deployed_env.endpoint_exists("circrna-endpoint")
     assert deployed_env.rule_state() == "ENABLED"
-    logs = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"level"')]
-    assert any(log.get("correlation_id") == "corr-123" for log in logs)
+    # The request id of API Gateway's event becomes the logs' correlation id.
+    assert module.logger.get_correlation_id() == "corr-123"
 
 
 def test_idle_checker_handler_runs_the_check(deployed_env):

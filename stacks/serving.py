@@ -47,7 +47,10 @@ class ModelServing(Construct):
                     image=image_uri, model_data_url=serving.model_data
                 ),
             )
-            sm_model.node.add_dependency(execution_role)
+            # SageMaker checks at CreateModel that the role can pull the image and read the artifact.
+            policy = execution_role.node.try_find_child("DefaultPolicy")
+            if policy is not None:
+                sm_model.node.add_dependency(policy)
             config = sagemaker.CfnEndpointConfig(
                 self, "EndpointConfig", production_variants=[self._variant(model, sm_model.attr_model_name)]
             )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,8 +78,17 @@ class Built:
     outdir: Path
 
 
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def feature_flags() -> dict:
+    """The feature flags of cdk.json, so test apps synthesize as `cdk synth` does."""
+    context = json.loads((ROOT / "cdk.json").read_text())["context"]
+    return {key: value for key, value in context.items() if key.startswith("@aws-cdk/")}
+
+
 def build(context: dict, outdir: Path) -> Built:
-    app = cdk.App(outdir=str(outdir), context={"aws:cdk:enable-path-metadata": True})
+    app = cdk.App(outdir=str(outdir), context={**feature_flags(), "aws:cdk:enable-path-metadata": True})
     stacks = build_app(app, parse_deployment(context))
     return Built(
         stacks=stacks,

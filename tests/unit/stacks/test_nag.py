@@ -61,7 +61,7 @@ def test_synth_is_deterministic(tmp_path):
 
     from stacks.app_builder import build_app
     from stacks.config import parse_deployment
-    from tests.unit.stacks.conftest import IAM_CONTEXT
+    from tests.unit.stacks.conftest import IAM_CONTEXT, feature_flags
 
     # A snapshot, since model_code/ may change between two builds from the working tree.
     sources = shutil.copytree(
@@ -69,7 +69,7 @@ def test_synth_is_deterministic(tmp_path):
     )
     templates = []
     for run in ("one", "two"):
-        app = cdk.App(outdir=str(tmp_path / run))
+        app = cdk.App(outdir=str(tmp_path / run), context=feature_flags())
         build_app(app, parse_deployment(IAM_CONTEXT), model_code=sources)
         assembly = app.synth()
         templates.append([json.dumps(stack.template, sort_keys=True) for stack in assembly.stacks])

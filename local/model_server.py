@@ -78,10 +78,14 @@ class ModelServer:
                     f"model server {self.name} exited with {process.returncode}; see {self._log_file}"
                 )
             try:
-                if httpx.get(f"{self.url}/ping", timeout=2).status_code == 200:
-                    return
+                ping = httpx.get(f"{self.url}/ping", timeout=2)
             except httpx.TransportError:
-                pass
+                ping = None
+            if ping is not None and ping.status_code == 200:
+                return
+            if ping is not None and ping.status_code == 500:
+                # The server is up but its model did not load: waiting longer cannot help.
+                raise RuntimeError(f"model server {self.name} could not load {self.model_dir}: {ping.text}")
             time.sleep(0.2)
         raise TimeoutError(f"model server {self.name} not ready after {timeout:.0f}s; see {self._log_file}")
 

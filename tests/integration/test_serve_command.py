@@ -92,10 +92,13 @@ def test_ctrl_c_stops_every_process(trained_model: Path, tmp_path: Path) -> None
         started = descendants(process.pid)
         # The model server, eight invoker workers and one idle-checker worker at least.
         assert len(started) >= 10
+        assert set(processes_mentioning(str(tmp_path))) <= started | {process.pid}
+        assert len(processes_mentioning(str(tmp_path))) >= 10
 
         os.killpg(process.pid, signal.SIGINT)
         assert process.wait(timeout=60) == 0
         assert [pid for pid in started if running(pid)] == []
+        assert processes_mentioning(str(tmp_path)) == []
         with pytest.raises(httpx.ConnectError):
             httpx.get(f"{api}/models", timeout=5)
     finally:
@@ -144,3 +147,42 @@ def test_a_directory_that_is_not_a_model_is_a_clear_error(tmp_path: Path) -> Non
     assert completed.returncode == 2
     assert "not a trained model directory" in completed.stderr
     assert "Traceback" not in completed.stderr
+
+
+def processes_mentioning(text: str) -> list[int]:
+    """Processes whose command line or environment holds ``text`` (a path unique to one test)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and running(int(entry.name)):
+            try:
+                if text.encode() in (entry / "cmdline").read_bytes() + (entry / "environ").read_bytes():
+                    found.append(int(entry.name))
+            except (FileNotFoundError, ProcessLookupError, PermissionError):
+                continue
+    return found
+
+
+def test_a_model_that_does_not_load_is_a_clear_error_and_leaves_no_process(tmp_path: Path) -> None:
+    model_dir = tmp_path / "untrained"
+    model_dir.mkdir()
+    (model_dir / "seqserve.json").write_text('{"preset": "circrna", "labels": ["circRNA", "lncRNA"]}')
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "local",
+            "serve",
+            "--model",
+            f"circrna={model_dir}",
+            "--work-dir",
+            str(tmp_path),
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert completed.returncode == 1
+    assert f"model server circrna could not load {model_dir}" in completed.stderr
+    assert "Traceback" not in completed.stderr
+    assert processes_mentioning(str(tmp_path)) == []

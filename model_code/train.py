@@ -8,7 +8,8 @@ hyperparameters and defaults are described in :mod:`model_code.hyperparameters`.
 
 The model directory ends up holding the ``save_pretrained`` files of model and tokenizer, ``labels.json``,
 ``seqserve.json``, ``evaluation.json`` (on --test if given, else the validation split),
-``confusion_matrix.png`` and ``training_curve.png``; :func:`finalise_model_dir` writes all of them.
+``confusion_matrix.png``, ``training_curve.png`` and ``code/`` (the serving code, see
+:mod:`model_code.package`); :func:`finalise_model_dir` writes all of them.
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ from model_code.hyperparameters import (
     training_settings,
 )
 from model_code.metrics import classification_report, format_metric_line, headline, softmax
+from model_code.package import write_code_dir
 from model_code.plots import plot_confusion_matrix, plot_training_curve
 from model_code.presets import Preset
 
@@ -308,6 +310,8 @@ def finalise_model_dir(
         matrix=matrix["matrix"], labels=matrix["labels"], path=model_dir / CONFUSION_MATRIX_FILE
     )
     plot_training_curve(log_history=log_history, path=model_dir / TRAINING_CURVE_FILE)
+    # The serving code goes with the weights, so the job's model.tar.gz is deployable as it is.
+    write_code_dir(model_dir)
     return report
 
 

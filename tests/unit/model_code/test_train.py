@@ -45,6 +45,7 @@ MODEL_FILES = {
     "evaluation.json",
     "confusion_matrix.png",
     "training_curve.png",
+    "code",
 }
 
 
@@ -93,6 +94,9 @@ def test_model_dir_holds_the_artifact_files(circrna_run):
     assert json.loads((model_dir / "labels.json").read_text()) == ["circRNA", "lncRNA"]
     config = json.loads((model_dir / "config.json").read_text())
     assert config["hidden_size"] == 32 and config["id2label"] == {"0": "circRNA", "1": "lncRNA"}
+    assert (model_dir / "code" / "inference.py").is_file() and (
+        model_dir / "code" / "requirements.txt"
+    ).is_file()
     for png in ("confusion_matrix.png", "training_curve.png"):
         assert (model_dir / png).read_bytes().startswith(PNG_MAGIC)
     # Scratch checkpoints (no checkpoint dir given) are gone once the model is written.

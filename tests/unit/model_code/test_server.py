@@ -313,3 +313,12 @@ def test_serve_exits_2_with_the_reason_on_a_bad_setting():
     assert result.returncode == 2
     assert "SAGEMAKER_BIND_TO_PORT" in result.stdout + result.stderr
     assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_every_file_the_image_copies_exists_in_its_build_context():
+    context = REPO / "model_code"
+    lines = (context / "Dockerfile").read_text().splitlines()
+    copied = [source for line in lines if line.startswith("COPY ") for source in line.split()[1:-1]]
+    assert copied, "the Dockerfile copies nothing"
+    for pattern in copied:
+        assert list(context.glob(pattern)), f"COPY {pattern}: nothing in model_code/ matches"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import queue
+import select
 import subprocess
 import sys
 import threading
@@ -24,6 +25,10 @@ COLD_START_TIMEOUT_SECONDS = 60.0
 
 class LambdaError(RuntimeError):
     """The handler raised (Lambda's unhandled function error), or its worker died mid-event."""
+
+
+class LambdaTimeout(LambdaError):
+    """The handler ran past the function's timeout; like Lambda, its environment was discarded."""
 
 
 class _Worker:
@@ -45,9 +50,15 @@ class _Worker:
         if not line:
             raise LambdaError(f"the Lambda worker exited during its cold start ({self.process.wait()})")
 
-    def invoke(self, event: dict[str, Any]) -> Any:
+    def invoke(self, event: dict[str, Any], *, timeout: float) -> Any:
         self._stdin.write(json.dumps(event) + "\n")
         self._stdin.flush()
+        # One answer line per event, so nothing is left buffered and select() sees the next one.
+        ready, _, _ = select.select([self._stdout], [], [], timeout)
+        if not ready:
+            self.process.kill()
+            self.process.wait()
+            raise LambdaTimeout(f"the handler did not finish within {timeout:g} seconds")
         line = self._stdout.readline()
         if not line:
             raise LambdaError("the Lambda worker died while handling the event")
@@ -73,16 +84,20 @@ class LambdaFunction:
         handler: str,
         environment: Mapping[str, str],
         concurrency: int,
+        timeout_seconds: float,
         log_dir: Path,
     ) -> None:
         self.name = name
+        self._timeout = timeout_seconds
+        self.log_file = log_dir / f"{name}.log"
         self._argv = [
             sys.executable,
             "-m",
             "local.lambda_worker",
             str(code_dir),
             handler,
-            str(log_dir / f"{name}.log"),
+            str(self.log_file),
+            str(timeout_seconds),
         ]
         self._environment = {
             **environment,
@@ -114,7 +129,7 @@ class LambdaFunction:
     def invoke(self, event: dict[str, Any]) -> Any:
         worker = self._idle.get()
         try:
-            return worker.invoke(event)
+            return worker.invoke(event, timeout=self._timeout)
         except LambdaError:
             if worker.process.poll() is not None:
                 worker = self._replace(worker)

@@ -1,4 +1,4 @@
-"""One Lambda execution environment: ``python -m local.lambda_worker CODE_DIR HANDLER``.
+"""One Lambda execution environment: ``python -m local.lambda_worker CODE_DIR HANDLER LOG_FILE TIMEOUT``.
 
 It starts with only the function's environment (the stack passes nothing else), imports the handler
 once (the cold start: module-level boto3 clients are created then), then handles one event at a time:
@@ -13,6 +13,7 @@ import json
 import os
 import signal
 import sys
+import time
 import traceback
 import uuid
 from dataclasses import dataclass, field
@@ -25,9 +26,10 @@ class LambdaContext:
 
     function_name: str
     region: str
+    # time.monotonic() when the function times out.
+    deadline: float
     function_version: str = "$LATEST"
     memory_limit_in_mb: int = 1024
-    timeout_seconds: int = 30
     aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
 
     @property
@@ -43,10 +45,10 @@ class LambdaContext:
         return f"local/{os.getpid()}"
 
     def get_remaining_time_in_millis(self) -> int:
-        return self.timeout_seconds * 1000
+        return max(0, int((self.deadline - time.monotonic()) * 1000))
 
 
-def main(code_dir: str, handler_path: str, log_file: str) -> None:
+def main(code_dir: str, handler_path: str, log_file: str, timeout_seconds: str) -> None:
     # Ctrl-C reaches the whole process group; the stack, not the terminal, decides when workers stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     answers = os.fdopen(os.dup(1), "w", buffering=1)
@@ -65,7 +67,9 @@ def main(code_dir: str, handler_path: str, log_file: str) -> None:
     for line in requests:
         event = json.loads(line)
         try:
-            answer = {"result": handler(event, LambdaContext(function_name=name, region=region))}
+            deadline = time.monotonic() + float(timeout_seconds)
+            context = LambdaContext(function_name=name, region=region, deadline=deadline)
+            answer = {"result": handler(event, context)}
         except Exception as error:
             # Lambda reports an unhandled error as errorType/errorMessage and logs the traceback.
             traceback.print_exc()
@@ -75,4 +79,4 @@ def main(code_dir: str, handler_path: str, log_file: str) -> None:
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:4])
+    main(*sys.argv[1:5])

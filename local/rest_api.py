@@ -24,6 +24,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from .aws import ACCOUNT_ID
+from .lambda_pool import LambdaTimeout
 
 STAGE = "prod"
 API_ID = "local"
@@ -140,6 +141,8 @@ def create_app(*, invoke: Callable[[dict[str, Any]], Any]) -> Starlette:
         )
         try:
             result = await run_in_threadpool(invoke, event)
+        except LambdaTimeout:
+            return _json(504, {"message": "Endpoint request timed out"})
         except Exception:
             # API Gateway hides a failed invocation behind this answer; the Lambda's log has the cause.
             return _json(502, {"message": "Internal server error"})

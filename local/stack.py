@@ -24,6 +24,9 @@ from .model_server import REPO_ROOT, ModelServer
 from .resources import Deployment, create_deployment
 
 LAMBDA_CODE = REPO_ROOT / "lambdas"
+# The functions' timeouts in the CDK app (stacks/functions.py); the invoker's is API Gateway's limit.
+INVOKER_TIMEOUT_SECONDS = 29.0
+IDLE_CHECKER_TIMEOUT_SECONDS = 60.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -150,6 +153,7 @@ class LocalStack:
             handler="invoker.handler.handler",
             environment={**function_environment, "POWERTOOLS_SERVICE_NAME": "invoker"},
             concurrency=options.invoker_concurrency,
+            timeout_seconds=INVOKER_TIMEOUT_SECONDS,
             log_dir=options.log_dir,
         )
         self.idle_checker = LambdaFunction(
@@ -158,6 +162,7 @@ class LocalStack:
             handler="idle_checker.handler.handler",
             environment={**function_environment, "POWERTOOLS_SERVICE_NAME": "idle-checker"},
             concurrency=1,
+            timeout_seconds=IDLE_CHECKER_TIMEOUT_SECONDS,
             log_dir=options.log_dir,
         )
         # Model servers load torch and the Lambda workers boto3: start them side by side.

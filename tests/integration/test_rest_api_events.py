@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
+from local.lambda_pool import LambdaTimeout
 from local.rest_api import create_app
 
 pytestmark = pytest.mark.integration
@@ -111,3 +112,9 @@ def test_outside_the_routes_is_missing_authentication_token(method: str, path: s
     assert response.status_code == 403
     assert response.json() == {"message": "Missing Authentication Token"}
     assert lambda_.events == []
+
+
+def test_a_function_timeout_is_api_gateways_504() -> None:
+    response = TestClient(create_app(invoke=Recorder(error=LambdaTimeout("29 s")))).get("/models")
+    assert response.status_code == 504
+    assert response.json() == {"message": "Endpoint request timed out"}

@@ -65,11 +65,11 @@ from model_code.hyperparameters import (
 from model_code.metrics import classification_report, format_metric_line, headline, softmax
 from model_code.package import write_code_dir
 from model_code.plots import plot_confusion_matrix, plot_training_curve
+from model_code.predictor import SEQSERVE_FILE
 from model_code.presets import Preset
 
 logger = logging.getLogger("model_code.train")
 
-SEQSERVE_FILE = "seqserve.json"
 LABELS_FILE = "labels.json"
 EVALUATION_FILE = "evaluation.json"
 CONFUSION_MATRIX_FILE = "confusion_matrix.png"
@@ -189,9 +189,8 @@ def weighted_loss(class_weights: Sequence[float]):
 
 
 def training_arguments(
-    *, settings: TrainingSettings, checkpoint_dir: Path, best_metric: str
+    *, settings: TrainingSettings, checkpoint_dir: Path, best_metric: str, distributed: bool
 ) -> TrainingArguments:
-    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
     return TrainingArguments(
         output_dir=str(checkpoint_dir),
         num_train_epochs=settings.epochs,
@@ -226,7 +225,7 @@ def training_arguments(
     )
 
 
-def train(run: TrainingRun, *, checkpoint_dir: Path) -> dict[str, object] | None:
+def train(run: TrainingRun, *, checkpoint_dir: Path, distributed: bool) -> dict[str, object] | None:
     """Train and, on rank 0, write the model dir; returns the evaluation report (None on other ranks)."""
     preset = preset_for_run(run.preset, run.hyperparameters)
     settings = training_settings(run.hyperparameters, preset.training)
@@ -239,7 +238,9 @@ def train(run: TrainingRun, *, checkpoint_dir: Path) -> dict[str, object] | None
     best_metric = "macro_f1" if preset.class_weighting else "accuracy"
     trainer = Trainer(
         model=model,
-        args=training_arguments(settings=settings, checkpoint_dir=checkpoint_dir, best_metric=best_metric),
+        args=training_arguments(
+            settings=settings, checkpoint_dir=checkpoint_dir, best_metric=best_metric, distributed=distributed
+        ),
         data_collator=DataCollatorWithPadding(tokenizer, pad_to_multiple_of=8),
         train_dataset=encode(tokenizer, data.train, preset=preset, labels=data.labels),
         eval_dataset=encode(tokenizer, data.validation, preset=preset, labels=data.labels),
@@ -327,7 +328,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         # (a run cut off leaves them, and the next run into the same model dir resumes from them).
         scratch = run.checkpoint_dir is None
         checkpoint_dir = run.checkpoint_dir or run.model_dir.with_name(run.model_dir.name + ".checkpoints")
-        report = train(run, checkpoint_dir=checkpoint_dir)
+        # torchrun (and SageMaker's distributed launchers) set WORLD_SIZE for every rank they start.
+        distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+        report = train(run, checkpoint_dir=checkpoint_dir, distributed=distributed)
     except (UsageError, DataError) as error:
         print(f"train: error: {error}", file=sys.stderr)
         return 2

@@ -51,9 +51,6 @@ class Hyperparameters:
     num_attention_heads: int | None = None
     intermediate_size: int | None = None
 
-    def given(self) -> dict[str, int | float]:
-        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
-
 
 @dataclass(frozen=True, kw_only=True)
 class TrainingRun:

@@ -7,7 +7,10 @@ from model_code.hyperparameters import (
     Hyperparameters,
     UsageError,
     parse_training_run,
+    preset_for_run,
+    training_settings,
 )
+from model_code.presets import get_preset
 
 
 @pytest.fixture
@@ -26,7 +29,7 @@ def test_cli_flags_and_sagemaker_names_set_the_same_values(train_dir, tmp_path):
         [*base, "--learning_rate", "1e-3", "--batch_size", "8", "--epochs", "2.0"], environ={}
     )
     assert dashed.hyperparameters == snake.hyperparameters
-    assert dashed.hyperparameters.given() == {"learning_rate": 0.001, "batch_size": 8, "epochs": 2.0}
+    assert dashed.hyperparameters == Hyperparameters(learning_rate=0.001, batch_size=8, epochs=2.0)
     assert dashed.model_dir == tmp_path / "m"
     assert dashed.backbone is None
     assert dashed.test is None
@@ -116,3 +119,25 @@ def test_paths_are_path_objects(train_dir, tmp_path):
     )
     assert isinstance(run.train, Path)
     assert run.backbone == "x/y"
+
+
+def test_given_values_override_the_preset_defaults_and_the_rest_stay():
+    defaults = get_preset("circrna").training
+    settings = training_settings(Hyperparameters(batch_size=8, learning_rate=0.01), defaults)
+    assert (settings.batch_size, settings.learning_rate) == (8, 0.01)
+    assert settings.eval_batch_size == 16
+    assert (settings.epochs, settings.weight_decay, settings.seed) == (
+        defaults.epochs,
+        defaults.weight_decay,
+        defaults.seed,
+    )
+    assert settings.validation_fraction == defaults.validation_fraction
+    assert settings.max_steps is None and settings.gradient_accumulation_steps == 1
+
+
+def test_model_size_and_window_change_the_preset_they_apply_to():
+    preset = preset_for_run("circrna", Hyperparameters(hidden_size=48, num_attention_heads=3, max_length=99))
+    assert (preset.kmer.hidden_size, preset.kmer.num_attention_heads, preset.max_length) == (48, 3, 99)
+    assert preset.kmer.k == get_preset("circrna").kmer.k
+    assert preset_for_run("entailment", Hyperparameters(max_length=64)).max_length == 64
+    assert get_preset("circrna").max_length != 99  # the registered preset itself is untouched

@@ -36,6 +36,30 @@ print(json.dumps({"prediction": json.loads(payload), "loaded_from": loaded_from,
 """
 
 
+# The stock SageMaker PyTorch image's request path: TorchServe's Context and the inference toolkit's
+# handler service and Transformer, which import ``inference`` from code/ (on PYTHONPATH in its workers).
+STOCK_TOOLKIT = """
+import json, sys
+from sagemaker_inference.default_handler_service import DefaultHandlerService
+from sagemaker_inference.default_inference_handler import DefaultInferenceHandler
+from sagemaker_inference.transformer import Transformer
+from ts.context import Context, RequestProcessor
+
+model_dir = sys.argv[1]
+service = DefaultHandlerService(transformer=Transformer(default_inference_handler=DefaultInferenceHandler()))
+answers = []
+for index, (body, headers) in enumerate(json.loads(sys.argv[2])):
+    context = Context("model", model_dir, {}, 1, None, "0.12.0")
+    context.request_processor = [RequestProcessor(headers)]
+    if index == 0:
+        service.initialize(context)
+    response = service.handle([{"body": body.encode()}], context)[0]
+    processor = context.request_processor[0]
+    answers.append([processor.get_response_status_code(), processor.get_response_status_phrase(), response])
+print(json.dumps(answers))
+"""
+
+
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory) -> Path:
     directory = write_model_dir(tmp_path_factory.mktemp("trained") / "model", preset_name="circrna")
@@ -152,3 +176,40 @@ def test_bad_arguments_exit_2_with_a_one_line_reason(model_dir, tmp_path, argume
     assert result.returncode == 2
     assert message in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "m.tar.gz").exists() and not (model_dir / "model.tar.gz").exists()
+
+
+def test_the_stock_inference_toolkit_serves_the_artifact_with_our_statuses(model_dir, tmp_path):
+    archive = package.write_archive(model_dir=model_dir, output=tmp_path / "model.tar.gz")
+    unpacked = tmp_path / "model"
+    unpacked.mkdir()
+    with tarfile.open(archive) as tar:
+        tar.extractall(unpacked, filter="data")
+    json_body = json.dumps({"inputs": CIRCRNA_SEQUENCES[0], "parameters": {"top_k": 2}})
+    requests = [
+        (json_body, {"Content-Type": "application/json", "Accept": "application/json"}),
+        ('{"inputs": ["ACGT", "ACGZ"]}', {"Content-Type": "application/json"}),
+        ("ACGT", {"Content-Type": "text/csv"}),
+        (json_body, {"Content-Type": "application/json", "Accept": "text/html"}),
+    ]
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "HF_", "SAGEMAKER_"))}
+    environment.update(PYTHONPATH=str(unpacked / "code"), HF_HUB_OFFLINE="1")
+    result = subprocess.run(
+        [sys.executable, "-c", STOCK_TOOLKIT, str(unpacked), json.dumps(requests)],
+        cwd=tmp_path,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    ok, invalid, media_type, accept = json.loads(result.stdout.strip().splitlines()[-1])
+    here = inference.model_fn(str(model_dir))
+    expected, _ = inference.output_fn(
+        inference.predict_fn(inference.input_fn(json_body, "application/json"), here), None
+    )
+    assert (ok[0], json.loads(ok[2])) == (200, json.loads(expected))
+    # The toolkit answers with our status and code; it appends its own traceback to the message.
+    assert invalid[:2] == [400, "invalid_input"]
+    assert invalid[2].startswith("inputs[1]: character 'Z' at position 3 is invalid")
+    assert media_type[:2] == [415, "unsupported_media_type"]
+    assert accept[:2] == [406, "not_acceptable"]

@@ -19,6 +19,8 @@ from .processes import free_port, spawn, stop
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 READY_TIMEOUT_SECONDS = 180.0
+# A server that ran this long before it died is restarted at once; one that died sooner, after a backoff.
+STABLE_SECONDS = 30.0
 
 
 class ModelServer:
@@ -93,13 +95,20 @@ class ModelServer:
         return self._supervisor is not None
 
     def _supervise(self) -> None:
-        while not self._stopping.is_set():
+        backoff = 0.0
+        launched = time.monotonic()
+        while not self._stopping.wait(0.2):
             with self._lock:
                 process = self._process
-            if process is not None and process.poll() is not None and not self._stopping.is_set():
-                self.restarts += 1
-                self._launch()
-            self._stopping.wait(0.2)
+            if process is None or process.poll() is None:
+                continue
+            # A server that dies soon after each start is retried less and less often, not in a loop.
+            backoff = 0.0 if time.monotonic() - launched > STABLE_SECONDS else min(30.0, 2 * backoff or 1.0)
+            if self._stopping.wait(backoff):
+                return
+            self.restarts += 1
+            launched = time.monotonic()
+            self._launch()
 
     def stop(self) -> None:
         self._stopping.set()

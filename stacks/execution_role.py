@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from aws_cdk import ArnFormat, Stack
-from aws_cdk import aws_ecr_assets as ecr_assets
+from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
@@ -20,7 +20,7 @@ class ModelExecutionRole(Construct):
         *,
         model_name: str,
         bucket: s3.IBucket,
-        serving_image: ecr_assets.DockerImageAsset,
+        serving_repository: ecr.IRepository,
         training_registry_account: str,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -49,7 +49,7 @@ class ModelExecutionRole(Construct):
                 },
             )
         )
-        serving_image.repository.grant_pull(self.role)
+        serving_repository.grant_pull(self.role)
         self.role.add_to_policy(
             iam.PolicyStatement(
                 sid="PullPyTorchTrainingImage",

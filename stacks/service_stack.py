@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aws_cdk import CfnOutput, Stack, Stage
-from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_s3_assets as s3_assets
 from constructs import Construct
 
@@ -20,13 +19,13 @@ from stacks.monitoring import ModelMonitoring, api_error_rate_alarm
 from stacks.naming import idle_rule_name, sagemaker_base
 from stacks.notifications import Notifications
 from stacks.serving import ModelServing
+from stacks.serving_image import ServingImages
 from stacks.source_bundle import build_source_tarball
 from stacks.storage import Storage
 from stacks.training_image import registry_account, training_image_uri
 from stacks.training_pipeline import TrainingPipeline
 
 MODEL_CODE = Path(__file__).resolve().parent.parent / "model_code"
-DOCKER_EXCLUDES = ["**/__pycache__", "**/*.pyc", "tests"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -50,21 +49,8 @@ class ServiceStack(Stack):
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         notifications = Notifications(self, "Notifications", email=config.notify_email)
-        images: dict[str, ecr_assets.DockerImageAsset] = {}
-
-        def serving_image_for(variant: str) -> ecr_assets.DockerImageAsset:
-            # model_code/Dockerfile builds a CPU or a CUDA torch by its VARIANT build argument.
-            if variant not in images:
-                images[variant] = ecr_assets.DockerImageAsset(
-                    self,
-                    "ServingImage" if variant == "cpu" else f"ServingImage-{variant}",
-                    directory=str(model_code),
-                    platform=ecr_assets.Platform.LINUX_AMD64,
-                    build_args={"VARIANT": variant},
-                    exclude=DOCKER_EXCLUDES,
-                )
-            return images[variant]
-
+        images = ServingImages(self, "ServingImages", model_code=model_code, repository=storage.repository)
+        self.images = images
         bundle_path = build_source_tarball(
             source=model_code, destination=Path(Stage.of(self).outdir) / ".build" / "sourcedir.tar.gz"
         )
@@ -77,13 +63,14 @@ class ServiceStack(Stack):
             base = sagemaker_base(self.stack_name, model.name)
             scope_ = Construct(self, f"Model-{model.name}")
             image = training_image_uri(self, gpu=model.training.uses_gpu)
-            serving_image = serving_image_for("gpu" if model.serving.uses_gpu else "cpu")
+            variant = "gpu" if model.serving.uses_gpu else "cpu"
+            serving_image_uri = images.uri(variant)
             role = ModelExecutionRole(
                 scope_,
                 "ExecutionRole",
                 model_name=model.name,
                 bucket=storage.bucket,
-                serving_image=serving_image,
+                serving_repository=storage.repository,
                 training_registry_account=registry_account(self),
             )
             serving = ModelServing(
@@ -91,7 +78,8 @@ class ServiceStack(Stack):
                 "Serving",
                 model=model,
                 endpoint_name=base,
-                image_uri=serving_image.image_uri,
+                image_uri=serving_image_uri,
+                image_copy=images.copies[variant],
                 execution_role=role.role,
                 table=storage.table,
             )
@@ -101,7 +89,7 @@ class ServiceStack(Stack):
                 model=model,
                 base=base,
                 training_image_uri=image,
-                serving_image_uri=serving_image.image_uri,
+                serving_image_uri=serving_image_uri,
                 execution_role=role.role,
                 bucket=storage.bucket,
                 table=storage.table,

@@ -32,6 +32,7 @@ class ModelServing(Construct):
         image_uri: str,
         execution_role: iam.IRole,
         table: dynamodb.ITableV2,
+        image_copy: Construct,
     ) -> None:
         super().__init__(scope, construct_id)
         serving = model.serving
@@ -51,6 +52,7 @@ class ModelServing(Construct):
             policy = execution_role.node.try_find_child("DefaultPolicy")
             if policy is not None:
                 sm_model.node.add_dependency(policy)
+            sm_model.node.add_dependency(image_copy)
             config = sagemaker.CfnEndpointConfig(
                 self, "EndpointConfig", production_variants=[self._variant(model, sm_model.attr_model_name)]
             )

@@ -81,7 +81,9 @@ class Storage(Construct):
             self,
             "ServingImages",
             image_scan_on_push=True,
-            image_tag_mutability=ecr.TagMutability.IMMUTABLE,
+            # Tags are "<variant>-<content hash>", so one never names other content; mutable lets a
+            # rollback re-copy an image whose tag already exists.
+            image_tag_mutability=ecr.TagMutability.MUTABLE,
             removal_policy=RemovalPolicy.RETAIN,
             lifecycle_rules=[
                 ecr.LifecycleRule(

@@ -24,6 +24,10 @@ def text(value: Any) -> str:
             return "${Map:" + ".".join(text(a) for a in arg) + "}"
         if name == "Fn::Sub":
             return arg if isinstance(arg, str) else arg[0]
+        if name == "Fn::Select":
+            return "${Select:" + str(arg[0]) + ":" + text(arg[1]) + "}"
+        if name == "Fn::Split":
+            return "${Split:" + arg[0] + ":" + text(arg[1]) + "}"
     return json.dumps(value, sort_keys=True)
 
 

@@ -81,7 +81,7 @@ def test_repository_scans_on_push_and_expires_images(full):
         "AWS::ECR::Repository",
         {
             "ImageScanningConfiguration": {"ScanOnPush": True},
-            "ImageTagMutability": "IMMUTABLE",
+            "ImageTagMutability": "MUTABLE",
             "LifecyclePolicy": {"LifecyclePolicyText": Match.string_like_regexp('"countNumber":20')},
         },
     )

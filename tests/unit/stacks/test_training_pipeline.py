@@ -182,8 +182,7 @@ def test_execution_role_reaches_only_this_models_prefixes_and_the_two_images(ful
     assert allowed["ecr:batchgetimage"] == {
         "arn:${AWS::Partition}:ecr:${AWS::Region}:${Map:PyTorchTrainingImageRegistry.${AWS::Region}.account}"
         ":repository/pytorch-training",
-        "arn:${AWS::Partition}:ecr:${AWS::Region}:${AWS::AccountId}"
-        ":repository/cdk-hnb659fds-container-assets-${AWS::AccountId}-${AWS::Region}",
+        "${Import:seqserve-stateful:ExportsOutputFnGetAttServingImageRepositoryArn17829B7E}",
     }
     unscoped = {action for action, resources in allowed.items() if "*" in resources}
     assert unscoped == {"cloudwatch:putmetricdata", "ecr:getauthorizationtoken"}

@@ -1,0 +1,85 @@
+"""The serving image: built from model_code/ by `cdk deploy`, then copied into the stateful repository.
+
+CDK publishes Docker image assets to its bootstrap repository; cdk-ecr-deployment copies each one into
+the seqserve repository (scan on push, lifecycle rules) under the tag ``<variant>-<asset hash>``,
+and every SageMaker model pulls from there. Synth builds nothing and needs no Docker: the copy
+Lambda ships prebuilt in the cdk-ecr-deployment package.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aws_cdk import ArnFormat, Stack
+from aws_cdk import aws_ecr as ecr
+from aws_cdk import aws_ecr_assets as ecr_assets
+from aws_cdk import aws_iam as iam
+from cdk_ecr_deployment import DockerImageName, ECRDeployment
+from constructs import Construct
+
+DOCKER_EXCLUDES = ["**/__pycache__", "**/*.pyc", "tests"]
+
+
+class ServingImages(Construct):
+    def __init__(
+        self, scope: Construct, construct_id: str, *, model_code: Path, repository: ecr.IRepository
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self._model_code = model_code
+        self.repository = repository
+        self.copy_role = self._copy_role(repository)
+        self.copies: dict[str, ECRDeployment] = {}
+        self._uris: dict[str, str] = {}
+
+    def uri(self, variant: str) -> str:
+        """The image for ``cpu`` or ``gpu`` (model_code/Dockerfile's VARIANT build argument)."""
+        if variant not in self._uris:
+            asset = ecr_assets.DockerImageAsset(
+                self,
+                f"Asset-{variant}",
+                directory=str(self._model_code),
+                platform=ecr_assets.Platform.LINUX_AMD64,
+                build_args={"VARIANT": variant},
+                exclude=DOCKER_EXCLUDES,
+            )
+            uri = self.repository.repository_uri_for_tag(f"{variant}-{asset.asset_hash}")
+            self.copies[variant] = ECRDeployment(
+                self,
+                f"Copy-{variant}",
+                src=DockerImageName(asset.image_uri),
+                dest=DockerImageName(uri),
+                # cdk-ecr-deployment adds ECR and S3 rights on "*" to the role it gets; this one ignores
+                # them and holds only the grants below.
+                role=self.copy_role.without_policy_updates(),
+            )
+            asset.repository.grant_pull(self.copy_role)
+            self._uris[variant] = uri
+        return self._uris[variant]
+
+    def _copy_role(self, repository: ecr.IRepository) -> iam.Role:
+        """Pull from CDK's asset repository (granted per asset), push to ours, write its own logs.
+
+        The copy function is CDK-named, so its log group is matched by the stack-name prefix.
+        """
+        stack = Stack.of(self)
+        role = iam.Role(
+            self,
+            "CopyRole",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description="seqserve: copy the serving image into the seqserve repository",
+        )
+        repository.grant_pull_push(role)
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+                resources=[
+                    stack.format_arn(
+                        service="logs",
+                        resource="log-group",
+                        resource_name=f"/aws/lambda/{stack.stack_name}-CustomCDKECRDeployment*",
+                        arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                    )
+                ],
+            )
+        )
+        return role

@@ -11,6 +11,7 @@ from model_code.metrics import METRIC_DEFINITIONS
 from stacks.cfn_lint_exceptions import ignore_redundant_role_dependencies
 from stacks.config import DeploymentConfig
 from stacks.nag_suppressions import suppress_service_findings, suppress_stateful_findings
+from stacks.naming import service_stack_name, stateful_stack_name
 from stacks.service_stack import MODEL_CODE, ServiceStack
 from stacks.stateful_stack import StatefulStack
 
@@ -28,11 +29,14 @@ def build_app(
     if config.env.account or config.env.region:
         env = cdk.Environment(account=config.env.account, region=config.env.region)
     stateful = StatefulStack(
-        app, f"{config.prefix}-stateful", env=env, description="seqserve state: data, images, endpoint state"
+        app,
+        stateful_stack_name(config.prefix),
+        env=env,
+        description="seqserve state: data, images, endpoint state",
     )
     service = ServiceStack(
         app,
-        f"{config.prefix}-service",
+        service_stack_name(config.prefix),
         config=config,
         storage=stateful.storage,
         metric_definitions=METRIC_DEFINITIONS,

@@ -36,3 +36,12 @@ def sagemaker_base(stack_name: str, model: str) -> str:
 
 def idle_rule_name(stack_name: str) -> str:
     return _shorten(_clean(f"{stack_name}-idle-check"), MAX_RULE_NAME)
+
+
+def stateful_stack_name(prefix: str) -> str:
+    return f"{prefix}-stateful"
+
+
+def service_stack_name(prefix: str) -> str:
+    """The stack whose name the SageMaker names and the idle rule derive from."""
+    return f"{prefix}-service"

@@ -48,6 +48,8 @@ class ServingImages(Construct):
                 f"Copy-{variant}",
                 src=DockerImageName(asset.image_uri),
                 dest=DockerImageName(uri),
+                # Layer blobs stream through the function; torch layers are large.
+                memory_limit=3008,
                 # cdk-ecr-deployment adds ECR and S3 rights on "*" to the role it gets; this one ignores
                 # them and holds only the grants below.
                 role=self.copy_role.without_policy_updates(),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from stacks.naming import MAX_BASE, idle_rule_name, sagemaker_base
+from stacks.naming import MAX_BASE, idle_rule_name, sagemaker_base, service_stack_name, stateful_stack_name
 
 SAGEMAKER_NAME = re.compile(r"^[a-z0-9](-*[a-z0-9])*$")
 
@@ -32,3 +32,8 @@ def test_names_are_deterministic_and_lowercase():
 
 def test_rule_names_fit_eventbridge():
     assert len(idle_rule_name("x" * 200)) <= 64
+
+
+def test_stack_names_come_from_the_prefix(full):
+    assert full.stacks.service.stack_name == service_stack_name("seqserve") == "seqserve-service"
+    assert full.stacks.stateful.stack_name == stateful_stack_name("seqserve") == "seqserve-stateful"

@@ -66,7 +66,7 @@ class NucleotideKmerTokenizer(PreTrainedTokenizer):
         *,
         k: int = 3,
         stride: int = 1,
-        max_length: int = 259,
+        max_length: int = 131,
         composition_k: int = 4,
         **kwargs,
     ) -> None:

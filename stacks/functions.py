@@ -7,6 +7,7 @@ exact version pinned in requirements.txt, so synth needs no lookup and no Docker
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,7 +72,9 @@ class ServiceFunctions(Construct):
         self.rule_arn = stack.format_arn(service="events", resource="rule", resource_name=idle_rule_name)
         environment = {
             "STATE_TABLE": table.table_name,
-            "MODELS": stack.to_json_string({m.name: m.as_environment() for m in models}),
+            # json.dumps keeps the contract's nulls (to_json_string drops them); CDK turns the token of a
+            # CloudFormation-named endpoint configuration inside the string into Fn::Join.
+            "MODELS": json.dumps({m.name: m.as_environment() for m in models}),
             "IDLE_RULE_NAME": idle_rule_name,
             "NOTIFY_TOPIC_ARN": notifications.topic.topic_arn,
             "MAX_INPUTS": str(max_inputs),

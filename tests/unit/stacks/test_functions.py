@@ -99,6 +99,7 @@ def test_models_variable_is_what_the_lambda_settings_parser_accepts(full):
         "preset": "circrna",
         "mode": "on_demand",
         "endpoint_name": "seqserve-service-circrna",
+        "endpoint_config_name": None,
         "idle_minutes": 15,
     }
     # The artifact given in config makes an endpoint configuration the Lambdas start from.

@@ -104,3 +104,10 @@ def test_state_table_is_on_demand_with_point_in_time_recovery(full):
 def test_stateful_stack_is_environment_agnostic_by_default(full, iam_app):
     assert full.stacks.stateful.environment == "aws://unknown-account/unknown-region"
     assert iam_app.stacks.stateful.environment == "aws://123456789012/eu-west-1"
+
+
+def test_outputs_name_the_bucket_table_and_repository(full):
+    outputs = full.stateful.to_json()["Outputs"]
+    assert outputs["DataBucketName"]["Value"] == {"Ref": "DataBucket"}
+    assert outputs["StateTableName"]["Value"] == {"Ref": "StateTable"}
+    assert "ServingImageRepository" in str(outputs["ServingImageRepositoryUri"]["Value"])

@@ -190,3 +190,14 @@ def test_execution_role_reaches_only_this_models_prefixes_and_the_two_images(ful
         "Principal"
     ]
     assert principal == {"Service": "sagemaker.amazonaws.com"}
+
+
+def test_an_endpoint_that_fell_asleep_meanwhile_still_gets_notified(full):
+    update = definition(full, "circrna")["States"]["UpdateAwakeEndpoint"]
+    assert update["Resource"] == "arn:${AWS::Partition}:states:::aws-sdk:sagemaker:updateEndpoint"
+    assert update["Parameters"] == {
+        "EndpointName": "seqserve-service-circrna",
+        "EndpointConfigName.$": "States.Format('seqserve-service-circrna-{}', $.run.id)",
+    }
+    (catch,) = update["Catch"]
+    assert catch["Next"] == "NotifyTrained" and catch["ResultPath"] == "$.update_error"

@@ -75,6 +75,22 @@ def read_lines(process: subprocess.Popen[str]) -> queue.Queue[str]:
     return lines
 
 
+def stop_everything(process: subprocess.Popen[str]) -> None:
+    """After a failed assertion: Ctrl-C first, then kill whatever is left (its children included)."""
+    if process.poll() is not None:
+        return
+    children = descendants(process.pid)
+    os.killpg(process.pid, signal.SIGINT)
+    try:
+        process.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    for pid in children:
+        if running(pid):
+            os.kill(pid, signal.SIGKILL)
+
+
 def test_ctrl_c_stops_every_process(trained_model: Path, tmp_path: Path) -> None:
     port = free_port()
     process = serve("--model", f"circrna={trained_model}", "--port", str(port), "--work-dir", str(tmp_path))
@@ -102,9 +118,7 @@ def test_ctrl_c_stops_every_process(trained_model: Path, tmp_path: Path) -> None
         with pytest.raises(httpx.ConnectError):
             httpx.get(f"{api}/models", timeout=5)
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        stop_everything(process)
 
 
 @pytest.mark.parametrize(

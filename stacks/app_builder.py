@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import aws_cdk as cdk
@@ -10,21 +11,20 @@ from cdk_nag import AwsSolutionsChecks
 from model_code.metrics import METRIC_DEFINITIONS
 from stacks.cfn_lint_exceptions import ignore_redundant_role_dependencies
 from stacks.config import DeploymentConfig
-from stacks.nag_suppressions import suppress_service_findings, suppress_stateful_findings
+from stacks.nag_suppressions import suppress_service_findings
 from stacks.naming import service_stack_name, stateful_stack_name
 from stacks.service_stack import MODEL_CODE, ServiceStack
 from stacks.stateful_stack import StatefulStack
 
 
+@dataclass(frozen=True, kw_only=True)
 class SeqserveStacks:
-    def __init__(self, stateful: StatefulStack, service: ServiceStack) -> None:
-        self.stateful = stateful
-        self.service = service
+    stateful: StatefulStack
+    service: ServiceStack
 
 
-def build_app(
-    app: cdk.App, config: DeploymentConfig, *, model_code: Path = MODEL_CODE, nag: bool = True
-) -> SeqserveStacks:
+def build_app(app: cdk.App, config: DeploymentConfig, *, model_code: Path = MODEL_CODE) -> SeqserveStacks:
+    """Both stacks, with cdk-nag AwsSolutions on the whole app (its errors fail `cdk synth`)."""
     env = None
     if config.env.account or config.env.region:
         env = cdk.Environment(account=config.env.account, region=config.env.region)
@@ -46,8 +46,6 @@ def build_app(
     )
     service.add_stack_dependency(stateful)
     ignore_redundant_role_dependencies(service)
-    suppress_stateful_findings(stateful)
     suppress_service_findings(service)
-    if nag:
-        cdk.Aspects.of(app).add(AwsSolutionsChecks(verbose=True))
-    return SeqserveStacks(stateful, service)
+    cdk.Aspects.of(app).add(AwsSolutionsChecks(verbose=True))
+    return SeqserveStacks(stateful=stateful, service=service)

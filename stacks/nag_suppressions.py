@@ -6,7 +6,6 @@ from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
 
 from stacks.service_stack import ServiceStack
-from stacks.stateful_stack import StatefulStack
 
 XRAY = (
     "X-Ray PutTraceSegments/PutTelemetryRecords (added by active tracing) support no resource-level "
@@ -33,10 +32,6 @@ def _rule(rule: str, reason: str, *applies_to: str) -> NagPackSuppression:
 
 def _regex(pattern: str) -> dict[str, str]:
     return {"regex": f"/{pattern}/"}
-
-
-def suppress_stateful_findings(stack: StatefulStack) -> None:
-    """The stateful stack has no finding to suppress; kept so both stacks go through one place."""
 
 
 def suppress_service_findings(stack: ServiceStack) -> None:

@@ -26,6 +26,8 @@ from pathlib import Path
 
 CODE_DIR = "code"
 REQUIREMENTS = "requirements.txt"
+# Serving needs fewer packages than training; the artifact installs only these, as code/requirements.txt.
+SERVING_REQUIREMENTS = "requirements-serving.txt"
 # The files a trained model directory needs before it can be served.
 REQUIRED_FILES = ("seqserve.json", "config.json")
 _SOURCE = Path(__file__).resolve().parent
@@ -35,9 +37,11 @@ class PackageError(ValueError):
     """The model directory cannot be packaged; the message names the file and the reason."""
 
 
-def code_files() -> list[Path]:
-    """This package's modules and the serving requirements: everything ``code/`` holds."""
-    return [*sorted(_SOURCE.glob("*.py")), _SOURCE / REQUIREMENTS]
+def code_files() -> list[tuple[Path, str]]:
+    """Everything ``code/`` holds, as (source, name there): the modules and the serving requirements."""
+    return [(path, path.name) for path in sorted(_SOURCE.glob("*.py"))] + [
+        (_SOURCE / SERVING_REQUIREMENTS, REQUIREMENTS)
+    ]
 
 
 def write_code_dir(model_dir: Path) -> Path:
@@ -46,8 +50,8 @@ def write_code_dir(model_dir: Path) -> Path:
     if target.exists():
         shutil.rmtree(target)
     target.mkdir(parents=True)
-    for path in code_files():
-        shutil.copy2(path, target / path.name)
+    for path, name in code_files():
+        shutil.copy2(path, target / name)
     return target
 
 
@@ -76,7 +80,7 @@ def write_archive(*, model_dir: Path, output: Path) -> Path:
         for path in sorted(model_dir.rglob("*"))
         if path.is_file() and path.relative_to(model_dir).parts[0] != CODE_DIR
     ]
-    entries += [(path, f"{CODE_DIR}/{path.name}") for path in code_files()]
+    entries += [(path, f"{CODE_DIR}/{name}") for path, name in code_files()]
     output.parent.mkdir(parents=True, exist_ok=True)
     partial = output.with_name(output.name + ".partial")
     with (

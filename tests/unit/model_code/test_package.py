@@ -106,17 +106,32 @@ def test_packaging_twice_gives_the_same_bytes_and_replaces_a_stale_code_dir(mode
 def test_write_code_dir_makes_the_model_dir_itself_servable(model_dir):
     code = package.write_code_dir(model_dir)
     assert (code / "inference.py").read_text() == (REPO / "model_code" / "inference.py").read_text()
-    assert (code / "requirements.txt").is_file()
+    assert (code / "requirements.txt").read_text() == (
+        REPO / "model_code" / "requirements-serving.txt"
+    ).read_text()
 
 
-def test_the_serving_requirements_leave_torch_to_the_image():
-    requirements = [
-        line.split("==")[0].strip().lower()
-        for line in (REPO / "model_code" / "requirements.txt").read_text().splitlines()
-        if line.strip() and not line.startswith("#")
-    ]
-    assert "transformers" in requirements and "safetensors" in requirements
-    assert "torch" not in requirements
+def _pins(path: Path) -> dict[str, str]:
+    pins = {}
+    for line in path.read_text().splitlines():
+        line = line.split("#")[0].strip()
+        if line and not line.startswith("-r"):
+            name, _, version = line.partition("==")
+            pins[name.split("[")[0].strip().lower()] = version.strip()
+    return pins
+
+
+def test_the_image_requirements_leave_torch_to_the_image_and_match_the_repo_pins():
+    repo_pins = _pins(REPO / "requirements.txt")
+    serving = _pins(REPO / "model_code" / "requirements-serving.txt")
+    training = _pins(REPO / "model_code" / "requirements.txt")
+    assert {"transformers", "safetensors", "tokenizers"} <= serving.keys()
+    # SageMaker's training toolkit installs only this file: it must bring what train.py imports.
+    assert {"accelerate", "scikit-learn", "matplotlib"} <= training.keys()
+    assert "-r requirements-serving.txt" in (REPO / "model_code" / "requirements.txt").read_text()
+    for pins in (serving, training):
+        assert "torch" not in pins
+        assert {name: repo_pins.get(name) for name in pins} == pins
 
 
 def test_an_unpacked_artifact_serves_on_its_own_as_the_toolkit_imports_it(model_dir, tmp_path):

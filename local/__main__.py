@@ -77,7 +77,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _build(args: argparse.Namespace, work_dir: Path):
-    from .settings import local_config, model_preset, read_context, service_stack_name
+    from stacks.naming import service_stack_name
+
+    from .settings import local_config, model_preset, read_context
     from .stack import LocalStack, StackOptions
     from .training import train_circrna
 
@@ -96,7 +98,7 @@ def _build(args: argparse.Namespace, work_dir: Path):
     return LocalStack(
         StackOptions(
             config=config,
-            stack_name=service_stack_name(config),
+            stack_name=service_stack_name(config.prefix),
             model_dirs=models,
             log_dir=work_dir / "logs",
             check_every_seconds=args.check_every_seconds,

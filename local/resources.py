@@ -9,7 +9,6 @@ configuration, which the invoker then finds in ``MODELS``.
 from __future__ import annotations
 
 import io
-import json
 import tarfile
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from stacks.config import DeploymentConfig, ModelConfig
+from stacks.lambda_environment import ServedModel, lambda_environment
 from stacks.naming import idle_rule_name, sagemaker_base
 
 from .aws import ACCOUNT_ID, REGION
@@ -45,27 +45,25 @@ class Deployment:
     config: DeploymentConfig
 
     def lambda_environment(self) -> dict[str, str]:
-        """The variables the CDK app sets on both Lambdas (docs/internals.md), less the per-function
-        ``POWERTOOLS_SERVICE_NAME``."""
-        models = {
-            name: {
-                "preset": model.config.preset,
-                "mode": model.config.serving.mode,
-                "endpoint_name": model.endpoint_name,
-                "endpoint_config_name": model.endpoint_config_name,
-                "idle_minutes": model.config.serving.idle_minutes,
-            }
+        """The variables the CDK app sets on both Lambdas, built by the same function."""
+        served = [
+            ServedModel(
+                name=name,
+                preset=model.config.preset,
+                mode=model.config.serving.mode,
+                endpoint_name=model.endpoint_name,
+                endpoint_config_name=model.endpoint_config_name,
+                idle_minutes=model.config.serving.idle_minutes,
+            )
             for name, model in self.models.items()
-        }
-        return {
-            "STATE_TABLE": self.table,
-            "MODELS": json.dumps(models),
-            "IDLE_RULE_NAME": self.rule_name,
-            "NOTIFY_TOPIC_ARN": self.topic_arn,
-            "MAX_INPUTS": str(self.config.api.max_inputs),
-            "MAX_BODY_BYTES": str(self.config.api.max_body_bytes),
-            "POWERTOOLS_METRICS_NAMESPACE": "seqserve",
-        }
+        ]
+        return lambda_environment(
+            table_name=self.table,
+            models=served,
+            idle_rule_name=self.rule_name,
+            topic_arn=self.topic_arn,
+            api=self.config.api,
+        )
 
 
 def model_archive(model_dir: Path) -> bytes:

@@ -15,12 +15,6 @@ from .model_server import REPO_ROOT
 CDK_JSON = REPO_ROOT / "cdk.json"
 
 
-def service_stack_name(config: DeploymentConfig) -> str:
-    """The name the CDK app gives the stack of the Lambdas and endpoints (stacks/app_builder.py); the
-    endpoint and rule names derive from it through stacks.naming."""
-    return f"{config.prefix}-service"
-
-
 def read_context(path: Path = CDK_JSON) -> dict[str, Any]:
     """cdk.json's context; an empty one (all defaults) before the CDK app exists."""
     if not path.is_file():

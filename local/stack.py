@@ -15,6 +15,7 @@ import uvicorn
 from starlette.applications import Starlette
 
 from stacks.config import DeploymentConfig
+from stacks.lambda_environment import IDLE_CHECKER_TIMEOUT_SECONDS, INVOKER_TIMEOUT_SECONDS
 
 from . import rest_api, runtime
 from .aws import CREDENTIALS, REGION, MotoServer, aws_environment
@@ -24,9 +25,6 @@ from .model_server import REPO_ROOT, ModelServer
 from .resources import Deployment, create_deployment
 
 LAMBDA_CODE = REPO_ROOT / "lambdas"
-# The functions' timeouts in the CDK app (stacks/functions.py); the invoker's is API Gateway's limit.
-INVOKER_TIMEOUT_SECONDS = 29.0
-IDLE_CHECKER_TIMEOUT_SECONDS = 60.0
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -7,8 +7,6 @@ exact version pinned in requirements.txt, so synth needs no lookup and no Docker
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
 from pathlib import Path
 
 from aws_cdk import Duration, RemovalPolicy, Stack
@@ -19,35 +17,20 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
+from stacks.config import ApiConfig
+from stacks.lambda_environment import (
+    IDLE_CHECKER_TIMEOUT_SECONDS,
+    INVOKER_TIMEOUT_SECONDS,
+    ServedModel,
+    lambda_environment,
+)
 from stacks.notifications import Notifications
 
 LAMBDA_SOURCE = Path(__file__).resolve().parent.parent / "lambdas"
 POWERTOOLS_VERSION = "3.37.0"
 POWERTOOLS_PARAMETER = f"/aws/service/powertools/python/arm64/python3.12/{POWERTOOLS_VERSION}"
-METRICS_NAMESPACE = "seqserve"
 LOG_RETENTION = logs.RetentionDays.ONE_MONTH
 ASSET_EXCLUDES = ["**/__pycache__", "**/*.pyc", "tests", ".pytest_cache"]
-
-
-@dataclass(frozen=True, kw_only=True)
-class ServedModel:
-    """What the Lambdas know about one model: its names and whether they own its endpoint."""
-
-    name: str
-    preset: str
-    mode: str
-    endpoint_name: str
-    endpoint_config_name: str | None
-    idle_minutes: int
-
-    def as_environment(self) -> dict[str, object]:
-        return {
-            "preset": self.preset,
-            "mode": self.mode,
-            "endpoint_name": self.endpoint_name,
-            "endpoint_config_name": self.endpoint_config_name,
-            "idle_minutes": self.idle_minutes,
-        }
 
 
 def sagemaker_arn(stack: Stack, resource: str, name: str) -> str:
@@ -64,23 +47,18 @@ class ServiceFunctions(Construct):
         table: dynamodb.ITableV2,
         notifications: Notifications,
         idle_rule_name: str,
-        max_inputs: int,
-        max_body_bytes: int,
+        api: ApiConfig,
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
         self.rule_arn = stack.format_arn(service="events", resource="rule", resource_name=idle_rule_name)
-        environment = {
-            "STATE_TABLE": table.table_name,
-            # json.dumps keeps the contract's nulls (to_json_string drops them); CDK turns the token of a
-            # CloudFormation-named endpoint configuration inside the string into Fn::Join.
-            "MODELS": json.dumps({m.name: m.as_environment() for m in models}),
-            "IDLE_RULE_NAME": idle_rule_name,
-            "NOTIFY_TOPIC_ARN": notifications.topic.topic_arn,
-            "MAX_INPUTS": str(max_inputs),
-            "MAX_BODY_BYTES": str(max_body_bytes),
-            "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
-        }
+        environment = lambda_environment(
+            table_name=table.table_name,
+            models=models,
+            idle_rule_name=idle_rule_name,
+            topic_arn=notifications.topic.topic_arn,
+            api=api,
+        )
         powertools = lambda_.LayerVersion.from_layer_version_arn(
             self, "Powertools", ssm.StringParameter.value_for_string_parameter(self, POWERTOOLS_PARAMETER)
         )
@@ -93,7 +71,7 @@ class ServiceFunctions(Construct):
             code=code,
             layer=powertools,
             environment=environment,
-            timeout=Duration.seconds(29),
+            timeout=Duration.seconds(INVOKER_TIMEOUT_SECONDS),
         )
         self.idle_checker = self._function(
             "IdleChecker",
@@ -103,7 +81,7 @@ class ServiceFunctions(Construct):
             code=code,
             layer=powertools,
             environment=environment,
-            timeout=Duration.seconds(60),
+            timeout=Duration.seconds(IDLE_CHECKER_TIMEOUT_SECONDS),
         )
         self._grant_invoker(stack, models, table)
         self._grant_idle_checker(stack, models, table, notifications)

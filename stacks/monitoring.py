@@ -17,7 +17,7 @@ from constructs import Construct
 
 from stacks.api import PREDICT_PATH, STAGE
 from stacks.config import ModelConfig
-from stacks.functions import METRICS_NAMESPACE
+from stacks.lambda_environment import METRICS_NAMESPACE
 from stacks.serving import VARIANT
 
 PERIOD = Duration.minutes(5)

@@ -13,8 +13,9 @@ from constructs import Construct
 from stacks.api import PredictionApi
 from stacks.config import DeploymentConfig
 from stacks.execution_role import ModelExecutionRole
-from stacks.functions import ServedModel, ServiceFunctions
+from stacks.functions import ServiceFunctions
 from stacks.idle_shutdown import IdleShutdown
+from stacks.lambda_environment import ServedModel
 from stacks.monitoring import ModelMonitoring, api_error_rate_alarm
 from stacks.naming import idle_rule_name, sagemaker_base
 from stacks.notifications import Notifications
@@ -123,8 +124,7 @@ class ServiceStack(Stack):
             table=storage.table,
             notifications=notifications,
             idle_rule_name=rule_name,
-            max_inputs=config.api.max_inputs,
-            max_body_bytes=config.api.max_body_bytes,
+            api=config.api,
         )
         on_demand = config.on_demand_models or config.models
         IdleShutdown(

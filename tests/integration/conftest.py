@@ -11,9 +11,10 @@ import httpx
 import pytest
 from filelock import FileLock
 
-from local.settings import local_config, service_stack_name
+from local.settings import local_config
 from local.stack import LocalStack, StackOptions
 from local.training import train_circrna
+from stacks.naming import service_stack_name
 
 # Tiny on purpose: these tests exercise the serving path, not model quality.
 TINY = {
@@ -50,7 +51,7 @@ def stack_options(*, model_dir: Path, log_dir: Path, check_every_seconds: float)
     config = local_config(context={}, presets={"circrna": "circrna"}, idle_minutes=1)
     return StackOptions(
         config=config,
-        stack_name=service_stack_name(config),
+        stack_name=service_stack_name(config.prefix),
         model_dirs={"circrna": model_dir},
         log_dir=log_dir,
         check_every_seconds=check_every_seconds,

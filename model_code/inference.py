@@ -26,7 +26,7 @@ RESPONSE_TYPE = "application/json"
 
 
 def model_fn(model_dir: str) -> Predictor:
-    """Load once, from local files; limits come from ``SEQSERVE_*`` variables (see validation.Limits)."""
+    """Load once, from local files; limits and threads come from ``SEQSERVE_*`` variables."""
     torch.set_num_threads(torch_threads(os.environ))
     return load_predictor(model_dir, limits=Limits.from_environ(os.environ))
 

@@ -1,21 +1,20 @@
 """A trained model directory loaded for serving, and the scores it gives a batch of inputs.
 
-Scores must not depend on which other inputs share a request. Each input is encoded on its own and
-padded to a length fixed by its own token count (rounded up to ``PAD_MULTIPLE``); inputs are then run
-in micro-batches of that one padded length, so the only thing a neighbour changes is the batch size.
+Scores must not depend on which other inputs share a request, to float tolerance: a request's inputs
+are tokenized together and run in micro-batches through the model's ordinary batched kernels, with the
+padding mask keeping padding out of every real token's result. Inputs are ordered by length first, so
+a micro-batch holds inputs of similar length and little padding. What a neighbour can still change is
+the kernel a shape picks, which moves the last bits of a float32 result, never more (the tests hold
+every input's probabilities alone and in mixed batches within ``1e-5`` of each other).
 
-The batch size still reaches the last bit in two kinds of layer on the CPU, where kernels are picked by
-shape: a linear layer over one vector per input (a pooler, the classifier, the k-mer model's composition
-branch: a matrix product with one row per input) and a 1-D convolution (whose algorithm depends on the
-batch). Those run input by input (:class:`RowwiseLinear`, :class:`RowwiseConv1d`); the attention and
-feed-forward layers over tokens, where most of the cost is, keep their batched kernels, whose rows do
-not depend on each other. float32 throughout: float64 gives the same guarantee at twice the cost.
+Not int8: dynamic quantization scales activations per batch tensor, so a neighbour would move an
+input's scores by far more than float tolerance, and on the circrna model it saved under a tenth of a
+32-sequence batch (profiled: attention, the convolution and layer norms dominate, not linear layers).
 """
 
 from __future__ import annotations
 
 import json
-from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,44 +28,19 @@ from model_code.payload import Item, Request
 from model_code.presets import get_preset
 from model_code.validation import InputSpec, Limits, check_request
 
-PAD_MULTIPLE = 8
 SEQSERVE_FILE = "seqserve.json"
 
 
 def torch_threads(environ: Mapping[str, str]) -> int:
     """``SEQSERVE_TORCH_THREADS`` (default 1): intra-op threads per worker process.
 
-    One thread per worker and one worker per CPU: on a shared CPU, several intra-op threads per
-    process spin against each other: single requests ran about nine times slower with two here.
+    One thread per worker and one worker per CPU (the BYOC server's default): more threads than CPUs
+    spin against each other, and on a shared CPU single requests ran several times slower with two.
     """
     raw = environ.get("SEQSERVE_TORCH_THREADS", "1")
     if not raw.isdigit() or int(raw) < 1:
         raise ValueError(f"SEQSERVE_TORCH_THREADS must be a positive integer, got {raw!r}")
     return int(raw)
-
-
-class RowwiseLinear(torch.nn.Linear):
-    """``nn.Linear`` whose output for one row of a 2-D input does not depend on the other rows."""
-
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
-        if features.dim() != 2:
-            return super().forward(features)
-        return torch.cat([super(RowwiseLinear, self).forward(row) for row in features.split(1)])
-
-
-class RowwiseConv1d(torch.nn.Conv1d):
-    """``nn.Conv1d`` run one input at a time, so its algorithm (picked by shape) ignores the batch size."""
-
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
-        if features.dim() != 3:
-            return super().forward(features)
-        return torch.cat([super(RowwiseConv1d, self).forward(one) for one in features.split(1)])
-
-
-_ROWWISE: dict[type[torch.nn.Module], type[torch.nn.Module]] = {
-    torch.nn.Linear: RowwiseLinear,
-    torch.nn.Conv1d: RowwiseConv1d,
-}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -90,29 +64,34 @@ class Predictor:
 
     def predict(self, request: Request) -> Prediction:
         check_request(request, spec=self.spec, limits=self.limits)
-        encoded = [self._encode(item) for item in request.inputs]
-        buckets: dict[int, list[int]] = defaultdict(list)
-        for index, features in enumerate(encoded):
-            length = len(features["input_ids"])
-            buckets[-(-length // PAD_MULTIPLE) * PAD_MULTIPLE].append(index)
-        probabilities: list[torch.Tensor | None] = [None] * len(encoded)
+        items = request.inputs
+        order = sorted(range(len(items)), key=lambda i: _characters(items[i]))
+        probabilities = torch.empty(len(items), len(self.labels))
         step = self.limits.micro_batch
-        with torch.no_grad():
-            for indices in buckets.values():
-                for start in range(0, len(indices), step):
-                    chunk = indices[start : start + step]
-                    batch = self.tokenizer.pad(
-                        [encoded[i] for i in chunk], pad_to_multiple_of=PAD_MULTIPLE, return_tensors="pt"
-                    )
-                    logits = self.model(**{k: v.to(self.device) for k, v in batch.items()}).logits
-                    for i, row in zip(chunk, torch.softmax(logits.float(), dim=-1).cpu(), strict=True):
-                        probabilities[i] = row
-        scores = tuple(tuple(row.tolist()) for row in probabilities)
+        with torch.inference_mode():
+            for start in range(0, len(order), step):
+                chunk = order[start : start + step]
+                batch = self._encode([items[i] for i in chunk]).to(self.device)
+                logits = self.model(**batch).logits
+                probabilities[chunk] = torch.softmax(logits.float(), dim=-1).cpu()
+        scores = tuple(map(tuple, probabilities.tolist()))
         return Prediction(scores=scores, labels=self.labels, top_k=request.top_k)
 
-    def _encode(self, item: Item) -> dict[str, list]:
-        text, pair = item if isinstance(item, tuple) else (item, None)
-        return dict(self.tokenizer(text, pair, truncation=True, max_length=self.max_length))
+    def _encode(self, items: list[Item]):
+        pairs = [item for item in items if isinstance(item, tuple)]
+        texts, text_pairs = list(zip(*pairs, strict=True)) if pairs else (items, None)
+        return self.tokenizer(
+            list(texts),
+            list(text_pairs) if text_pairs is not None else None,
+            padding=True,
+            truncation=True,
+            max_length=self.max_length,
+            return_tensors="pt",
+        )
+
+
+def _characters(item: Item) -> int:
+    return len(item) if isinstance(item, str) else len(item[0]) + len(item[1])
 
 
 def load_predictor(model_dir: str | Path, *, limits: Limits, device: torch.device | None = None) -> Predictor:
@@ -135,16 +114,12 @@ def load_predictor(model_dir: str | Path, *, limits: Limits, device: torch.devic
         model_dir, local_files_only=True, use_safetensors=True
     )
     model.to(device)
-    # PyTorch's fused encoder-layer "fast path" computes the padding-masked softmax with a CPU kernel that
-    # took half of a 32-sequence batch here; the standard path (scaled_dot_product_attention) halves the
-    # batch time, equally batch-invariant. Process-wide, and meant so: serving and evaluation processes
-    # hold only models loaded here.
-    torch.backends.mha.set_fastpath_enabled(False)
-    for module in model.modules():
-        if type(module) in _ROWWISE:
-            module.__class__ = _ROWWISE[type(module)]  # same parameters and state dict
-
     model.eval()
+    # PyTorch's fused encoder-layer "fast path" computes the padding-masked softmax with a CPU kernel that
+    # took most of a 32-sequence batch here; the standard path (scaled_dot_product_attention) is several
+    # times faster. Process-wide, and meant so: serving and evaluation processes hold only models
+    # loaded here.
+    torch.backends.mha.set_fastpath_enabled(False)
     labels = tuple(model.config.id2label[i] for i in range(model.config.num_labels))
     return Predictor(
         tokenizer=tokenizer,

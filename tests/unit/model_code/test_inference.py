@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from dataclasses import replace
 from pathlib import Path
@@ -11,6 +12,7 @@ import torch
 
 from model_code import inference
 from model_code.factory import build_model, build_tokenizer
+from model_code.payload import Request
 from model_code.presets import get_preset
 from model_code.validation import InferenceError, Limits
 
@@ -19,6 +21,15 @@ CIRCRNA_SEQUENCES = (
     "TTTTGGGGCCCCAAAATTTTGGGGCCCCAAAA",
     "ACGUACGUNNACGUACGUACGUACGUACGUACGU",
     "GATTACA" * 60,
+)
+# Token counts from a few (shorter than one k-mer window) to the full window at both ends, and sequences
+# far longer than the window, whose middle only the composition vector sees.
+MIXED_LENGTHS = (
+    *CIRCRNA_SEQUENCES,
+    "GGCC",
+    "ACGTTGCA" * 9,
+    "ACGT" * 300,
+    "".join("ACGT"[(i * i + 3 * i) % 4] for i in range(5_000)),
 )
 
 
@@ -77,6 +88,20 @@ def circrna(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def sensitive_circrna(circrna):
+    """The circrna model with weights scaled up: an untrained model scores every input about the same."""
+    model = copy.deepcopy(circrna.model)
+    generator = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for parameter in model.parameters():
+            if parameter.dim() > 1:
+                parameter.normal_(std=0.3, generator=generator)
+    return replace(
+        circrna, model=model, limits=Limits(max_inputs=len(MIXED_LENGTHS), max_chars=10_000, micro_batch=2)
+    )
+
+
+@pytest.fixture(scope="module")
 def entailment(tmp_path_factory, tiny_backbone):
     directory = write_model_dir(
         tmp_path_factory.mktemp("models") / "entailment",
@@ -117,7 +142,8 @@ def test_one_sequence_gives_one_entry_with_a_label_and_its_probability(circrna):
 def test_a_list_gives_one_entry_per_input_in_order(circrna):
     each = [call(circrna, json.dumps({"inputs": s}))[0] for s in CIRCRNA_SEQUENCES]
     together = call(circrna, json.dumps({"inputs": list(CIRCRNA_SEQUENCES)}))
-    assert together == each
+    assert [entry["label"] for entry in together] == [entry["label"] for entry in each]
+    assert [entry["score"] for entry in together] == pytest.approx([e["score"] for e in each], abs=1e-5)
 
 
 def test_top_k_lists_labels_best_first_and_is_capped_at_the_label_count(circrna):
@@ -132,15 +158,43 @@ def test_top_k_lists_labels_best_first_and_is_capped_at_the_label_count(circrna)
     assert best == [[call(circrna, json.dumps({"inputs": CIRCRNA_SEQUENCES[0]}))[0]]]
 
 
-def test_scores_do_not_depend_on_the_other_inputs_of_the_batch(circrna):
-    alone = [call(circrna, json.dumps({"inputs": s}))[0] for s in CIRCRNA_SEQUENCES]
-    mixed = [CIRCRNA_SEQUENCES[3], CIRCRNA_SEQUENCES[0], "ACGT" * 300, CIRCRNA_SEQUENCES[2], "GGCC"]
-    result = call(circrna, json.dumps({"inputs": mixed}))
-    assert result[1] == alone[0]
-    assert result[0] == alone[3]
-    assert result[3] == alone[2]
-    reversed_result = call(circrna, json.dumps({"inputs": mixed[::-1]}))
-    assert reversed_result[::-1] == result
+def scores(model, inputs) -> torch.Tensor:
+    """Every label's probability for each input, through the one scoring path the handlers use."""
+    request = Request(
+        inputs=tuple(inputs), names=tuple(f"inputs[{i}]" for i in range(len(inputs))), top_k=None,
+        content_type="application/json",
+    )  # fmt: skip
+    return torch.tensor(model.predict(request).scores)
+
+
+def test_scores_do_not_depend_on_the_other_inputs_of_the_batch(sensitive_circrna):
+    """Alone or among inputs of other lengths, in any order and micro-batch size: the same to 1e-5."""
+    alone = torch.cat([scores(sensitive_circrna, [s]) for s in MIXED_LENGTHS])
+    # The check has teeth: the model tells these inputs apart, so a mixed-up row or padding leaking into
+    # a short input's result would show far above the tolerance.
+    assert float(alone[:, 0].max() - alone[:, 0].min()) > 0.2
+    generator = torch.Generator().manual_seed(0)
+    for micro_batch in (1, 2, 3, len(MIXED_LENGTHS)):
+        model = replace(sensitive_circrna, limits=replace(sensitive_circrna.limits, micro_batch=micro_batch))
+        for _ in range(3):
+            order = torch.randperm(len(MIXED_LENGTHS), generator=generator).tolist()
+            batched = scores(model, [MIXED_LENGTHS[i] for i in order])
+            torch.testing.assert_close(batched, alone[order], atol=1e-5, rtol=0)
+
+
+def test_a_micro_batch_holds_inputs_of_similar_length(circrna):
+    """Inputs are ordered by length before batching, so short ones are not padded to the longest."""
+    short, long = ("ACGTACGTAC", "TTGACCAGTA"), (CIRCRNA_SEQUENCES[0], CIRCRNA_SEQUENCES[3])
+    widths: list[tuple[int, int]] = []
+    hook = circrna.model.register_forward_pre_hook(
+        lambda module, args, kwargs: widths.append(tuple(kwargs["attention_mask"].sum(dim=1).tolist())),
+        with_kwargs=True,
+    )
+    try:
+        call(circrna, json.dumps({"inputs": [long[0], short[0], long[1], short[1]]}))
+    finally:
+        hook.remove()
+    assert len(widths) == 2 and all(len(set(batch)) == 1 for batch in widths)
 
 
 def test_micro_batches_are_bounded_and_give_the_same_scores(circrna):
@@ -153,7 +207,8 @@ def test_micro_batches_are_bounded_and_give_the_same_scores(circrna):
     finally:
         hook.remove()
     assert max(seen) <= circrna.limits.micro_batch and sum(seen) == 5
-    assert all(entry == result[0] for entry in result)
+    assert all(entry["label"] == result[0]["label"] for entry in result)
+    assert [entry["score"] for entry in result] == pytest.approx([result[0]["score"]] * 5, abs=1e-5)
 
 
 def test_fasta_records_are_scored_like_the_same_sequences_in_json(circrna):
@@ -181,7 +236,8 @@ def test_pairs_single_and_listed_for_a_pair_preset(entailment):
     pair = {"text": "a man is playing guitar", "text_pair": "a person plays music"}
     one = call(entailment, json.dumps({"inputs": pair}))
     many = call(entailment, json.dumps({"inputs": [pair, {"text": "the dog", "text_pair": "a cat"}]}))
-    assert one[0] == many[0] and len(many) == 2
+    assert len(many) == 2 and one[0]["label"] == many[0]["label"]
+    assert one[0]["score"] == pytest.approx(many[0]["score"], abs=1e-5)
     assert {entry["label"] for entry in many} <= {"entailment", "neutral", "contradiction"}
     ranked = call(entailment, json.dumps({"inputs": [pair], "parameters": {"top_k": 3}}))
     assert [e["score"] for e in ranked[0]] == sorted((e["score"] for e in ranked[0]), reverse=True)

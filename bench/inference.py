@@ -3,7 +3,10 @@
 Every request goes through the handlers SageMaker calls (input_fn -> predict_fn -> output_fn) on the
 circrna model the training benchmark writes (bench/out/circrna-model). If that model is absent, a
 model of the circrna preset's architecture is trained here for one epoch on generated data (the
-result says so).
+result says so), and trained again when the preset's architecture has changed since.
+The requests run at the serving default of intra-op threads (``SEQSERVE_TORCH_THREADS``, reported);
+the 32-sequence requests are repeated at each thread count up to the CPU count. The largest change of
+a probability between an input scored alone and in a batch of 32 is reported too.
 Request sequences come from the shared circrna data when it is there (realistic lengths), else from
 generated data. The CPU may be shared: the load average before and after is part of the result.
 """
@@ -13,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
 import statistics
 import subprocess
 import sys
@@ -34,10 +38,28 @@ SEED_LIKE_REQUESTS = 100
 SEED_REQUESTS_PER_SECOND = 50.0
 
 
+def _matches_preset(model_dir: Path) -> bool:
+    """Whether a model dir left by an earlier run has the circrna preset's current architecture."""
+    from model_code.presets import get_preset
+
+    preset = get_preset("circrna")
+    try:
+        settings = json.loads((model_dir / "seqserve.json").read_text())
+        config = json.loads((model_dir / "config.json").read_text())
+    except FileNotFoundError:
+        return False
+    sizes = ("k", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size")
+    sizes += ("conv_kernel_size", "composition_hidden_size")
+    return settings.get("max_length") == preset.max_length and all(
+        config.get(name) == getattr(preset.kmer, name) for name in sizes
+    )
+
+
 def _model_dir() -> tuple[Path, str]:
     if (TRAINED_MODEL / "seqserve.json").is_file():
         return TRAINED_MODEL, "bench/out/circrna-model (training benchmark)"
-    if not (FALLBACK_MODEL / "seqserve.json").is_file():
+    if not _matches_preset(FALLBACK_MODEL):
+        shutil.rmtree(FALLBACK_MODEL, ignore_errors=True)
         with tempfile.TemporaryDirectory() as data:
             from model_code.synthetic import write_dataset
 
@@ -102,6 +124,39 @@ def _seed_like_requests_per_second(model_dir: Path, bodies: list[str]) -> float:
     return requests_per_second
 
 
+def _batch_sequences_per_second_by_threads(model, batches: list[str]) -> dict[str, float]:
+    """The 32-sequence requests again at each intra-op thread count up to the CPU count, back to back."""
+    import torch
+
+    serving_threads = torch.get_num_threads()
+    result = {}
+    for threads in range(1, (os.cpu_count() or 1) + 1):
+        torch.set_num_threads(threads)
+        _serve(model, batches[0])
+        started = time.perf_counter()
+        for body in batches:
+            _serve(model, body)
+        sequences = sum(len(json.loads(body)["inputs"]) for body in batches)
+        result[str(threads)] = round(sequences / (time.perf_counter() - started), 1)
+    torch.set_num_threads(serving_threads)
+    return result
+
+
+def _max_difference_alone_vs_batched(model, sequences: list[str]) -> float:
+    """The largest change of any label's probability between an input scored alone and in one batch."""
+    from model_code.payload import Request
+
+    def scores(inputs: list[str]) -> list[tuple[float, ...]]:
+        names = tuple(f"inputs[{i}]" for i in range(len(inputs)))
+        request = Request(inputs=tuple(inputs), names=names, top_k=None, content_type="application/json")
+        return list(model.predict(request).scores)
+
+    alone = [row for sequence in sequences for row in scores([sequence])]
+    together = scores(sequences)
+    pairs = zip(alone, together, strict=True)
+    return max(abs(a - b) for one, other in pairs for a, b in zip(one, other, strict=True))
+
+
 def _percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
@@ -142,6 +197,8 @@ def run() -> dict[str, object]:
         _serve(model, body)
         batch_latencies.append(time.perf_counter() - before)
     batch_seconds = time.perf_counter() - started
+    by_threads = _batch_sequences_per_second_by_threads(model, batches)
+    invariance = _max_difference_alone_vs_batched(model, sequences[:BATCH_SIZE])
     seed_like = _seed_like_requests_per_second(model_dir, singles[:SEED_LIKE_REQUESTS])
     torch.set_num_threads(threads)
 
@@ -168,7 +225,9 @@ def run() -> dict[str, object]:
             "requests": len(batches),
             "sequences_per_second": round(sequences_per_second, 1),
             "p50_request_ms": round(1000 * _percentile(batch_latencies, 0.50), 2),
+            "sequences_per_second_by_torch_threads": by_threads,
         },
+        "max_probability_difference_alone_vs_batch_of_32": invariance,
         # Measured in this run, under the same CPU load: the targets as ratios to the seed's path.
         "seed_like_single": {
             "requests": SEED_LIKE_REQUESTS,

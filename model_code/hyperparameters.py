@@ -270,3 +270,22 @@ def preset_for_run(name: str, hyperparameters: Hyperparameters) -> Preset:
         except ValueError as error:  # the preset's own bounds
             raise UsageError(str(error)) from None
     return preset
+
+
+def check_hyperparameters(preset_name: str, values: Mapping[str, str]) -> None:
+    """Check a deployment's hyperparameters the way the training job will parse them; UsageError if not.
+
+    The CDK app calls this at synth, so a typo fails ``cdk synth`` rather than a training job later.
+    """
+    flags = [item for name, value in values.items() for item in (f"--{name}", str(value))]
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(["--preset", preset_name, *flags])
+    if unknown:
+        names = [item for item in unknown if item.startswith("-")] or unknown
+        raise UsageError(
+            f"unknown hyperparameter(s) {', '.join(names)}; known: "
+            + ", ".join(sorted(_HYPERPARAMETER_TYPES))
+        )
+    preset_for_run(
+        preset_name, Hyperparameters(**{name: getattr(args, name) for name in _HYPERPARAMETER_TYPES})
+    )

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from model_code.hyperparameters import UsageError, check_hyperparameters
 from model_code.presets import PRESETS
 
 PRESET_NAMES = tuple(PRESETS)
@@ -206,7 +207,7 @@ def parse_serving(raw: Any, key: str) -> ServingConfig:
     return config
 
 
-def parse_training(raw: Any, key: str) -> TrainingConfig:
+def parse_training(raw: Any, key: str, *, preset: str) -> TrainingConfig:
     section = _mapping(raw, key)
     d = TrainingConfig()
     _known(section, key, tuple(TrainingConfig.__dataclass_fields__))
@@ -225,6 +226,10 @@ def parse_training(raw: Any, key: str) -> TrainingConfig:
     for reserved in ("preset", "model-dir", "model_dir", "train", "test"):
         if reserved in clean:
             raise ConfigError(f"{key}.hyperparameters.{reserved}: set by the pipeline; remove it")
+    try:
+        check_hyperparameters(preset, clean)
+    except UsageError as error:
+        raise ConfigError(f"{key}.hyperparameters: {error}") from None
     config = TrainingConfig(
         instance_type=_pattern(
             section, "instance_type", key, d.instance_type, INSTANCE_TYPE, "a SageMaker instance type"
@@ -257,7 +262,7 @@ def parse_model(name: Any, raw: Any) -> ModelConfig:
         name=name,
         preset=preset,
         serving=parse_serving(section.get("serving", {}), f"{key}.serving"),
-        training=parse_training(section.get("training", {}), f"{key}.training"),
+        training=parse_training(section.get("training", {}), f"{key}.training", preset=preset),
     )
 
 

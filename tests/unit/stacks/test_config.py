@@ -46,9 +46,9 @@ def test_the_shipped_cdk_json_parses(tmp_path):
 
 
 def test_config_is_frozen_and_hyperparameters_read_only():
-    config = parse_deployment(one_model(training={"hyperparameters": {"epochs": 3, "fp16": True}}))
+    config = parse_deployment(one_model(training={"hyperparameters": {"epochs": 3, "learning_rate": 0.001}}))
     training = config.models[0].training
-    assert dict(training.hyperparameters) == {"epochs": "3", "fp16": "true"}
+    assert dict(training.hyperparameters) == {"epochs": "3", "learning_rate": "0.001"}
     with pytest.raises(dataclasses.FrozenInstanceError):
         training.spot = True
     with pytest.raises(TypeError):
@@ -153,6 +153,25 @@ def test_several_models_keep_their_order_and_modes():
         (
             one_model(training={"hyperparameters": {"layers": [1, 2]}}),
             "models.circrna.training.hyperparameters.layers: expected a string, number or boolean",
+        ),
+        (
+            one_model(training={"hyperparameters": {"batchsize": 8}}),
+            "models.circrna.training.hyperparameters: unknown hyperparameter(s) --batchsize; known:",
+        ),
+        (
+            one_model(training={"hyperparameters": {"epochs": "many"}}),
+            "models.circrna.training.hyperparameters: argument --epochs: 'many' is not a number",
+        ),
+        (
+            {
+                "models": {
+                    "notes": {
+                        "preset": "medical-specialty",
+                        "training": {"hyperparameters": {"hidden_size": 64}},
+                    }
+                }
+            },
+            "models.notes.training.hyperparameters: hyperparameter(s) hidden_size apply to models",
         ),
         (
             {**one_model(), "api": {"auth": "oauth"}},

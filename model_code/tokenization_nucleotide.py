@@ -12,7 +12,8 @@ k-mer composition of the whole molecule, so every sequence, whatever its length,
 * ``composition``: the frequencies of all ``4**composition_k`` k-mers over the WHOLE sequence, one
   fixed-length vector, so nothing between the two ends is lost.
 
-The policy applies whether or not ``truncation`` is requested: it is what the model is trained on.
+The policy applies whether or not ``truncation`` is requested, and [CLS]/[SEP] are always added
+(``add_special_tokens`` is ignored): this layout is what the model is trained on and reads.
 """
 
 from __future__ import annotations

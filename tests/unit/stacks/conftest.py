@@ -43,7 +43,7 @@ FULL_CONTEXT = {
                 "spot": True,
                 "max_runtime_minutes": 120,
                 "max_wait_minutes": 240,
-                "hyperparameters": {"epochs": 3, "fp16": True},
+                "hyperparameters": {"epochs": 3, "warmup_ratio": 0.1},
             },
         },
         "specialty": {

@@ -100,9 +100,9 @@ def test_spot_training_on_gpu_checkpoints_and_waits(full):
         and "/checkpoints/proteins/{}/', $.run.id)" in checkpoint
     )
     hyperparameters = {k: json.loads(v) for k, v in request["HyperParameters"].items()}
-    assert (hyperparameters["epochs"], hyperparameters["fp16"], hyperparameters["preset"]) == (
+    assert (hyperparameters["epochs"], hyperparameters["warmup_ratio"], hyperparameters["preset"]) == (
         "3",
-        "true",
+        "0.1",
         "protein-localization",
     )
 

@@ -335,5 +335,7 @@ def test_training_benchmark_reports_held_out_metrics_of_the_model_it_wrote(tmp_p
     assert result["accuracy"] == round(evaluation["accuracy"], 4)
     assert result["roc_auc"] == round(evaluation["roc_auc"], 4)
     assert result["hyperparameters"]["learning_rate"] == get_preset("circrna").training.learning_rate
-    assert result["train_samples_per_second"] == pytest.approx(36 / result["wall_seconds"], rel=0.02)
+    # wall_seconds is rounded to 0.1 s, which on a sub-second run moves the rate by several percent.
+    wall = result["wall_seconds"]
+    assert 36 / (wall + 0.05) - 0.01 <= result["train_samples_per_second"] <= 36 / (wall - 0.05) + 0.01
     assert result["meets_targets"] is (result["accuracy"] >= 0.9 and result["roc_auc"] >= 0.95)

@@ -156,7 +156,7 @@ class ModelMonitoring(Construct):
                 title="Minutes awake, wakes and sleeps",
                 left=[lifecycle_metric(name, "MinutesAwake", IDLE_CHECKER)],
                 right=[
-                    lifecycle_metric(name, "Wakes", INVOKER),
+                    lifecycle_metric(name, "Wakes", IDLE_CHECKER),
                     lifecycle_metric(name, "Sleeps", IDLE_CHECKER),
                 ],
                 width=8,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from tests.unit.stacks.template_text import text
 
@@ -84,3 +85,28 @@ def test_each_model_has_a_dashboard_with_the_issue_widgets(full):
     ):
         assert metric in body, metric
     assert "seqserve-service-circrna" in body
+
+
+LAMBDAS = Path(__file__).resolve().parents[3] / "lambdas"
+# POWERTOOLS_SERVICE_NAME of each function -> the folder whose code emits its metrics.
+SERVICE_CODE = {"invoker": LAMBDAS / "invoker", "idle-checker": LAMBDAS / "idle_checker"}
+
+
+def test_dashboard_lifecycle_metrics_carry_the_service_that_emits_them(full):
+    (dashboard,) = [
+        r["Properties"]["DashboardBody"]
+        for r in full.service.find_resources("AWS::CloudWatch::Dashboard").values()
+        if r["Metadata"]["aws:cdk:path"] == "seqserve-service/Model-circrna/Monitoring/Dashboard/Resource"
+    ]
+    body = json.loads(text(dashboard).replace("${AWS::Region}", "region"))
+    lifecycle = [
+        metric[:6]
+        for widget in body["widgets"]
+        for metric in widget["properties"].get("metrics", [])
+        if metric[0] == "seqserve"
+    ]
+    assert len(lifecycle) >= 4
+    for _, name, _, model, _, service in lifecycle:
+        assert model == "circrna"
+        code = "\n".join(p.read_text() for p in SERVICE_CODE[service].glob("*.py"))
+        assert f'emit("{name}"' in code, f"{name} is not emitted by the {service} Lambda"

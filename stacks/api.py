@@ -87,9 +87,10 @@ def to_json_schema(schema: dict, *, root: bool = False) -> apigw.JsonSchema:
     return apigw.JsonSchema(**kwargs)
 
 
-# (response type, status, error code) for API Gateway's own answers.
+# (response type, status, error code, message as JSON) for API Gateway's own answers. messageString
+# arrives quoted; validationErrorString arrives raw, so the template quotes it.
 GATEWAY_ERRORS = (
-    (apigw.ResponseType.BAD_REQUEST_BODY, "400", "invalid_input", "$context.error.validationErrorString"),
+    (apigw.ResponseType.BAD_REQUEST_BODY, "400", "invalid_input", '"$context.error.validationErrorString"'),
     (apigw.ResponseType.THROTTLED, "429", "throttled", "$context.error.messageString"),
     (apigw.ResponseType.QUOTA_EXCEEDED, "429", "quota_exceeded", "$context.error.messageString"),
     (apigw.ResponseType.DEFAULT_4_XX, None, "client_error", "$context.error.messageString"),

@@ -232,8 +232,14 @@ def train(run: TrainingRun, *, checkpoint_dir: Path, distributed: bool) -> dict[
     set_seed(settings.seed)
     data = prepare_data(preset=preset, run=run, settings=settings)
     class_weights = balanced_class_weights(data.train, data.labels) if preset.class_weighting else None
-    tokenizer = build_tokenizer(preset, backbone=run.backbone)
-    model = build_model(preset, labels=data.labels, backbone=run.backbone, class_weights=class_weights)
+    try:
+        tokenizer = build_tokenizer(preset, backbone=run.backbone)
+        model = build_model(preset, labels=data.labels, backbone=run.backbone, class_weights=class_weights)
+    except (OSError, ValueError) as error:
+        # transformers' answers to a missing folder, an unreachable Hub id or a folder without the
+        # model's files; some span several lines, the error is reported on one.
+        source = run.backbone if run.backbone is not None else preset.model
+        raise UsageError(f"backbone {source!r} cannot be loaded: {' '.join(str(error).split())}") from None
     # Imbalanced labels (the ones weighted) are better judged by macro F1 than by accuracy.
     best_metric = "macro_f1" if preset.class_weighting else "accuracy"
     trainer = Trainer(

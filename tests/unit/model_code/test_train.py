@@ -249,6 +249,20 @@ def test_bad_configuration_exits_2_with_one_line(tmp_path, extra, message):
     assert not (tmp_path / "model").exists()
 
 
+@pytest.mark.parametrize("folder", ["absent", "empty"])
+def test_a_backbone_that_cannot_be_loaded_exits_2_with_one_line_naming_it(tmp_path, folder):
+    write_dataset("entailment", tmp_path / "train", n_per_class=10, seed=0)
+    backbone = tmp_path / folder
+    if folder == "empty":
+        backbone.mkdir()
+    argv = ["--preset", "entailment", "--train", tmp_path / "train", "--model-dir", tmp_path / "m"]
+    code, _, err = run_main([*argv, "--backbone", backbone])
+    assert code == 2
+    assert err.startswith(f"train: error: backbone {str(backbone)!r} cannot be loaded: ")
+    assert err.count("\n") == 1
+    assert not (tmp_path / "m").exists()
+
+
 def test_missing_train_dir_and_bad_data_exit_2_naming_the_problem(tmp_path):
     code, _, err = run_main(
         ["--preset", "circrna", "--train", tmp_path / "absent", "--model-dir", tmp_path / "m"]

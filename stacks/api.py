@@ -30,8 +30,12 @@ def _pair() -> dict[str, object]:
     }
 
 
-def predict_schema(*, max_inputs: int) -> dict[str, object]:
-    """The predict body of DESIGN.md: a sequence, a list of them, a pair, or a list of pairs."""
+def predict_schema() -> dict[str, object]:
+    """The predict body of DESIGN.md: a sequence, a list of them, a pair, or a list of pairs.
+
+    No maxItems: too many inputs is a 413 (DESIGN.md), which the invoker answers; API Gateway's
+    validator can only answer 400.
+    """
     sequence = {"type": "string", "minLength": 1}
     return {
         "type": "object",
@@ -41,8 +45,8 @@ def predict_schema(*, max_inputs: int) -> dict[str, object]:
                 "anyOf": [
                     sequence,
                     _pair(),
-                    {"type": "array", "minItems": 1, "maxItems": max_inputs, "items": sequence},
-                    {"type": "array", "minItems": 1, "maxItems": max_inputs, "items": _pair()},
+                    {"type": "array", "minItems": 1, "items": sequence},
+                    {"type": "array", "minItems": 1, "items": _pair()},
                 ]
             },
             "parameters": {
@@ -65,7 +69,6 @@ _KEYWORDS = {
     "required": "required",
     "minLength": "min_length",
     "minItems": "min_items",
-    "maxItems": "max_items",
     "minimum": "minimum",
     "additionalProperties": "additional_properties",
 }
@@ -167,7 +170,7 @@ class PredictionApi(Construct):
             "PredictRequest",
             content_type="application/json",
             model_name="PredictRequest",
-            schema=to_json_schema(predict_schema(max_inputs=config.max_inputs), root=True),
+            schema=to_json_schema(predict_schema(), root=True),
         )
         models = self.api.root.add_resource("models")
         models.add_method("GET", integration)

@@ -87,7 +87,8 @@ def test_predict_validates_the_body_against_the_model(full):
     assert model["ContentType"] == "application/json"
     assert model["Schema"]["$schema"] == "http://json-schema.org/draft-04/schema#"
     assert model["Schema"]["required"] == ["inputs"]
-    assert model["Schema"]["properties"]["inputs"]["anyOf"][2]["maxItems"] == 64
+    # Too many inputs is the invoker's 413 (DESIGN.md); the gateway's validator could only say 400.
+    assert "maxItems" not in json.dumps(model["Schema"])
 
 
 @pytest.mark.parametrize(
@@ -97,10 +98,11 @@ def test_predict_validates_the_body_against_the_model(full):
         {"inputs": ["ACGT", "GGCC"]},
         {"inputs": {"text": "a", "text_pair": "b"}},
         {"inputs": [{"text": "a", "text_pair": "b"}], "parameters": {"top_k": 2}},
+        {"inputs": ["x"] * 65},
     ],
 )
 def test_schema_accepts_the_design_payloads(body):
-    jsonschema.Draft4Validator(predict_schema(max_inputs=64)).validate(body)
+    jsonschema.Draft4Validator(predict_schema()).validate(body)
 
 
 @pytest.mark.parametrize(
@@ -109,7 +111,6 @@ def test_schema_accepts_the_design_payloads(body):
         {},
         {"inputs": ""},
         {"inputs": []},
-        {"inputs": ["x"] * 65},
         {"inputs": 5},
         {"inputs": {"text": "a"}},
         {"inputs": "x", "parameters": {"top_k": 0}},
@@ -119,7 +120,7 @@ def test_schema_accepts_the_design_payloads(body):
 )
 def test_schema_rejects_bad_payloads(body):
     with pytest.raises(jsonschema.ValidationError):
-        jsonschema.Draft4Validator(predict_schema(max_inputs=64)).validate(body)
+        jsonschema.Draft4Validator(predict_schema()).validate(body)
 
 
 def test_stage_logs_traces_throttles_and_exports_the_url(full):

@@ -150,7 +150,7 @@ def create_app(config: ServerConfig) -> Starlette:
             return JSONResponse(error.body(), status_code=error.status)
         except TimeoutError:
             return error_response(
-                504, "timeout", f"the model did not answer within {config.timeout_seconds:g} seconds"
+                504, "model_timeout", f"the model did not answer within {config.timeout_seconds:g} seconds"
             )
         except Exception as error:
             logger.exception("the model failed on a request")
@@ -183,7 +183,7 @@ def create_app(config: ServerConfig) -> Starlette:
 
 async def _read_body(request: Request, *, limit: int) -> bytes | Response:
     """The body, or a 413 as soon as it is known to exceed ``limit`` (before reading it all)."""
-    too_large = error_response(413, "request_too_large", f"the request body exceeds {limit} bytes")
+    too_large = error_response(413, "payload_too_large", f"the request body exceeds {limit} bytes")
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         return too_large

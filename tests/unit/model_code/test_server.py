@@ -234,7 +234,7 @@ def test_a_body_over_the_limit_is_refused_before_it_is_read(servers):
     big = json.dumps({"inputs": ["ACGT" * 375] * 3})  # over the 4096-byte limit this server has
     declared = servers["circrna"].post(big)
     assert declared.status_code == 413
-    assert declared.json()["error"]["code"] == "request_too_large"
+    assert declared.json()["error"]["code"] == "payload_too_large"
     streamed = httpx.post(
         f"{servers['circrna'].url}/invocations",
         content=(chunk.encode() for chunk in (big[:3000], big[3000:])),  # chunked: no Content-Length
@@ -269,7 +269,7 @@ def test_a_request_over_the_timeout_gets_504_and_the_server_recovers(servers):
     started = time.monotonic()
     response = fragile.post(slow)
     assert response.status_code == 504
-    assert response.json()["error"]["code"] == "timeout"
+    assert response.json()["error"]["code"] == "model_timeout"
     assert time.monotonic() - started < 30
     deadline = time.monotonic() + 120
     while fragile.post(json.dumps({"inputs": "ACGTACGTAC"})).status_code != 200:

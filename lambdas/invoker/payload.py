@@ -80,6 +80,9 @@ def check_predict_body(body: bytes | None, *, max_inputs: int, max_body_bytes: i
         document = json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise _invalid(f"request body is not valid JSON: {error}") from None
+    except RecursionError:
+        # The decoder recurses per level, so a small body of nested brackets exhausts the stack.
+        raise _invalid(f"request body is nested too deeply; inputs must be {SHAPE}") from None
     if not isinstance(document, dict):
         raise _invalid(f'request body must be a JSON object {{"inputs": ...}}, got {_type_name(document)}')
     unknown = sorted(set(document) - ALLOWED_FIELDS)

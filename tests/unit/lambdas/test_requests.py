@@ -19,6 +19,7 @@ def error_of(answer) -> tuple[int, str, str]:
         (None, 400, "invalid_input", "empty"),
         ("   ", 400, "invalid_input", "empty"),
         ("{not json", 400, "invalid_input", "not valid JSON"),
+        ('{"inputs": ' + "[" * 2000 + "]" * 2000 + "}", 400, "invalid_input", "nested too deeply"),
         ('["a"]', 400, "invalid_input", "must be a JSON object"),
         ('{"text": "ACGU"}', 400, "invalid_input", "unknown field(s) text"),
         ('{"parameters": {}}', 400, "invalid_input", 'no "inputs"'),

@@ -91,8 +91,10 @@ class Waker:
         waking = self._store.transition(seen, to=State.WAKING, now=self._clock())
         if waking is None:
             return None
-        self._create(spec, config_name=config_name, waking=waking)
+        # Before the create: a create whose answer is lost may still make an endpoint, which only the
+        # idle check then finds (and moves to awake, or back to asleep after its grace).
         self._enable_idle_rule(spec)
+        self._create(spec, config_name=config_name, waking=waking)
         emit("WakesStarted", model=spec.name)
         self._logger.info("waking the model", extra={"model": spec.name, "from": seen.state.value})
         return State.WAKING

@@ -7,6 +7,7 @@ import threading
 
 import boto3
 import pytest
+from botocore.exceptions import ReadTimeoutError
 from botocore.stub import Stubber
 from lambdas_testkit import REGION, START, call
 from moto.dynamodb.models import DynamoDBBackend
@@ -191,3 +192,18 @@ def test_state_table_throttling_while_waking_is_503_not_500(aws, make_invoker):
         answer = call(make_invoker(dynamodb=dynamodb), "POST", "/models/circrna/predict", BODY)
     assert (answer.status, answer.body["error"]["code"]) == (503, "unavailable")
     assert aws.created == []
+
+
+def test_create_whose_answer_is_lost_still_leaves_the_idle_check_running(aws, make_invoker):
+    """The endpoint may exist although CreateEndpoint timed out: the idle check must watch it."""
+    sagemaker = boto3.client("sagemaker", region_name=REGION)
+
+    def answer_lost(**_) -> None:
+        raise ReadTimeoutError(endpoint_url="https://api.sagemaker.us-east-1.amazonaws.com")
+
+    sagemaker.meta.events.register("after-call.sagemaker.CreateEndpoint", answer_lost)
+    answer = call(make_invoker(sagemaker=sagemaker), "POST", "/models/circrna/predict", BODY)
+    assert (answer.status, answer.body["error"]["code"]) == (503, "unavailable")
+    assert aws.endpoint_exists(ENDPOINT)
+    assert aws.state_of("circrna") == "waking"
+    assert aws.rule_state() == "ENABLED"

@@ -26,31 +26,11 @@ import numpy as np
 from model_code.data import DataError, Example, apply_labels, load_examples
 from model_code.metrics import classification_report
 from model_code.payload import JSON, Request
-from model_code.predictor import SEQSERVE_FILE, load_predictor
+from model_code.predictor import ModelDirError, load_predictor, model_settings
 from model_code.presets import get_preset
 from model_code.validation import InferenceError, Limits
 
 DEFAULT_BATCH_SIZE = 64
-
-
-class ModelDirError(ValueError):
-    """The folder is not a trained model directory; the message says which file is wrong."""
-
-
-def model_settings(model_dir: Path) -> dict:
-    """The model dir's seqserve.json, checked for the fields evaluation needs."""
-    path = Path(model_dir) / SEQSERVE_FILE
-    try:
-        settings = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise ModelDirError(f"{path} is missing: {model_dir} is not a trained model directory") from None
-    except json.JSONDecodeError as error:
-        raise ModelDirError(f"{path}: not valid JSON ({error.msg})") from None
-    if not isinstance(settings, dict) or not isinstance(settings.get("preset"), str):
-        raise ModelDirError(f"{path}: has no preset name")
-    if not isinstance(settings.get("labels"), list) or not settings["labels"]:
-        raise ModelDirError(f"{path}: has no label list")
-    return settings
 
 
 def evaluate_examples(
@@ -93,10 +73,7 @@ def evaluate_examples(
 
 def evaluate_data(*, model_dir: Path, data: Path, batch_size: int = DEFAULT_BATCH_SIZE) -> dict[str, object]:
     settings = model_settings(model_dir)
-    try:
-        preset = get_preset(settings["preset"])
-    except ValueError as error:
-        raise ModelDirError(f"{Path(model_dir) / SEQSERVE_FILE}: {error}") from None
+    preset = get_preset(settings["preset"])
     examples = apply_labels(preset, load_examples(preset, data), settings["labels"])
     return evaluate_examples(model_dir=model_dir, examples=examples, batch_size=batch_size)
 

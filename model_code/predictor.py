@@ -98,16 +98,34 @@ def _characters(item: Item) -> int:
     return len(item) if isinstance(item, str) else len(item[0]) + len(item[1])
 
 
+class ModelDirError(ValueError):
+    """The folder is not a trained model directory; the message says which file is wrong."""
+
+
+def model_settings(model_dir: str | Path) -> dict:
+    """The model dir's seqserve.json, checked for the fields serving and evaluation read."""
+    path = Path(model_dir) / SEQSERVE_FILE
+    try:
+        settings = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ModelDirError(f"{path} is missing: {model_dir} is not a trained model directory") from None
+    except json.JSONDecodeError as error:
+        raise ModelDirError(f"{path}: not valid JSON ({error.msg})") from None
+    if not isinstance(settings, dict) or not isinstance(settings.get("preset"), str):
+        raise ModelDirError(f"{path}: has no preset name")
+    if not isinstance(settings.get("labels"), list) or not settings["labels"]:
+        raise ModelDirError(f"{path}: has no label list")
+    try:
+        get_preset(settings["preset"])
+    except ValueError as error:
+        raise ModelDirError(f"{path}: {error}") from None
+    return settings
+
+
 def load_predictor(model_dir: str | Path, *, limits: Limits, device: torch.device | None = None) -> Predictor:
     """Load a trained model directory from its local files only (safetensors weights)."""
     model_dir = Path(model_dir)
-    settings_path = model_dir / SEQSERVE_FILE
-    try:
-        settings = json.loads(settings_path.read_text())
-    except FileNotFoundError:
-        raise FileNotFoundError(
-            f"{settings_path} is missing: {model_dir} is not a trained model dir"
-        ) from None
+    settings = model_settings(model_dir)
     preset = get_preset(settings["preset"])
     alphabet = frozenset(preset.alphabet) if preset.alphabet is not None else None
     spec = InputSpec(alphabet=alphabet, pair=preset.pair)

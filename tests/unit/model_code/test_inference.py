@@ -13,6 +13,7 @@ import torch
 from model_code import inference
 from model_code.factory import build_model, build_tokenizer
 from model_code.payload import Request
+from model_code.predictor import ModelDirError
 from model_code.presets import get_preset
 from model_code.validation import InferenceError, Limits
 
@@ -128,7 +129,22 @@ def test_model_fn_loads_in_eval_mode_with_the_labels_of_the_model(circrna):
 
 
 def test_model_fn_names_the_missing_settings_file(tmp_path):
-    with pytest.raises(FileNotFoundError, match=r"seqserve\.json is missing"):
+    with pytest.raises(ModelDirError, match=r"seqserve\.json is missing"):
+        inference.model_fn(str(tmp_path))
+
+
+@pytest.mark.parametrize(
+    ("settings", "reason"),
+    [
+        ("{not json", "not valid JSON"),
+        ('{"labels": ["a", "b"]}', "has no preset name"),
+        ('{"preset": "circrna"}', "has no label list"),
+        ('{"preset": "nope", "labels": ["a", "b"]}', "unknown preset 'nope'"),
+    ],
+)
+def test_model_fn_names_what_is_wrong_with_the_settings_file(tmp_path, settings, reason):
+    (tmp_path / "seqserve.json").write_text(settings)
+    with pytest.raises(ModelDirError, match=rf"seqserve\.json: {reason}"):
         inference.model_fn(str(tmp_path))
 
 

@@ -2,7 +2,8 @@
 
 The resources are the API's routes (DESIGN.md, REST API). As on API Gateway, a path or method outside
 them answers 403 ``Missing Authentication Token``, and a Lambda that raises answers 502
-``Internal server error``; everything else is the Lambda's own response.
+``Internal server error``, both in the error body the deployed API's gateway responses give them
+(``stacks.gateway_errors``); everything else is the Lambda's own response.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+
+from stacks.gateway_errors import CLIENT_ERROR, GATEWAY_ERROR, error_body
 
 from .aws import ACCOUNT_ID
 from .lambda_pool import LambdaTimeout
@@ -120,7 +123,7 @@ def proxy_event(
 def proxy_response(result: Any) -> Response:
     """The Lambda's proxy result as HTTP; a malformed one is API Gateway's 502."""
     if not isinstance(result, dict) or not isinstance(result.get("statusCode"), int):
-        return _json(502, {"message": "Internal server error"})
+        return _json(502, error_body(GATEWAY_ERROR, "Internal server error"))
     headers: dict[str, str] = {}
     for key, values in (result.get("multiValueHeaders") or {}).items():
         headers[key] = ",".join(str(value) for value in values)
@@ -134,7 +137,7 @@ def create_app(*, invoke: Callable[[dict[str, Any]], Any]) -> Starlette:
     async def handle(request: Request) -> Response:
         matched = _match(request.url.path, request.method)
         if matched is None:
-            return _json(403, {"message": "Missing Authentication Token"})
+            return _json(403, error_body(CLIENT_ERROR, "Missing Authentication Token"))
         resource, path_parameters = matched
         event = proxy_event(
             request=request, body=await request.body(), resource=resource, path_parameters=path_parameters
@@ -142,10 +145,10 @@ def create_app(*, invoke: Callable[[dict[str, Any]], Any]) -> Starlette:
         try:
             result = await run_in_threadpool(invoke, event)
         except LambdaTimeout:
-            return _json(504, {"message": "Endpoint request timed out"})
+            return _json(504, error_body(GATEWAY_ERROR, "Endpoint request timed out"))
         except Exception:
             # API Gateway hides a failed invocation behind this answer; the Lambda's log has the cause.
-            return _json(502, {"message": "Internal server error"})
+            return _json(502, error_body(GATEWAY_ERROR, "Internal server error"))
         return proxy_response(result)
 
     methods = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"]

@@ -13,6 +13,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from stacks.config import ApiConfig
+from stacks.gateway_errors import CLIENT_ERROR, GATEWAY_ERROR
 
 STAGE = "v1"
 PREDICT_PATH = "/models/{model}/predict"
@@ -96,8 +97,8 @@ GATEWAY_ERRORS = (
     (apigw.ResponseType.BAD_REQUEST_BODY, "400", "invalid_input", '"$context.error.validationErrorString"'),
     (apigw.ResponseType.THROTTLED, "429", "throttled", "$context.error.messageString"),
     (apigw.ResponseType.QUOTA_EXCEEDED, "429", "quota_exceeded", "$context.error.messageString"),
-    (apigw.ResponseType.DEFAULT_4_XX, None, "client_error", "$context.error.messageString"),
-    (apigw.ResponseType.DEFAULT_5_XX, None, "gateway_error", "$context.error.messageString"),
+    (apigw.ResponseType.DEFAULT_4_XX, None, CLIENT_ERROR, "$context.error.messageString"),
+    (apigw.ResponseType.DEFAULT_5_XX, None, GATEWAY_ERROR, "$context.error.messageString"),
 )
 
 

@@ -113,7 +113,9 @@ def test_unknown_routes_answer_like_api_gateway(api: httpx.Client) -> None:
     for method, path in (("GET", "/nowhere"), ("DELETE", "/models/circrna/status")):
         response = api.request(method, path)
         assert response.status_code == 403
-        assert response.json() == {"message": "Missing Authentication Token"}
+        assert response.json() == {
+            "error": {"code": "client_error", "message": "Missing Authentication Token"}
+        }
 
 
 def test_unknown_model_is_404(api: httpx.Client) -> None:

@@ -102,7 +102,7 @@ def test_the_proxy_result_becomes_the_response() -> None:
 def test_a_failed_invocation_is_api_gateways_502(lambda_: Recorder) -> None:
     response = TestClient(create_app(invoke=lambda_)).get("/models")
     assert response.status_code == 502
-    assert response.json() == {"message": "Internal server error"}
+    assert response.json() == {"error": {"code": "gateway_error", "message": "Internal server error"}}
 
 
 @pytest.mark.parametrize(("method", "path"), [("GET", "/"), ("PUT", "/models"), ("GET", "/models/x/predict")])
@@ -110,11 +110,11 @@ def test_outside_the_routes_is_missing_authentication_token(method: str, path: s
     lambda_ = Recorder()
     response = TestClient(create_app(invoke=lambda_)).request(method, path)
     assert response.status_code == 403
-    assert response.json() == {"message": "Missing Authentication Token"}
+    assert response.json() == {"error": {"code": "client_error", "message": "Missing Authentication Token"}}
     assert lambda_.events == []
 
 
 def test_a_function_timeout_is_api_gateways_504() -> None:
     response = TestClient(create_app(invoke=Recorder(error=LambdaTimeout("29 s")))).get("/models")
     assert response.status_code == 504
-    assert response.json() == {"message": "Endpoint request timed out"}
+    assert response.json() == {"error": {"code": "gateway_error", "message": "Endpoint request timed out"}}

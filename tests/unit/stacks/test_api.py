@@ -8,6 +8,7 @@ import jsonschema
 import pytest
 
 from stacks.api import predict_schema
+from stacks.gateway_errors import CLIENT_ERROR, GATEWAY_ERROR, error_body
 
 
 def methods(built) -> dict[tuple[str, str], dict]:
@@ -163,5 +164,10 @@ def test_gateway_errors_use_the_api_error_body(full):
     assert json.loads(rendered) == {
         "error": {"code": "invalid_input", "message": "[instance failed to match]"}
     }
+    # The local REST API answers its 403/502/504 with these same bodies.
+    for response_type, code in (("DEFAULT_4XX", CLIENT_ERROR), ("DEFAULT_5XX", GATEWAY_ERROR)):
+        template = responses[response_type]["ResponseTemplates"]["application/json"]
+        rendered = template.replace("$context.error.messageString", '"Missing Authentication Token"')
+        assert json.loads(rendered) == error_body(code, "Missing Authentication Token")
     assert responses["THROTTLED"]["StatusCode"] == "429"
     assert responses["QUOTA_EXCEEDED"]["StatusCode"] == "429"

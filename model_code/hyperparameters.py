@@ -151,18 +151,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def parse_training_run(
-    argv: Sequence[str], *, environ: Mapping[str, str], sagemaker_checkpoints_exist: bool = False
-) -> TrainingRun:
-    """Parse the command line, filling paths from SageMaker's environment; raises UsageError."""
-    parser = build_parser()
-    args, unknown = parser.parse_known_args(list(argv))
+def _reject_unknown(unknown: Sequence[str]) -> None:
     if unknown:
         names = [item for item in unknown if item.startswith("-")] or unknown
         raise UsageError(
             f"unknown hyperparameter(s) {', '.join(names)}; known: "
             + ", ".join(sorted(_HYPERPARAMETER_TYPES))
         )
+
+
+def parse_training_run(
+    argv: Sequence[str], *, environ: Mapping[str, str], sagemaker_checkpoints_exist: bool = False
+) -> TrainingRun:
+    """Parse the command line, filling paths from SageMaker's environment; raises UsageError."""
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(list(argv))
+    _reject_unknown(unknown)
 
     def from_env(value: Path | None, variable: str) -> Path | None:
         if value is not None:
@@ -280,12 +284,7 @@ def check_hyperparameters(preset_name: str, values: Mapping[str, str]) -> None:
     flags = [item for name, value in values.items() for item in (f"--{name}", str(value))]
     parser = build_parser()
     args, unknown = parser.parse_known_args(["--preset", preset_name, *flags])
-    if unknown:
-        names = [item for item in unknown if item.startswith("-")] or unknown
-        raise UsageError(
-            f"unknown hyperparameter(s) {', '.join(names)}; known: "
-            + ", ".join(sorted(_HYPERPARAMETER_TYPES))
-        )
+    _reject_unknown(unknown)
     preset_for_run(
         preset_name, Hyperparameters(**{name: getattr(args, name) for name in _HYPERPARAMETER_TYPES})
     )

@@ -1,3 +1,4 @@
+import re
 from pathlib import Path
 
 import pytest
@@ -6,6 +7,7 @@ from model_code.hyperparameters import (
     SAGEMAKER_CHECKPOINT_DIR,
     Hyperparameters,
     UsageError,
+    check_hyperparameters,
     parse_training_run,
     preset_for_run,
     training_settings,
@@ -141,3 +143,16 @@ def test_model_size_and_window_change_the_preset_they_apply_to():
     assert preset.kmer.k == get_preset("circrna").kmer.k
     assert preset_for_run("entailment", Hyperparameters(max_length=64)).max_length == 64
     assert get_preset("circrna").max_length != 99  # the registered preset itself is untouched
+
+
+def test_a_deployments_hyperparameters_are_checked_as_the_training_job_parses_them():
+    check_hyperparameters("circrna", {"learning_rate": "3e-4", "batch-size": "16", "hidden_size": "32"})
+    for values, message in (
+        ({"batchsize": "16"}, "unknown hyperparameter(s) --batchsize; known: batch_size,"),
+        ({"epochs": "many"}, "argument --epochs: 'many' is not a number"),
+        ({"hidden_size": "30", "num_attention_heads": "4"}, "must be a multiple of"),
+    ):
+        with pytest.raises(UsageError, match=re.escape(message)):
+            check_hyperparameters("circrna", values)
+    with pytest.raises(UsageError, match="whose size is fixed"):
+        check_hyperparameters("entailment", {"hidden_size": "32"})

@@ -51,8 +51,9 @@ def _container_error(model: str, error: ClientError) -> ModelAnswered:
         code, message = body["error"]["code"], body["error"]["message"]
     except (ValueError, TypeError, KeyError):
         code, message = None, None
-    # SageMaker reports a container that did not answer within its 60 s as status 0, "timed out".
-    if status == 0 or "timed out" in original.lower():
+    # SageMaker reports a container that did not answer within its 60 s as status 0, "timed out"; the
+    # container's own server answers 504 when a request outlives its SAGEMAKER_MODEL_SERVER_TIMEOUT.
+    if status in (0, 504) or "timed out" in original.lower():
         return ModelAnswered(504, "model_timeout", f"model {model} did not answer in time; retry later")
     if isinstance(status, int) and 400 <= status < 500:
         if not isinstance(code, str) or not isinstance(message, str):

@@ -90,6 +90,17 @@ def test_container_timeout_reported_by_sagemaker_is_504(aws, runtime, invoker):
     assert (answer.status, answer.body["error"]["code"]) == (504, "model_timeout")
 
 
+def test_container_answering_its_own_timeout_is_504(aws, runtime, invoker):
+    """model_code's server answers 504 model_timeout past SAGEMAKER_MODEL_SERVER_TIMEOUT."""
+    aws.create_endpoint(ENDPOINT)
+    original = json.dumps(
+        {"error": {"code": "model_timeout", "message": "the model did not answer within 5 seconds"}}
+    )
+    runtime.answer = lambda body: model_error(504, original)
+    answer = predict(invoker)
+    assert (answer.status, answer.body["error"]["code"]) == (504, "model_timeout")
+
+
 def test_unreachable_sagemaker_is_503_with_retry_after(aws, runtime, invoker):
     runtime.fault = ConnectTimeoutError(endpoint_url="https://runtime.sagemaker.us-east-1.amazonaws.com")
     answer = predict(invoker)

@@ -139,8 +139,9 @@ def main(argv: list[str] | None = None) -> int:
             return 130
         try:
             return _serve(stack) if args.command == "serve" else _demo(stack)
-        except (RuntimeError, TimeoutError, OSError) as error:
-            # A part that would not start (a port in use, a model that does not load): say which.
+        except (ValueError, RuntimeError, TimeoutError, OSError) as error:
+            # A part that would not start (a port in use, a model dir that is incomplete or does not
+            # load): say which.
             print(f"error: the local stack did not start: {error}", file=sys.stderr)
             return 1
         except KeyboardInterrupt:

@@ -8,13 +8,13 @@ configuration, which the invoker then finds in ``MODELS``.
 
 from __future__ import annotations
 
-import io
-import tarfile
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from model_code.package import write_archive
 from stacks.config import DeploymentConfig, ModelConfig
 from stacks.lambda_environment import ServedModel, lambda_environment
 from stacks.naming import idle_rule_name, sagemaker_base
@@ -67,13 +67,9 @@ class Deployment:
 
 
 def model_archive(model_dir: Path) -> bytes:
-    """``model.tar.gz`` as SageMaker unpacks it into /opt/ml/model: the directory's files at the root."""
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
-        for path in sorted(model_dir.rglob("*")):
-            if path.is_file() and "__pycache__" not in path.parts:
-                archive.add(path, arcname=str(path.relative_to(model_dir)))
-    return buffer.getvalue()
+    """``model.tar.gz`` as ``python -m model_code.package`` writes it; PackageError names what is missing."""
+    with tempfile.TemporaryDirectory(prefix="seqserve-archive-") as scratch:
+        return write_archive(model_dir=model_dir, output=Path(scratch) / "model.tar.gz").read_bytes()
 
 
 def _schedule(minutes: int) -> str:

@@ -176,10 +176,30 @@ def processes_mentioning(text: str) -> list[int]:
     return found
 
 
+def test_an_incomplete_model_directory_is_a_clear_error_before_anything_starts(tmp_path: Path) -> None:
+    model_dir = tmp_path / "half"
+    model_dir.mkdir()
+    (model_dir / "seqserve.json").write_text('{"preset": "circrna", "labels": ["circRNA", "lncRNA"]}')
+    completed = subprocess.run(
+        [sys.executable, "-m", "local", "serve", "--model", f"circrna={model_dir}", "--work-dir", tmp_path],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert completed.returncode == 1
+    assert f"--model-dir {model_dir}: config.json is missing" in completed.stderr
+    assert "Traceback" not in completed.stderr
+    assert processes_mentioning(str(tmp_path)) == []
+
+
 def test_a_model_that_does_not_load_is_a_clear_error_and_leaves_no_process(tmp_path: Path) -> None:
     model_dir = tmp_path / "untrained"
     model_dir.mkdir()
     (model_dir / "seqserve.json").write_text('{"preset": "circrna", "labels": ["circRNA", "lncRNA"]}')
+    # Complete enough to package as model.tar.gz; only loading it fails.
+    (model_dir / "config.json").write_text("{}")
+    (model_dir / "model.safetensors").write_bytes(b"not weights")
     completed = subprocess.run(
         [
             sys.executable,

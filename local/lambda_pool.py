@@ -7,6 +7,7 @@ concurrent events go to concurrent workers, as concurrent Lambda executions do, 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import queue
 import select
@@ -129,10 +130,15 @@ class LambdaFunction:
     def invoke(self, event: dict[str, Any]) -> Any:
         worker = self._idle.get()
         try:
+            if worker.process.poll() is not None:
+                # A replacement did not come up after an earlier event: try a fresh one for this event.
+                worker = self._replace(worker)
             return worker.invoke(event, timeout=self._timeout)
         except LambdaError:
             if worker.process.poll() is not None:
-                worker = self._replace(worker)
+                # This event's error stands; a replacement that fails too is retried by the next event.
+                with contextlib.suppress(LambdaError):
+                    worker = self._replace(worker)
             raise
         finally:
             self._idle.put(worker)
@@ -141,7 +147,12 @@ class LambdaFunction:
         fresh = _Worker(argv=self._argv, environment=self._environment)
         with self._lock:
             self._workers[self._workers.index(dead)] = fresh
-        fresh.wait_ready()
+        try:
+            fresh.wait_ready()
+        except LambdaError:
+            with self._lock:
+                self._workers[self._workers.index(fresh)] = dead
+            raise
         return fresh
 
     def stop(self) -> None:

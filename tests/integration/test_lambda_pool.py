@@ -20,6 +20,10 @@ import time
 STARTED_PID = os.getpid()
 
 
+if os.path.exists(os.environ.get("FAIL_COLD_START", "/nonexistent")):
+    raise RuntimeError("cold start refused")
+
+
 def handler(event, context):
     if event.get("raise"):
         raise ValueError("bad event")
@@ -45,7 +49,11 @@ def function(tmp_path: Path) -> Iterator[LambdaFunction]:
         name="probe",
         code_dir=code.parent,
         handler="probe.handler.handler",
-        environment={"AWS_REGION": "us-east-1", "ONLY_THIS": "1"},
+        environment={
+            "AWS_REGION": "us-east-1",
+            "ONLY_THIS": "1",
+            "FAIL_COLD_START": str(tmp_path / "refuse"),
+        },
         concurrency=2,
         timeout_seconds=2,
         log_dir=tmp_path,
@@ -95,3 +103,20 @@ def test_a_timeout_discards_the_worker_and_the_next_event_gets_a_fresh_one(funct
     with ThreadPoolExecutor(max_workers=2) as pool:
         results = list(pool.map(function.invoke, [{"sleep": 0.2}, {"sleep": 0.2}]))
     assert {result["pid"] for result in results} == after
+
+
+def test_a_replacement_that_fails_its_cold_start_is_retried_by_the_next_event(
+    function: LambdaFunction, tmp_path: Path
+) -> None:
+    refuse = tmp_path / "refuse"
+    refuse.touch()
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        slow = pool.submit(function.invoke, {"sleep": 10})
+        # The event's own error, not the replacement's.
+        with pytest.raises(LambdaTimeout):
+            slow.result(timeout=20)
+    refuse.unlink()
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        results = list(pool.map(function.invoke, [{"sleep": 0.2}, {"sleep": 0.2}]))
+    assert len({result["pid"] for result in results}) == 2
+    assert {result["pid"] for result in results} == set(function.pids)

@@ -9,6 +9,7 @@ reason. The only rows dropped on purpose are those the preset says to drop (``sk
 from __future__ import annotations
 
 import csv
+import io
 import json
 import logging
 import re
@@ -346,7 +347,9 @@ def _row_examples(preset: Preset, path: Path, rows: Iterator[tuple[int, dict]]) 
 
 
 def _read_csv(preset: Preset, path: Path, text: str) -> list[Example]:
-    reader = csv.DictReader(text.splitlines(keepends=True))
+    # newline="": the csv module ends rows at \r and \n alone (str.splitlines would also end them at form
+    # feeds and Unicode line separators, which exported notes hold as text).
+    reader = csv.DictReader(io.StringIO(text, newline=""))
     try:
         header = reader.fieldnames or []
         columns = _columns(preset)
@@ -372,7 +375,8 @@ def _read_csv(preset: Preset, path: Path, text: str) -> list[Example]:
 
 def _read_jsonl(preset: Preset, path: Path, text: str) -> list[Example]:
     def rows() -> Iterator[tuple[int, dict]]:
-        for number, line in enumerate(text.splitlines(), start=1):
+        # JSON Lines ends a record at \n only; a raw U+2028 inside a JSON string is text.
+        for number, line in enumerate(text.split("\n"), start=1):
             if not line.strip():
                 continue
             try:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 from collections import Counter
 from pathlib import Path
@@ -100,6 +101,27 @@ def test_csv_free_text_keeps_case_strips_labels_and_skips_blank_notes(tmp_path, 
     ]
     assert examples[1].origin.endswith("mt.csv, line 5")
     assert "skipped 1 rows with an empty input" in caplog.text
+
+
+def test_only_line_feeds_end_csv_and_jsonl_rows(tmp_path):
+    # Form feeds and Unicode line separators occur in exported notes; they are text, not row ends.
+    write(
+        tmp_path / "mt.csv",
+        "transcription,medical_specialty\nPage 1\x0cPage 2\u2028end,Urology\nOk,Neurology\n",
+    )
+    notes = load_examples(MEDICAL, tmp_path / "mt.csv")
+    assert [(e.text, e.label) for e in notes] == [
+        ("Page 1\x0cPage 2\u2028end", "Urology"),
+        ("Ok", "Neurology"),
+    ]
+    assert notes[1].origin.endswith("mt.csv, line 3")
+    row = {"sentence1": "A man\u2028sleeps.", "sentence2": "A man rests.", "gold_label": "entailment"}
+    write(tmp_path / "snli.jsonl", json.dumps(row, ensure_ascii=False) + "\r\n" + json.dumps(row) + "\n")
+    pairs = load_examples(SNLI, tmp_path / "snli.jsonl")
+    assert [(e.text, e.origin.rsplit(", ", 1)[1]) for e in pairs] == [
+        ("A man\u2028sleeps.", "line 1"),
+        ("A man\u2028sleeps.", "line 2"),
+    ]
 
 
 def test_snli_no_consensus_rows_are_skipped_and_reported(tmp_path, caplog):

@@ -9,7 +9,8 @@ hyperparameters and defaults are described in :mod:`model_code.hyperparameters`.
 The model directory ends up holding the ``save_pretrained`` files of model and tokenizer, ``labels.json``,
 ``seqserve.json``, ``evaluation.json`` (on --test if given, else the validation split),
 ``confusion_matrix.png``, ``training_curve.png`` and ``code/`` (the serving code, see
-:mod:`model_code.package`); :func:`finalise_model_dir` writes all of them.
+:mod:`model_code.package`); :func:`finalise_model_dir` writes all of them. The three reports are also
+copied to ``--output-data-dir`` (SM_OUTPUT_DATA_DIR) when one is given.
 """
 
 from __future__ import annotations
@@ -276,6 +277,11 @@ def train(run: TrainingRun, *, checkpoint_dir: Path, distributed: bool) -> dict[
         log_history=trainer.state.log_history,
     )
     logger.info("rank %d of %d: wrote the model to %s", rank, world, run.model_dir)
+    if run.output_data_dir is not None:
+        # SageMaker uploads this folder as the job's output.tar.gz: the reports, without the weights.
+        run.output_data_dir.mkdir(parents=True, exist_ok=True)
+        for name in (EVALUATION_FILE, CONFUSION_MATRIX_FILE, TRAINING_CURVE_FILE):
+            shutil.copy2(run.model_dir / name, run.output_data_dir / name)
     if data.evaluation_split == "test":
         print(format_metric_line({f"test:{k}": v for k, v in headline(report).items()}), flush=True)
     return report

@@ -302,6 +302,7 @@ def test_runs_as_a_file_from_a_copied_source_dir_with_sagemaker_environment(sour
         **environ,
         "SM_CHANNEL_TRAIN": str(tmp_path / "train"),
         "SM_MODEL_DIR": str(tmp_path / "model"),
+        "SM_OUTPUT_DATA_DIR": str(tmp_path / "output"),
     }
     result = subprocess.run(
         [
@@ -324,6 +325,9 @@ def test_runs_as_a_file_from_a_copied_source_dir_with_sagemaker_environment(sour
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert {path.name for path in (tmp_path / "model").iterdir()} >= MODEL_FILES
+    # SageMaker uploads the output data dir as the job's output.tar.gz: the reports go there too.
+    for name in ("evaluation.json", "confusion_matrix.png", "training_curve.png"):
+        assert (tmp_path / "output" / name).read_bytes() == (tmp_path / "model" / name).read_bytes()
 
 
 def test_training_benchmark_skips_without_data(tmp_path):

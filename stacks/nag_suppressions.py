@@ -18,6 +18,10 @@ STATE_MACHINE_UNSCOPED = (
 PINNED_RUNTIME = (
     "Python 3.12 is the runtime the Lambda code, its tests and the Powertools 3.37 layer are pinned to"
 )
+TOPIC_KEY = (
+    "kms:GenerateDataKey* is how KMS grants publishing to the encrypted notification topic; it is "
+    "limited to that topic's key"
+)
 # CDK's AwsCustomResource provider function, shared by every state-item resource in the stack.
 AWS_CUSTOM_RESOURCE_ID = "AWS679f53fac002430cb0da5b7982bd2287"
 
@@ -55,12 +59,7 @@ def suppress_service_findings(stack: ServiceStack) -> None:
     _suppress(
         functions.idle_checker.role,
         _rule("AwsSolutions-IAM5", XRAY, "Resource::*"),
-        _rule(
-            "AwsSolutions-IAM5",
-            "kms:GenerateDataKey* is how KMS grants publishing to the encrypted notification topic; it is "
-            "limited to that topic's key",
-            "Action::kms:GenerateDataKey*",
-        ),
+        _rule("AwsSolutions-IAM5", TOPIC_KEY, "Action::kms:GenerateDataKey*"),
     )
     for model in stack.models.values():
         _suppress(
@@ -102,6 +101,7 @@ def suppress_service_findings(stack: ServiceStack) -> None:
         _suppress(
             model.pipeline.state_machine.role,
             _rule("AwsSolutions-IAM5", STATE_MACHINE_UNSCOPED, "Resource::*"),
+            _rule("AwsSolutions-IAM5", TOPIC_KEY, "Action::kms:GenerateDataKey*"),
             NagPackSuppression(
                 id="AwsSolutions-IAM5",
                 reason=(

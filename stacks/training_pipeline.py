@@ -295,6 +295,8 @@ class TrainingPipeline(Construct):
             comment=f"seqserve: train model {model.name} and record its endpoint configuration",
         )
         self._grant_training(stack, base, execution_role)
+        # SnsPublish grants sns:Publish only; the topic's own key must encrypt the message too.
+        notifications.grant_publish(self.state_machine)
 
     def _grant_training(self, stack: Stack, base: str, execution_role: iam.IRole) -> None:
         self.state_machine.add_to_role_policy(

@@ -163,6 +163,10 @@ def test_pipeline_role_acts_only_on_this_models_names(full):
     (table,) = allowed["dynamodb:updateitem"]
     assert table.endswith(":table/${Import:seqserve-stateful:ExportsOutputRefStateTableB9CBD53A}")
     assert allowed["sns:publish"] == {"${NotificationsTopicAE679CBD}"}
+    # The topic is encrypted with its own key: publishing needs the key too.
+    (key,) = full.service.find_resources("AWS::KMS::Key")
+    for action in ("kms:generatedatakey*", "kms:decrypt"):
+        assert allowed[action] == {f"${{{key}.Arn}}"}, action
     # Only actions without resource-level permissions may use "*": X-Ray and the log delivery API.
     unscoped = {action for action, resources in allowed.items() if "*" in resources}
     assert unscoped and all(action.split(":")[0] in ("xray", "logs") for action in unscoped)

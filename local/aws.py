@@ -20,6 +20,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import httpx
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from moto.sagemaker.models import sagemaker_backends
 from werkzeug.serving import BaseWSGIServer, make_server
@@ -87,6 +88,9 @@ class MotoServer:
         self._server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=MotoRequestHandler)
         self._thread = threading.Thread(target=self._server.serve_forever, name="moto", daemon=True)
         self._thread.start()
+        # moto keeps its backends per process: a stack started after another one here (as the tests do)
+        # must start from an empty AWS, as a fresh account would, not find the first one's table.
+        httpx.post(f"{self.url}/moto-api/reset", timeout=10).raise_for_status()
 
     @property
     def url(self) -> str:

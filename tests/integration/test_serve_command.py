@@ -121,6 +121,17 @@ def test_ctrl_c_stops_every_process(trained_model: Path, tmp_path: Path) -> None
         stop_everything(process)
 
 
+def serve_until_it_fails(*args: str | Path, timeout: float) -> subprocess.CompletedProcess[str]:
+    """``python -m local serve ARGS`` run to its end: for arguments it must refuse."""
+    return subprocess.run(
+        [sys.executable, "-m", "local", "serve", *map(str, args)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
 @pytest.mark.parametrize(
     ("model", "message"),
     [
@@ -129,35 +140,14 @@ def test_ctrl_c_stops_every_process(trained_model: Path, tmp_path: Path) -> None
     ],
 )
 def test_bad_model_argument_is_a_clear_error(model: str, message: str) -> None:
-    completed = subprocess.run(
-        [sys.executable, "-m", "local", "serve", "--model", model],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    completed = serve_until_it_fails("--model", model, timeout=60)
     assert completed.returncode == 2
     assert message in completed.stderr
     assert "Traceback" not in completed.stderr
 
 
 def test_a_directory_that_is_not_a_model_is_a_clear_error(tmp_path: Path) -> None:
-    completed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "local",
-            "serve",
-            "--model",
-            f"circrna={tmp_path}",
-            "--work-dir",
-            str(tmp_path),
-        ],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    completed = serve_until_it_fails("--model", f"circrna={tmp_path}", "--work-dir", tmp_path, timeout=60)
     assert completed.returncode == 2
     assert "not a trained model directory" in completed.stderr
     assert "Traceback" not in completed.stderr
@@ -180,13 +170,7 @@ def test_an_incomplete_model_directory_is_a_clear_error_before_anything_starts(t
     model_dir = tmp_path / "half"
     model_dir.mkdir()
     (model_dir / "seqserve.json").write_text('{"preset": "circrna", "labels": ["circRNA", "lncRNA"]}')
-    completed = subprocess.run(
-        [sys.executable, "-m", "local", "serve", "--model", f"circrna={model_dir}", "--work-dir", tmp_path],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
+    completed = serve_until_it_fails("--model", f"circrna={model_dir}", "--work-dir", tmp_path, timeout=180)
     assert completed.returncode == 1
     assert f"--model-dir {model_dir}: config.json is missing" in completed.stderr
     assert "Traceback" not in completed.stderr
@@ -200,22 +184,7 @@ def test_a_model_that_does_not_load_is_a_clear_error_and_leaves_no_process(tmp_p
     # Complete enough to package as model.tar.gz; only loading it fails.
     (model_dir / "config.json").write_text("{}")
     (model_dir / "model.safetensors").write_bytes(b"not weights")
-    completed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "local",
-            "serve",
-            "--model",
-            f"circrna={model_dir}",
-            "--work-dir",
-            str(tmp_path),
-        ],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
+    completed = serve_until_it_fails("--model", f"circrna={model_dir}", "--work-dir", tmp_path, timeout=180)
     assert completed.returncode == 1
     assert f"model server circrna could not load {model_dir}" in completed.stderr
     assert "Traceback" not in completed.stderr

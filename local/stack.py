@@ -15,6 +15,7 @@ import uvicorn
 from starlette.applications import Starlette
 
 from stacks.config import DeploymentConfig
+from stacks.container_environment import container_environment
 from stacks.lambda_environment import IDLE_CHECKER_TIMEOUT_SECONDS, INVOKER_TIMEOUT_SECONDS
 
 from . import rest_api, runtime
@@ -139,7 +140,12 @@ class LocalStack:
             "TZ": ":UTC",
             "POWERTOOLS_TRACE_DISABLED": "true",
         }
-        server_environment = {**environment, "PATH": "/usr/bin:/bin", "HOME": str(options.log_dir)}
+        server_environment = {
+            **environment,
+            **container_environment(options.config.api),
+            "PATH": "/usr/bin:/bin",
+            "HOME": str(options.log_dir),
+        }
         for name, model in self.deployment.models.items():
             self.model_servers[name] = ModelServer(
                 name=name, model_dir=model.model_dir, environment=server_environment, log_dir=options.log_dir

@@ -12,6 +12,7 @@ from constructs import Construct
 
 from stacks.api import PredictionApi
 from stacks.config import DeploymentConfig
+from stacks.container_environment import container_environment
 from stacks.execution_role import ModelExecutionRole
 from stacks.functions import ServiceFunctions
 from stacks.idle_shutdown import IdleShutdown
@@ -83,6 +84,7 @@ class ServiceStack(Stack):
                 image_copy=images.copies[variant],
                 execution_role=role.role,
                 table=storage.table,
+                container_environment=container_environment(config.api),
             )
             pipeline = TrainingPipeline(
                 scope_,
@@ -97,6 +99,7 @@ class ServiceStack(Stack):
                 notifications=notifications,
                 source_bundle=source_bundle,
                 metric_definitions=metric_definitions,
+                container_environment=container_environment(config.api),
             )
             served.append(
                 ServedModel(

@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from aws_cdk import aws_applicationautoscaling as autoscaling
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
@@ -33,6 +35,7 @@ class ModelServing(Construct):
         execution_role: iam.IRole,
         table: dynamodb.ITableV2,
         image_copy: Construct,
+        container_environment: Mapping[str, str],
     ) -> None:
         super().__init__(scope, construct_id)
         serving = model.serving
@@ -45,7 +48,9 @@ class ModelServing(Construct):
                 "Model",
                 execution_role_arn=execution_role.role_arn,
                 primary_container=sagemaker.CfnModel.ContainerDefinitionProperty(
-                    image=image_uri, model_data_url=serving.model_data
+                    image=image_uri,
+                    model_data_url=serving.model_data,
+                    environment=dict(container_environment),
                 ),
             )
             # SageMaker checks at CreateModel that the role can pull the image and read the artifact.

@@ -132,6 +132,7 @@ class TrainingPipeline(Construct):
         notifications: Notifications,
         source_bundle: s3_assets.Asset,
         metric_definitions: Sequence[Mapping[str, str]],
+        container_environment: Mapping[str, str],
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
@@ -172,6 +173,7 @@ class TrainingPipeline(Construct):
                 "PrimaryContainer": {
                     "Image": serving_image_uri,
                     "ModelDataUrl": sfn.JsonPath.string_at("$.training.model_data"),
+                    "Environment": dict(container_environment),
                 },
             },
             iam_resources=[sagemaker_arn(stack, "model", f"{base}-*")],

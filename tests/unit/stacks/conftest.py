@@ -58,7 +58,7 @@ FULL_CONTEXT = {
             },
         },
     },
-    "api": {"auth": "api_key", "rate_limit_rps": 20, "burst": 40, "quota_per_day": 5000},
+    "api": {"auth": "api_key", "rate_limit_rps": 20, "burst": 40, "quota_per_day": 5000, "max_inputs": 200},
     "notify_email": "ops@example.com",
 }
 

@@ -75,7 +75,7 @@ def test_environment_follows_the_internals_contract(full):
             "Fn::ImportValue": "seqserve-stateful:ExportsOutputRefStateTableB9CBD53A"
         }
         assert env["IDLE_RULE_NAME"] == "seqserve-service-idle-check"
-        assert (env["MAX_INPUTS"], env["MAX_BODY_BYTES"]) == ("64", "262144")
+        assert (env["MAX_INPUTS"], env["MAX_BODY_BYTES"]) == ("200", "262144")
         assert (env["POWERTOOLS_SERVICE_NAME"], env["POWERTOOLS_METRICS_NAMESPACE"]) == (service, "seqserve")
 
 

@@ -114,3 +114,11 @@ def test_on_demand_models_get_a_state_item_that_is_never_overwritten(full):
     assert create["parameters"]["ConditionExpression"] == "attribute_not_exists(#m)"
     assert create["ignoreErrorCodesMatching"] == "ConditionalCheckFailedException"
     assert "Update" not in properties and "Delete" not in properties
+
+
+def test_every_model_container_accepts_as_many_inputs_as_the_api(full):
+    # The invoker passes a container 413 through, so a lower container limit would cap the API's.
+    models = resources_of(full, "AWS::SageMaker::Model")
+    assert models
+    for properties in (resource["Properties"] for resource in models.values()):
+        assert properties["PrimaryContainer"]["Environment"] == {"SEQSERVE_MAX_INPUTS": "200"}

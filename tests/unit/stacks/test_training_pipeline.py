@@ -205,3 +205,8 @@ def test_an_endpoint_that_fell_asleep_meanwhile_still_gets_notified(full):
     }
     (catch,) = update["Catch"]
     assert catch["Next"] == "NotifyTrained" and catch["ResultPath"] == "$.update_error"
+
+
+def test_trained_model_container_accepts_as_many_inputs_as_the_api(full):
+    container = definition(full, "circrna")["States"]["CreateModel"]["Parameters"]["PrimaryContainer"]
+    assert container["Environment"] == {"SEQSERVE_MAX_INPUTS": "200"}

@@ -54,6 +54,9 @@ def parse_request(body: object, content_type: str | None) -> Request:
             document = json.loads(text)
         except json.JSONDecodeError as error:
             raise invalid_input(f"the body is not valid JSON: {error.msg} at line {error.lineno}") from None
+        except RecursionError:
+            # The decoder recurses per level, so a small body of nested brackets exhausts the stack.
+            raise invalid_input("the body is nested too deeply to be a prediction request") from None
         return _from_json(document)
     if kind == FASTA:
         return _from_fasta(text)

@@ -313,6 +313,7 @@ def test_protein_sequences_are_scored(protein):
         ),
         ('{"inputs": "ACGT", "parameters": 3}', "application/json", 400, "parameters must be an object"),
         ('{"inputs": "AC', "application/json", 400, "the body is not valid JSON"),
+        ('{"inputs": ' + "[" * 100_000, "application/json", 400, "the body is nested too deeply"),
         (b'{"inputs": "\xff"}', "application/json", 400, "the body is not UTF-8: invalid byte at offset 12"),
         ('{"inputs": "ACGZT"}', "application/json", 400, "inputs: character 'Z' at position 3 is invalid"),
         ('{"inputs": ["ACGT", "AC GT1"]}', "application/json", 400, "inputs[1]: character '1' at position 4"),

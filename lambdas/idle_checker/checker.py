@@ -141,11 +141,13 @@ class IdleChecker:
         reason = endpoint.failure_reason or "the endpoint's status is Failed (no reason given)"
         if not self._move(item, to=State.FAILED, failure_reason=reason):
             return self._now_state(spec.name)
-        delete_endpoint(self._sagemaker, spec.endpoint_name)
+        # Report before deleting: only the run that won the transition reports, so a delete that raises
+        # must not swallow the notice. A later run in state failed retries the delete.
         emit("Failures", model=spec.name)
         if item.state is State.AWAKE and item.state_changed_at is not None:
             emit("MinutesAwake", model=spec.name, value=(self._clock() - item.state_changed_at) / 60)
         self._notify_failure(spec, reason)
+        delete_endpoint(self._sagemaker, spec.endpoint_name)
         return State.FAILED
 
     def _notify_failure(self, spec: ModelSpec, reason: str) -> None:

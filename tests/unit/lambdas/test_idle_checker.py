@@ -190,6 +190,28 @@ def test_failed_endpoint_is_deleted_reported_and_not_retried(aws, make_checker, 
     assert aws.rule_state() == "DISABLED"
 
 
+def test_failure_is_reported_even_when_its_delete_fails_and_the_next_run_deletes(aws, make_checker):
+    aws.put_state("circrna", state="awake", state_changed_at=START - 600)
+    sagemaker = boto3.client("sagemaker", region_name=REGION)
+    with Stubber(sagemaker) as stubber:
+        stubber.add_response(
+            "describe_endpoint", describe_answer("Failed", "bad image"), {"EndpointName": ENDPOINT}
+        )
+        stubber.add_client_error("delete_endpoint", service_error_code="ThrottlingException")
+        stubber.add_response(
+            "describe_endpoint", describe_answer("Failed", "bad image"), {"EndpointName": ENDPOINT}
+        )
+        stubber.add_response("delete_endpoint", {}, {"EndpointName": ENDPOINT})
+        checker = make_checker(sagemaker=sagemaker)
+        assert checker.run()["circrna"] != "failed"  # the run reports its error for this model
+        [notice] = aws.notifications()
+        assert (notice["state"], notice["reason"]) == ("failed", "bad image")
+        assert aws.item("circrna")["state"]["S"] == "failed"
+        assert checker.run()["circrna"] == "failed"
+        stubber.assert_no_pending_responses()
+    assert aws.notifications() == []  # the run that only finished the delete sent no second notice
+
+
 def test_overlapping_runs_notify_a_failure_once(aws, make_checker):
     aws.put_state("circrna", state="awake", state_changed_at=START - 600)
     first, second = (

@@ -56,7 +56,9 @@ class Storage(Construct):
                 s3.LifecycleRule(
                     id="abort-incomplete-uploads", abort_incomplete_multipart_upload_after=Duration.days(7)
                 ),
-                # Superseded model artifacts are kept a month for rollback, then dropped.
+                # Every training job writes its own key, and a served model's artifact may be any age, so
+                # artifacts never expire by age: they move to Intelligent-Tiering after a month. Only an
+                # overwritten key's old version (someone re-uploading by hand) is dropped after 30 days.
                 s3.LifecycleRule(
                     id="expire-old-artifacts",
                     prefix=ARTIFACT_PREFIX,

@@ -6,7 +6,10 @@ The worst case of one predict request is one endpoint call and one state write:
   Throttling is answered as 429 with ``Retry-After`` instead of being retried here.
 - DynamoDB, the SageMaker control plane, EventBridge and SNS: 1 s to connect, 2 s to read, at most
   2 attempts (standard mode), so one such call costs at most about 7 s including backoff.
-So a prediction answers within about 27 s even when both hang; set the invoker's timeout to 28 s.
+So a prediction answers within about 27 s even when both hang, inside the invoker's 29 s timeout
+(stacks/lambda_environment.py). A wake makes more control-plane calls and can take longer in the worst
+case; the caller then gets API Gateway's 504 and retries, and the conditional state write keeps a retry
+from creating a second endpoint.
 """
 
 from __future__ import annotations

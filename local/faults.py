@@ -20,6 +20,7 @@ answers, so the client's own configured read timeout applies.
 
 from __future__ import annotations
 
+import functools
 import json
 import random
 import socket
@@ -59,16 +60,25 @@ class Fault:
         return f"{self.operation}:{self.kind}:{self.rate:g}"
 
 
-def _targets(operation: str) -> list[tuple[str, str, str]]:
+@functools.cache
+def _operations() -> dict[str, list[tuple[str, str, str]]]:
+    """Operation name -> (service, hyphenated service id, protocol) of each service that has it."""
     import botocore.session
 
     session = botocore.session.get_session()
-    found = []
+    found: dict[str, list[tuple[str, str, str]]] = {}
     for service in SERVICES:
         model = session.get_service_model(service)
-        if operation in model.operation_names:
-            found.append((service, model.service_id.hyphenize(), model.resolved_protocol))
+        for operation in model.operation_names:
+            found.setdefault(operation, []).append(
+                (service, model.service_id.hyphenize(), model.resolved_protocol)
+            )
     return found
+
+
+def _targets(operation: str) -> list[tuple[str, str, str]]:
+    # An operation several services have (EventBridge has a CreateEndpoint too) is faulted in each.
+    return list(_operations().get(operation, []))
 
 
 def parse_fault(text: str) -> Fault:

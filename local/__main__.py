@@ -1,6 +1,7 @@
 """``python -m local serve|demo``: the local stack on this machine, no AWS account and no Docker.
 
-serve: starts the stack, prints ``API: http://127.0.0.1:PORT`` once it takes requests, serves until
+serve: starts the stack, prints ``API: http://127.0.0.1:PORT`` once it takes requests and
+``AWS: http://127.0.0.1:PORT`` (the embedded AWS, for ``aws --endpoint-url`` or boto3), serves until
 Ctrl-C (or SIGTERM), then stops every process it started. With no ``--model`` it first trains the
 circrna preset on generated data.
 demo: the same stack, driven through the REST API with example requests, including a sleep and a wake.
@@ -16,6 +17,10 @@ import threading
 from pathlib import Path
 
 DEFAULT_IDLE_MINUTES = 1
+# SageMaker takes minutes; a few seconds keep the demo quick while every client still meets a Creating
+# endpoint (503 + Retry-After) on a wake and the idle check meets a Deleting one on a sleep.
+DEFAULT_CREATE_SECONDS = 3.0
+DEFAULT_DELETE_SECONDS = 2.0
 
 
 def _model_arg(text: str) -> tuple[str, Path]:
@@ -39,6 +44,25 @@ def _positive(kind: type):
         return value
 
     return convert
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} must be 0 or more seconds")
+    return value
+
+
+def _fault(text: str):
+    from .faults import FaultError, parse_fault
+
+    try:
+        return parse_fault(text)
+    except FaultError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -66,6 +90,31 @@ def _parser() -> argparse.ArgumentParser:
             default=5.0,
             help="period of the idle check while its rule is enabled (default 5)",
         )
+        command.add_argument(
+            "--create-seconds",
+            type=_seconds,
+            default=DEFAULT_CREATE_SECONDS,
+            help=f"an endpoint is Creating this long, then InService (default {DEFAULT_CREATE_SECONDS:g})",
+        )
+        command.add_argument(
+            "--delete-seconds",
+            type=_seconds,
+            default=DEFAULT_DELETE_SECONDS,
+            help=f"an endpoint is Deleting this long, then gone (default {DEFAULT_DELETE_SECONDS:g})",
+        )
+        command.add_argument(
+            "--fault",
+            action="append",
+            type=_fault,
+            default=[],
+            metavar="OPERATION:KIND:RATE",
+            help="inject AWS faults into the Lambdas' calls (repeatable): KIND is throttle, error (5xx), "
+            "timeout or lost (the call takes effect, its answer is lost); RATE the fraction of that "
+            "operation's requests, e.g. CreateEndpoint:lost:0.5",
+        )
+        command.add_argument(
+            "--fault-seed", type=int, default=None, help="seed of the fault draws, for a reproducible run"
+        )
         command.add_argument("--port", type=int, default=0, help="port of the REST API (default: a free one)")
         command.add_argument(
             "--work-dir",
@@ -79,6 +128,7 @@ def _parser() -> argparse.ArgumentParser:
 def _build(args: argparse.Namespace, work_dir: Path):
     from stacks.naming import service_stack_name
 
+    from .sagemaker_timing import EndpointTimes
     from .settings import local_config, model_preset, read_context
     from .stack import LocalStack, StackOptions
     from .training import train_circrna
@@ -103,8 +153,27 @@ def _build(args: argparse.Namespace, work_dir: Path):
             log_dir=work_dir / "logs",
             check_every_seconds=args.check_every_seconds,
             api_port=args.port,
+            endpoint_times=EndpointTimes(
+                create_seconds=args.create_seconds, delete_seconds=args.delete_seconds
+            ),
+            faults=tuple(args.fault),
+            fault_seed=args.fault_seed,
         )
     )
+
+
+def _announce(stack) -> None:
+    """What a user points clients at; ``API:`` comes last, once the stack takes requests."""
+    options = stack.options
+    times = options.endpoint_times
+    print(
+        f"Endpoints: Creating {times.create_seconds:g} s, Deleting {times.delete_seconds:g} s",
+        flush=True,
+    )
+    if options.faults:
+        seed = "" if options.fault_seed is None else f" (seed {options.fault_seed})"
+        print(f"Faults: {' '.join(fault.text for fault in options.faults)}{seed}", flush=True)
+    print(f"AWS: {stack.aws_url}", flush=True)
 
 
 def _serve(stack) -> int:
@@ -113,6 +182,7 @@ def _serve(stack) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     stack.start()
+    _announce(stack)
     print(f"API: {stack.api_url}", flush=True)
     stop.wait()
     return 0
@@ -122,11 +192,20 @@ def _demo(stack) -> int:
     from .demo import run_demo
 
     stack.start()
+    _announce(stack)
     return run_demo(api_url=stack.api_url, idle_timer=stack.idle_timer)
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.fault:
+        from .faults import FaultError, check_plan
+
+        try:
+            check_plan(args.fault)
+        except FaultError as error:
+            parser.error(str(error))
     with tempfile.TemporaryDirectory(prefix="seqserve-local-") as temporary:
         work_dir = (args.work_dir or Path(temporary)).resolve()
         work_dir.mkdir(parents=True, exist_ok=True)

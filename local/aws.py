@@ -3,8 +3,10 @@
 - moto's CreateEndpoint silently replaces an existing endpoint, so the endpoint itself cannot tell how
   often it was created. The record plays CloudTrail's part: it counts every JSON-protocol action
   (``X-Amz-Target``, e.g. ``SageMaker.CreateEndpoint``) that reached the server.
-- moto's CreateEndpoint replaces an endpoint that exists; SageMaker refuses with a ValidationException
-  ("Cannot create already existing endpoint"), and so does the server.
+- moto's endpoints are InService at once and gone at once; SageMaker's take minutes. The server plays
+  SageMaker's Creating and Deleting statuses for a configurable time (``local.sagemaker_timing``), and
+  refuses CreateEndpoint for a name that exists, as SageMaker does ("Cannot create already existing
+  endpoint"), also while it is Deleting.
 - moto evaluates a DynamoDB condition and then writes, with no lock between the two, so two
   concurrent conditional updates can both succeed. DynamoDB makes each conditional write atomic; the
   server gives the same guarantee by handling one DynamoDB call at a time.
@@ -12,8 +14,6 @@
 
 from __future__ import annotations
 
-import io
-import json
 import logging
 import threading
 from collections import Counter
@@ -22,8 +22,9 @@ from typing import Any
 
 import httpx
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
-from moto.sagemaker.models import sagemaker_backends
 from werkzeug.serving import BaseWSGIServer, make_server
+
+from .sagemaker_timing import Clock, EndpointLifecycle, EndpointTimes
 
 REGION = "us-east-1"
 # moto's default account; the ARNs moto builds carry it.
@@ -57,13 +58,16 @@ class CallRecord:
 class MotoServer:
     """moto's server app in a thread of this process, bound to a free port on 127.0.0.1."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, endpoint_times: EndpointTimes | None = None, clock: Clock | None = None) -> None:
         self.calls = CallRecord()
+        self.endpoints = EndpointLifecycle(
+            account_id=ACCOUNT_ID, region=REGION, times=endpoint_times or EndpointTimes(), clock=clock
+        )
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
 
     def _wrap(self, app: WSGIApp) -> WSGIApp:
-        dynamodb, create_endpoint = threading.Lock(), threading.Lock()
+        dynamodb = threading.Lock()
 
         def local_aws(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
             target = environ.get("HTTP_X_AMZ_TARGET", "")
@@ -73,10 +77,8 @@ class MotoServer:
             if target.startswith("DynamoDB_"):
                 with dynamodb:
                     return app(environ, start_response)
-            if target == "SageMaker.CreateEndpoint":
-                with create_endpoint:
-                    refusal = _refuse_existing_endpoint(environ, start_response)
-                    return refusal if refusal is not None else app(environ, start_response)
+            if target.startswith("SageMaker."):
+                return self.endpoints.handle(target.removeprefix("SageMaker."), environ, start_response, app)
             return app(environ, start_response)
 
         return local_aws
@@ -91,6 +93,7 @@ class MotoServer:
         # moto keeps its backends per process: a stack started after another one here (as the tests do)
         # must start from an empty AWS, as a fresh account would, not find the first one's table.
         httpx.post(f"{self.url}/moto-api/reset", timeout=10).raise_for_status()
+        self.endpoints.reset()
 
     @property
     def url(self) -> str:
@@ -105,20 +108,6 @@ class MotoServer:
         if self._thread is not None:
             self._thread.join(timeout=5)
         self._server = self._thread = None
-
-
-def _refuse_existing_endpoint(
-    environ: dict[str, Any], start_response: Callable[..., Any]
-) -> Iterable[bytes] | None:
-    body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
-    environ["wsgi.input"] = io.BytesIO(body)
-    name = json.loads(body or b"{}").get("EndpointName")
-    if name not in sagemaker_backends[ACCOUNT_ID][REGION].endpoints:
-        return None
-    arn = f"arn:aws:sagemaker:{REGION}:{ACCOUNT_ID}:endpoint/{name.lower()}"
-    error = {"__type": "ValidationException", "message": f'Cannot create already existing endpoint "{arn}".'}
-    start_response("400 Bad Request", [("Content-Type", "application/x-amz-json-1.1")])
-    return [json.dumps(error).encode()]
 
 
 def aws_environment(*, moto_url: str, runtime_url: str) -> dict[str, str]:

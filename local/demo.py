@@ -15,7 +15,7 @@ import httpx
 
 SEQUENCE = "ATGGCGTACGTTAGCCTAGGCTAACGGTACGATCGATCGGCTAGCTAGGATCCGATCGTAGCTAGCTAGGCTA"
 OTHER = "GGCCTTAAGGCCTTAGCGCGATATCGCGTTAACCGGTTAACGCGATCGATGCATGCAAGCTTGCATGCAT"
-# Local endpoints are in service at once; waiting out a real endpoint's Retry-After would only idle.
+# Local endpoints take seconds (--create-seconds), not SageMaker's minutes that Retry-After is sized for.
 LOCAL_RETRY_CAP_SECONDS = 2.0
 
 

@@ -87,7 +87,10 @@ class LambdaFunction:
         concurrency: int,
         timeout_seconds: float,
         log_dir: Path,
+        fault_plan: str = "",
     ) -> None:
+        """``fault_plan``: ``local.faults.plan_argument(...)``, AWS faults every worker injects into the
+        handler's boto3 calls (empty: none)."""
         self.name = name
         self._timeout = timeout_seconds
         self.log_file = log_dir / f"{name}.log"
@@ -99,6 +102,7 @@ class LambdaFunction:
             handler,
             str(self.log_file),
             str(timeout_seconds),
+            *([fault_plan] if fault_plan else []),
         ]
         self._environment = {
             **environment,

@@ -1,9 +1,12 @@
-"""One Lambda execution environment: ``python -m local.lambda_worker CODE_DIR HANDLER LOG_FILE TIMEOUT``.
+"""One Lambda execution environment: ``python -m local.lambda_worker CODE_DIR HANDLER LOG_FILE TIMEOUT
+[FAULT_PLAN]``.
 
 It starts with only the function's environment (the stack passes nothing else), imports the handler
 once (the cold start: module-level boto3 clients are created then), then handles one event at a time:
 a JSON line on stdin in, a JSON line out on the stdout it started with. What the handler prints, as
 Powertools' logs and metrics, goes to the function's log file instead, as Lambda sends it to CloudWatch.
+FAULT_PLAN (``local.faults.plan_argument``) installs injected AWS faults on boto3's default session
+before the handler module is imported, so the handler's module-level clients carry them.
 """
 
 from __future__ import annotations
@@ -48,7 +51,7 @@ class LambdaContext:
         return max(0, int((self.deadline - time.monotonic()) * 1000))
 
 
-def main(code_dir: str, handler_path: str, log_file: str, timeout_seconds: str) -> None:
+def main(code_dir: str, handler_path: str, log_file: str, timeout_seconds: str, fault_plan: str = "") -> None:
     # Ctrl-C reaches the whole process group; the stack, not the terminal, decides when workers stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     answers = os.fdopen(os.dup(1), "w", buffering=1)
@@ -56,6 +59,12 @@ def main(code_dir: str, handler_path: str, log_file: str, timeout_seconds: str) 
     log = os.open(log_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     os.dup2(log, 1)
     os.dup2(log, 2)
+    if fault_plan:
+        # Imported while this repository is still on sys.path; the handler's import below cannot see it.
+        from local.faults import faults_from_argument, install_default_session
+
+        faults, seed = faults_from_argument(fault_plan)
+        install_default_session(faults, seed=seed)
     # The function sees its own code and the installed packages, not this repository (``-m`` put it
     # first on sys.path to find this module): what the Lambda imports must ship in its asset.
     repository = Path(__file__).resolve().parent.parent
@@ -79,4 +88,4 @@ def main(code_dir: str, handler_path: str, log_file: str, timeout_seconds: str) 
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:5])
+    main(*sys.argv[1:6])

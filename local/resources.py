@@ -93,9 +93,8 @@ def create_deployment(
     topic_arn = clients["sns"].create_topic(Name=f"{stack_name}-lifecycle")["TopicArn"]
     on_demand = [config.model(name) for name in model_dirs if config.model(name).serving.mode == "on_demand"]
     every = min((model.serving.check_every_minutes for model in on_demand), default=5)
-    # Disabled until a model wakes: nothing is awake yet. (The CDK app deploys it enabled, for a redeploy
-    # while a model is awake, and its first check turns it off.)
-    clients["events"].put_rule(Name=rule_name, ScheduleExpression=_schedule(every), State="DISABLED")
+    # Enabled, as the CDK app deploys it: the idle check runs on its schedule whatever the models' states.
+    clients["events"].put_rule(Name=rule_name, ScheduleExpression=_schedule(every), State="ENABLED")
     models = {}
     for name, model_dir in model_dirs.items():
         model_config = config.model(name)

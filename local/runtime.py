@@ -1,6 +1,10 @@
 """A local sagemaker-runtime: ``POST /endpoints/{name}/invocations`` as SageMaker answers it.
 
-An endpoint answers only while it exists in moto. Its model server is found the way SageMaker finds its
+An endpoint answers only while moto says it is ``InService``: a missing endpoint, and one that is
+``Creating``, ``Deleting``, ``Failed`` or ``OutOfService``, gets SageMaker's 400 ``ValidationError``
+"Endpoint NAME of account ACCOUNT not found." (the runtime routes only to endpoints whose instances
+serve; that message is the one SageMaker gives for a missing endpoint, and the invoker reads it as
+"the endpoint is down"). Its model server is found the way SageMaker finds its
 container: endpoint -> endpoint configuration -> model -> the artifact (``ModelDataUrl``) that a running
 model server serves. Errors carry SageMaker's shapes (``x-amzn-ErrorType`` and a JSON body), so boto3
 raises the same ``ValidationError`` and ``ModelError`` it raises against AWS.
@@ -25,6 +29,8 @@ from .aws import ACCOUNT_ID, REGION
 # What SageMaker's front end puts in x-amzn-ErrorType for a request it rejects.
 VALIDATION_ERROR = "ValidationError:http://internal.amazon.com/coral/com.amazon.coral.validate/"
 MODEL_ERROR = "ModelError:http://internal.amazon.com/coral/com.amazon.sagemaker/"
+# The only status in which the runtime routes requests to an endpoint.
+SERVING_STATUS = "InService"
 # SageMaker waits this long for a container before answering ModelError.
 CONTAINER_TIMEOUT_SECONDS = 60.0
 
@@ -68,7 +74,8 @@ class ContainerRouter:
         self._lock = threading.Lock()
 
     def container_url(self, endpoint: str) -> str | None:
-        """None when the endpoint does not exist; LookupError when no model server serves its model.
+        """None when the endpoint does not exist or is not InService; LookupError when no model server
+        serves its model.
 
         Configurations are cached: SageMaker never changes one once made.
         """
@@ -78,6 +85,8 @@ class ContainerRouter:
             if error.response["Error"]["Code"] == "ValidationException":
                 return None
             raise
+        if described["EndpointStatus"] != SERVING_STATUS:
+            return None
         config_name = described["EndpointConfigName"]
         with self._lock:
             data_url = self._config_models.get(config_name)

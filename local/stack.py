@@ -1,4 +1,5 @@
-"""The whole local stack in one object: start it, use ``api_url``, stop it (every process it started)."""
+"""The whole local stack in one object: start it, use ``api_url`` (and ``aws_url``), stop it (every
+process it started)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import socket
 import threading
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +21,12 @@ from stacks.lambda_environment import IDLE_CHECKER_TIMEOUT_SECONDS, INVOKER_TIME
 
 from . import rest_api, runtime
 from .aws import CREDENTIALS, REGION, MotoServer, aws_environment
+from .faults import Fault, plan_argument
 from .idle_timer import IdleTimer
 from .lambda_pool import LambdaFunction
 from .model_server import REPO_ROOT, ModelServer
 from .resources import Deployment, create_deployment
+from .sagemaker_timing import Clock, EndpointTimes
 
 LAMBDA_CODE = REPO_ROOT / "lambdas"
 
@@ -39,6 +42,12 @@ class StackOptions:
     api_port: int = 0
     # Concurrent executions of the invoker, each a process, as Lambda's reserved concurrency.
     invoker_concurrency: int = 8
+    # How long endpoints stay Creating and Deleting, on ``endpoint_clock`` (default: time.monotonic).
+    endpoint_times: EndpointTimes = field(default_factory=EndpointTimes)
+    endpoint_clock: Clock | None = None
+    # AWS faults injected into both Lambdas' boto3 calls (local.faults), drawn from ``fault_seed``.
+    faults: tuple[Fault, ...] = ()
+    fault_seed: int | None = None
 
 
 class _HttpServer:
@@ -75,7 +84,7 @@ class _HttpServer:
 class LocalStack:
     def __init__(self, options: StackOptions) -> None:
         self.options = options
-        self.moto = MotoServer()
+        self.moto = MotoServer(endpoint_times=options.endpoint_times, clock=options.endpoint_clock)
         self.model_servers: dict[str, ModelServer] = {}
         self.deployment: Deployment | None = None
         self.invoker: LambdaFunction | None = None
@@ -100,6 +109,11 @@ class LocalStack:
         if self._api is None:
             raise RuntimeError("the local stack is not started")
         return self._api.url
+
+    @property
+    def aws_url(self) -> str:
+        """The embedded AWS (moto) endpoint, for ``aws --endpoint-url`` or boto3's ``endpoint_url``."""
+        return self.moto.url
 
     @property
     def runtime_url(self) -> str:
@@ -151,6 +165,7 @@ class LocalStack:
                 name=name, model_dir=model.model_dir, environment=server_environment, log_dir=options.log_dir
             )
         function_environment = {**environment, **self.deployment.lambda_environment()}
+        fault_plan = plan_argument(options.faults, seed=options.fault_seed) if options.faults else ""
         self.invoker = LambdaFunction(
             name=f"{options.stack_name}-invoker",
             code_dir=LAMBDA_CODE,
@@ -159,6 +174,7 @@ class LocalStack:
             concurrency=options.invoker_concurrency,
             timeout_seconds=INVOKER_TIMEOUT_SECONDS,
             log_dir=options.log_dir,
+            fault_plan=fault_plan,
         )
         self.idle_checker = LambdaFunction(
             name=f"{options.stack_name}-idle-checker",
@@ -168,6 +184,7 @@ class LocalStack:
             concurrency=1,
             timeout_seconds=IDLE_CHECKER_TIMEOUT_SECONDS,
             log_dir=options.log_dir,
+            fault_plan=fault_plan,
         )
         # Model servers load torch and the Lambda workers boto3: start them side by side.
         starters = [server.start for server in self.model_servers.values()]

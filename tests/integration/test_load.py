@@ -48,7 +48,7 @@ def test_a_burst_on_a_sleeping_model_creates_the_endpoint_once(stack: LocalStack
 
 
 def test_a_thousand_requests_on_an_awake_model(stack: LocalStack, api: httpx.Client) -> None:
-    assert predict_until_awake(api).status_code == 200
+    assert predict_until_awake(stack, api).status_code == 200
     deadline = time.monotonic() + 30
     while api.get("/models/circrna/status").json()["state"] != "awake":
         assert time.monotonic() < deadline
@@ -88,7 +88,7 @@ def test_a_thousand_requests_on_an_awake_model(stack: LocalStack, api: httpx.Cli
 def test_a_model_server_killed_mid_run_gives_502_until_it_is_back(
     stack: LocalStack, api: httpx.Client
 ) -> None:
-    assert predict_until_awake(api).status_code == 200
+    assert predict_until_awake(stack, api).status_code == 200
     server = stack.model_servers["circrna"]
     restarts = server.restarts
     # (sent after the kill?, the response), from two clients asking without pause.
@@ -126,7 +126,7 @@ def test_a_model_server_killed_mid_run_gives_502_until_it_is_back(
 def test_a_container_error_reaches_boto3_as_sagemakers_model_error(
     stack: LocalStack, api: httpx.Client
 ) -> None:
-    assert predict_until_awake(api).status_code == 200
+    assert predict_until_awake(stack, api).status_code == 200
     runtime = boto3.client(
         "sagemaker-runtime",
         endpoint_url=stack.runtime_url,

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import os
 import queue
+import re
 import signal
 import subprocess
 import sys
 import threading
 from pathlib import Path
 
+import boto3
 import httpx
 import pytest
 
+from local.aws import CREDENTIALS, REGION
 from local.processes import free_port
 
 from .conftest import SEQUENCE
@@ -93,18 +96,49 @@ def stop_everything(process: subprocess.Popen[str]) -> None:
 
 def test_ctrl_c_stops_every_process(trained_model: Path, tmp_path: Path) -> None:
     port = free_port()
-    process = serve("--model", f"circrna={trained_model}", "--port", str(port), "--work-dir", str(tmp_path))
+    process = serve(
+        "--model",
+        f"circrna={trained_model}",
+        "--port",
+        str(port),
+        "--work-dir",
+        str(tmp_path),
+        # Long enough that the endpoint is still Creating when the test looks; it never waits for it.
+        "--create-seconds",
+        "600",
+        "--fault",
+        "DescribeEndpoint:throttle:0.5",
+        "--fault-seed",
+        "1",
+    )
     try:
         lines = read_lines(process)
         output = []
         while not (output and output[-1].startswith("API: ")):
             output.append(lines.get(timeout=180))
         assert output[-1].strip() == f"API: http://127.0.0.1:{port}"
+        assert "Endpoints: Creating 600 s, Deleting 2 s\n" in output
+        assert "Faults: DescribeEndpoint:throttle:0.5 (seed 1)\n" in output
+        [aws_line] = [line for line in output if line.startswith("AWS: ")]
+        aws_url = aws_line.removeprefix("AWS: ").strip()
+        assert re.fullmatch(r"http://127\.0\.0\.1:\d+", aws_url)
 
         api = f"http://127.0.0.1:{port}"
         assert httpx.get(f"{api}/models", timeout=30).status_code == 200
         woken = httpx.post(f"{api}/models/circrna/predict", json={"inputs": SEQUENCE}, timeout=30)
         assert woken.status_code == 503
+        # The AWS line is the embedded AWS, as `aws --endpoint-url` or boto3 use it (no fault here: the
+        # faults are the Lambdas' only).
+        sagemaker = boto3.client(
+            "sagemaker",
+            endpoint_url=aws_url,
+            region_name=REGION,
+            aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        )
+        [endpoint] = sagemaker.list_endpoints()["Endpoints"]
+        assert endpoint["EndpointStatus"] == "Creating"
+        assert "circrna" in endpoint["EndpointName"]
         started = descendants(process.pid)
         # The model server, eight invoker workers and one idle-checker worker at least.
         assert len(started) >= 10
@@ -141,6 +175,33 @@ def serve_until_it_fails(*args: str | Path, timeout: float) -> subprocess.Comple
 )
 def test_bad_model_argument_is_a_clear_error(model: str, message: str) -> None:
     completed = serve_until_it_fails("--model", model, timeout=60)
+    assert completed.returncode == 2
+    assert message in completed.stderr
+    assert "Traceback" not in completed.stderr
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (
+            ("--fault", "CreateEndpoint:explode:0.5"),
+            "kind 'explode' is not one of throttle, error, timeout, lost",
+        ),
+        (("--fault", "CreateEndpoint:lost:2"), "--fault 'CreateEndpoint:lost:2': rate 2 is not in (0, 1]"),
+        (
+            ("--fault", "MakeEndpoint:lost:1"),
+            "--fault 'MakeEndpoint:lost:1': 'MakeEndpoint' is not an operation",
+        ),
+        (
+            ("--fault", "DeleteEndpoint:error:0.7", "--fault", "DeleteEndpoint:timeout:0.7"),
+            "the rates for DeleteEndpoint add up to 1.4, more than 1",
+        ),
+        (("--create-seconds", "-3"), "argument --create-seconds: '-3' must be 0 or more seconds"),
+        (("--delete-seconds", "soon"), "argument --delete-seconds: 'soon' is not a number of seconds"),
+    ],
+)
+def test_bad_timing_or_fault_arguments_are_clear_errors(arguments: tuple[str, ...], message: str) -> None:
+    completed = serve_until_it_fails(*arguments, timeout=60)
     assert completed.returncode == 2
     assert message in completed.stderr
     assert "Traceback" not in completed.stderr

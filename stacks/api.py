@@ -91,10 +91,16 @@ def to_json_schema(schema: dict, *, root: bool = False) -> apigw.JsonSchema:
     return apigw.JsonSchema(**kwargs)
 
 
+# validationErrorString arrives raw and holds double quotes ([object has missing required properties
+# (["inputs"])]), so it is escaped. escapeJavaScript also turns ' into \', which JSON does not allow:
+# the replaceAll (a Java String method in VTL) undoes that one.
+VALIDATION_MESSAGE = (
+    '"$util.escapeJavaScript($context.error.validationErrorString)' + '.replaceAll("\\\\\'","\'")"'
+)
 # (response type, status, error code, message as JSON) for API Gateway's own answers. messageString
-# arrives quoted; validationErrorString arrives raw, so the template quotes it.
+# arrives quoted.
 GATEWAY_ERRORS = (
-    (apigw.ResponseType.BAD_REQUEST_BODY, "400", "invalid_input", '"$context.error.validationErrorString"'),
+    (apigw.ResponseType.BAD_REQUEST_BODY, "400", "invalid_input", VALIDATION_MESSAGE),
     (apigw.ResponseType.THROTTLED, "429", "throttled", "$context.error.messageString"),
     (apigw.ResponseType.QUOTA_EXCEEDED, "429", "quota_exceeded", "$context.error.messageString"),
     (apigw.ResponseType.DEFAULT_4_XX, None, CLIENT_ERROR, "$context.error.messageString"),

@@ -5,9 +5,11 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+# SageMaker takes Docker media types only; BuildKit switches to OCI whenever it attaches attestations.
+export BUILDX_NO_DEFAULT_ATTESTATIONS := 1
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: install test lint bench demo serve synth
+.PHONY: install test lint bench demo serve synth deploy
 
 install: $(STAMP)
 
@@ -43,3 +45,7 @@ synth: $(STAMP) node_modules/.package-lock.json
 	rm -rf cdk.out
 	npx --no-install cdk synth --quiet --no-notices --no-version-reporting --no-lookups
 	$(VENV)/bin/cfn-lint cdk.out/*.template.json
+
+# Builds the serving image with Docker (Docker media types, no attestations) and deploys both stacks.
+deploy: $(STAMP) node_modules/.package-lock.json
+	npx --no-install cdk deploy --all --no-notices --no-version-reporting

@@ -110,7 +110,13 @@ GATEWAY_ERRORS = (
 
 class PredictionApi(Construct):
     def __init__(
-        self, scope: Construct, construct_id: str, *, config: ApiConfig, handler: lambda_.IFunction
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: ApiConfig,
+        handler: lambda_.IFunction,
+        name: str,
     ) -> None:
         super().__init__(scope, construct_id)
         access_logs = logs.LogGroup(
@@ -128,10 +134,12 @@ class PredictionApi(Construct):
         self.api = apigw.RestApi(
             self,
             "Api",
+            rest_api_name=name,
             description="seqserve: predict with, inspect and wake the deployed models",
             endpoint_types=[apigw.EndpointType.REGIONAL],
-            cloud_watch_role=True,
-            cloud_watch_role_removal_policy=RemovalPolicy.DESTROY,
+            # API Gateway's CloudWatch role is one setting per account and region: a stack that owned it
+            # would break other APIs' logging when destroyed. It is set once per account (README).
+            cloud_watch_role=False,
             deploy_options=apigw.StageOptions(
                 stage_name=STAGE,
                 access_log_destination=apigw.LogGroupLogDestination(access_logs),

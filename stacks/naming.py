@@ -38,6 +38,11 @@ def idle_rule_name(stack_name: str) -> str:
     return _shorten(_clean(f"{stack_name}-idle-check"), MAX_RULE_NAME)
 
 
+def api_name(prefix: str) -> str:
+    """The REST API's name, so two deployments' APIs (and their ApiName metrics) stay apart."""
+    return f"{prefix}-api"
+
+
 def stateful_stack_name(prefix: str) -> str:
     return f"{prefix}-stateful"
 

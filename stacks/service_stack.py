@@ -18,7 +18,7 @@ from stacks.functions import ServiceFunctions
 from stacks.idle_shutdown import IdleShutdown
 from stacks.lambda_environment import ServedModel
 from stacks.monitoring import ModelMonitoring, api_error_rate_alarm
-from stacks.naming import idle_rule_name, sagemaker_base
+from stacks.naming import api_name, idle_rule_name, sagemaker_base
 from stacks.notifications import Notifications
 from stacks.serving import ModelServing
 from stacks.serving_image import ServingImages
@@ -137,7 +137,9 @@ class ServiceStack(Stack):
             every_minutes=min(m.serving.check_every_minutes for m in on_demand),
             checker=functions.idle_checker,
         )
-        api = PredictionApi(self, "Api", config=config.api, handler=functions.invoker)
+        api = PredictionApi(
+            self, "Api", config=config.api, handler=functions.invoker, name=api_name(config.prefix)
+        )
         api_alarm = api_error_rate_alarm(self, "ApiServerErrorRate", api=api.api, topic=notifications.topic)
         for model, spec in zip(config.models, served, strict=True):
             ModelMonitoring(

@@ -9,6 +9,7 @@ import pytest
 
 from stacks.api import predict_schema
 from stacks.gateway_errors import CLIENT_ERROR, GATEWAY_ERROR, error_body
+from tests.unit.stacks.conftest import feature_flags
 from tests.unit.stacks.vtl import render
 
 
@@ -191,3 +192,13 @@ def test_every_gateway_error_template_renders_json(full, validation_error):
         rendered = render(properties["ResponseTemplates"]["application/json"], context=context)
         expected = validation_error if response_type == "BAD_REQUEST_BODY" else message
         assert json.loads(rendered) == error_body(codes[response_type], expected), response_type
+
+
+def test_api_is_named_from_the_prefix_and_leaves_the_account_setting_alone(full, iam_app):
+    # The CloudWatch role of API Gateway is one per account and region: owning it (with DESTROY) would
+    # break other APIs' logging on `cdk destroy`; a fixed name "Api" would mix two deployments' metrics.
+    for built, name in ((full, "seqserve-api"), (iam_app, "iamauth-api")):
+        built.service.resource_count_is("AWS::ApiGateway::Account", 0)
+        (api,) = built.service.find_resources("AWS::ApiGateway::RestApi").values()
+        assert api["Properties"]["Name"] == name
+    assert feature_flags()["@aws-cdk/aws-apigateway:disableCloudWatchRole"] is True

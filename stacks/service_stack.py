@@ -106,7 +106,7 @@ class ServiceStack(Stack):
                     name=model.name,
                     preset=model.preset,
                     mode=model.serving.mode,
-                    endpoint_name=base,
+                    endpoint_name=serving.endpoint_name,
                     endpoint_config_name=serving.endpoint_config_name,
                     idle_minutes=model.serving.idle_minutes,
                 )
@@ -129,6 +129,10 @@ class ServiceStack(Stack):
             idle_rule_name=rule_name,
             api=config.api,
         )
+        # A new always_on endpoint (new instance type) is in service before the invoker switches to it.
+        for resources in self.models.values():
+            if resources.serving.endpoint is not None:
+                functions.invoker.node.add_dependency(resources.serving.endpoint)
         on_demand = config.on_demand_models or config.models
         IdleShutdown(
             self,

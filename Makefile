@@ -13,10 +13,14 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 install: $(STAMP)
 
-$(STAMP): requirements.txt requirements-dev.txt
+$(STAMP): requirements.txt requirements-dev.txt requirements-lambda-layer.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt -r requirements-dev.txt
+	# The Lambda layer's wheels, for the functions' CPython 3.12 on arm64 (stacks/powertools_layer.py).
+	$(PY) -m pip download --quiet --only-binary=:all: --no-deps --implementation cp --python-version 3.12 \
+		--abi cp312 --abi abi3 --abi none --platform manylinux2014_aarch64 --platform manylinux_2_28_aarch64 \
+		--platform any -d $(VENV)/lambda-layer-wheels -r requirements-lambda-layer.txt
 	touch $(STAMP)
 
 lint: $(STAMP)

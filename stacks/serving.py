@@ -107,7 +107,7 @@ class ModelServing(Construct):
                 endpoint_config_name=content_name(endpoint_name, self._variant_content(model, model_name)),
                 production_variants=[variant],
             )
-            config.add_dependency(sm_model)
+            config.node.add_dependency(sm_model)
             self.endpoint_config_name = config.endpoint_config_name
         if serving.mode == "on_demand":
             self._state_item(model, table)
@@ -120,7 +120,7 @@ class ModelServing(Construct):
                 # Keep the instance count autoscaling set when a new model or image comes in.
                 retain_all_variant_properties=serving.mode == "always_on" or None,
             )
-            self.endpoint.add_dependency(config)
+            self.endpoint.node.add_dependency(config)
         if serving.mode == "always_on":
             self._autoscaling(model)
 

@@ -51,29 +51,38 @@ def lambda_environment(
 ) -> dict[str, str]:
     """The variables both functions get (each adds its own ``POWERTOOLS_SERVICE_NAME``).
 
-    Raises ConfigError when they would not fit Lambda's 4 KB environment: 17 models with 15-character
-    names fit, 18 do not.
+    Raises ConfigError when they would not fit Lambda's 4 KB environment (check_environment_size).
     """
     models = tuple(models)
     environment = {
         "STATE_TABLE": table_name,
-        # json.dumps keeps the contract's nulls (CDK's to_json_string drops them); compact separators
-        # leave room for more models in the 4 KB.
-        "MODELS": json.dumps({m.name: m.as_environment() for m in models}, separators=(",", ":")),
+        "MODELS": models_variable(models),
         "IDLE_RULE_NAME": idle_rule_name,
         "NOTIFY_TOPIC_ARN": topic_arn,
         "MAX_INPUTS": str(api.max_inputs),
         "MAX_BODY_BYTES": str(api.max_body_bytes),
         "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
     }
+    check_environment_size(environment, model_count=len(models))
+    return environment
+
+
+def models_variable(models: Iterable[ServedModel]) -> str:
+    """``MODELS``: json.dumps keeps the contract's nulls (CDK's to_json_string drops them); compact
+    separators leave room for more models in the 4 KB."""
+    return json.dumps({m.name: m.as_environment() for m in models}, separators=(",", ":"))
+
+
+def check_environment_size(environment: dict[str, str], *, model_count: int) -> None:
+    """ConfigError naming the size, the limit and the model count when the functions' environment
+    (this one plus each function's ``POWERTOOLS_SERVICE_NAME``) exceeds Lambda's 4 KB."""
     size = environment_bytes(environment) + SERVICE_NAME_BYTES
     if size > LAMBDA_ENVIRONMENT_BYTES:
         raise ConfigError(
-            f"models: {len(models)} models make the Lambda environment {size} bytes (MODELS alone "
+            f"models: {model_count} models make the Lambda environment {size} bytes (MODELS alone "
             f"{len(environment['MODELS'])}), over Lambda's limit of {LAMBDA_ENVIRONMENT_BYTES} bytes per "
             "function; deploy fewer models per app (split them over several prefixes) or shorten their names"
         )
-    return environment
 
 
 def environment_bytes(environment: dict[str, str]) -> int:

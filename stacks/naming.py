@@ -40,21 +40,21 @@ def _clean(text: str) -> str:
     return re.sub(r"-+", "-", re.sub(r"[^a-z0-9-]", "-", text.lower())).strip("-")
 
 
-def sagemaker_prefix(prefix: str) -> str:
-    """Every SageMaker name this app creates starts with this and "-" (ListEndpoints NameContains)."""
-    return _clean(prefix)
-
-
 def sagemaker_base(stack_name: str, model: str) -> str:
     """The endpoint name of a model, and the prefix of its training jobs, models and configs.
 
     ``<prefix>-service-<model>``; when that is too long, only the part after ``<prefix>-`` is cut, so
     the name still starts with the app's prefix.
     """
-    prefix = sagemaker_prefix(stack_name.removesuffix(SERVICE_SUFFIX))
+    prefix = endpoint_prefix(stack_name.removesuffix(SERVICE_SUFFIX))
     rest = _clean(f"{stack_name[len(stack_name.removesuffix(SERVICE_SUFFIX)) + 1 :]}-{model}")
     # The config caps the prefix at 20 characters, which leaves at least 5 for the rest.
-    return f"{prefix}-{_shorten(rest, max(MAX_BASE - len(prefix) - 1, 5))}"
+    return f"{prefix}{_shorten(rest, max(MAX_BASE - len(prefix), 5))}"
+
+
+def endpoint_prefix(prefix: str) -> str:
+    """What every endpoint name of the app with this config prefix starts with (interfaces.md #5)."""
+    return f"{_clean(prefix)}-"
 
 
 def content_name(base: str, content: object) -> str:

@@ -9,12 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from stacks.config import ApiConfig, ConfigError
+from stacks.config import ConfigError
 from stacks.lambda_environment import (
     LAMBDA_ENVIRONMENT_BYTES,
     ServedModel,
+    check_environment_size,
     environment_bytes,
-    lambda_environment,
+    models_variable,
 )
 from stacks.naming import content_name, sagemaker_base
 
@@ -42,13 +43,18 @@ def served(count: int) -> list[ServedModel]:
 
 
 def environment(count: int) -> dict[str, str]:
-    return lambda_environment(
-        table_name=TOKEN,
-        models=served(count),
-        idle_rule_name="seqserve-service-idle-check",
-        topic_arn=TOKEN,
-        api=ApiConfig(),
-    )
+    """The functions' environment as stacks/functions.py builds it, with deploy-time values as tokens."""
+    environment = {
+        "STATE_TABLE": TOKEN,
+        "MODELS": models_variable(served(count)),
+        "NOTIFY_TOPIC_ARN": TOKEN,
+        "MAX_INPUTS": "64",
+        "MAX_BODY_BYTES": "262144",
+        "POWERTOOLS_METRICS_NAMESPACE": "seqserve",
+        "ENDPOINT_PREFIX": "seqserve-",
+    }
+    check_environment_size(environment, model_count=count)
+    return environment
 
 
 def test_many_models_fail_synth_naming_the_limit_and_the_count():

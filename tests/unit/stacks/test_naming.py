@@ -6,9 +6,9 @@ import re
 
 from stacks.naming import (
     MAX_BASE,
+    endpoint_prefix,
     idle_rule_name,
     sagemaker_base,
-    sagemaker_prefix,
     service_stack_name,
     stateful_stack_name,
 )
@@ -51,6 +51,6 @@ def test_every_base_starts_with_the_lowercase_prefix_even_when_cut():
     for prefix in ("seqserve", "SeqServe", "My-Company-Seqserve1", "x" * 20):
         for model in ("circrna", "protein-localization-v1", "m" * 32):
             base = sagemaker_base(service_stack_name(prefix), model)
-            assert base.startswith(f"{sagemaker_prefix(prefix)}-"), (prefix, model, base)
-            assert sagemaker_prefix(prefix) == prefix.lower()
+            assert base.startswith(endpoint_prefix(prefix)), (prefix, model, base)
+            assert endpoint_prefix(prefix) == f"{prefix.lower()}-"
             assert len(base) <= MAX_BASE and SAGEMAKER_NAME.match(base)

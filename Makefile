@@ -5,16 +5,22 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+# SageMaker takes Docker media types only; BuildKit switches to OCI whenever it attaches attestations.
+export BUILDX_NO_DEFAULT_ATTESTATIONS := 1
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: install test lint bench demo serve synth
+.PHONY: install test lint bench demo serve synth deploy
 
 install: $(STAMP)
 
-$(STAMP): requirements.txt requirements-dev.txt
+$(STAMP): requirements.txt requirements-dev.txt requirements-lambda-layer.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt -r requirements-dev.txt
+	# The Lambda layer's wheels, for the functions' CPython 3.12 on arm64 (stacks/powertools_layer.py).
+	$(PY) -m pip download --quiet --only-binary=:all: --no-deps --implementation cp --python-version 3.12 \
+		--abi cp312 --abi abi3 --abi none --platform manylinux2014_aarch64 --platform manylinux_2_28_aarch64 \
+		--platform any -d $(VENV)/lambda-layer-wheels -r requirements-lambda-layer.txt
 	touch $(STAMP)
 
 lint: $(STAMP)
@@ -43,3 +49,7 @@ synth: $(STAMP) node_modules/.package-lock.json
 	rm -rf cdk.out
 	npx --no-install cdk synth --quiet --no-notices --no-version-reporting --no-lookups
 	$(VENV)/bin/cfn-lint cdk.out/*.template.json
+
+# Builds the serving image with Docker (Docker media types, no attestations) and deploys both stacks.
+deploy: $(STAMP) node_modules/.package-lock.json
+	npx --no-install cdk deploy --all --no-notices --no-version-reporting

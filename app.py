@@ -16,9 +16,10 @@ def synth(app: cdk.App) -> None:
     context = {key: app.node.try_get_context(key) for key in TOP_LEVEL_KEYS}
     try:
         config = parse_deployment({key: value for key, value in context.items() if value is not None})
+        # Some limits (the Lambda environment's 4 KB) are only known once the names are built.
+        build_app(app, config)
     except ConfigError as error:
         sys.exit(f"seqserve: bad deployment config in cdk.json context: {error}")
-    build_app(app, config)
     app.synth()
 
 

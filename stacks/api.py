@@ -91,10 +91,16 @@ def to_json_schema(schema: dict, *, root: bool = False) -> apigw.JsonSchema:
     return apigw.JsonSchema(**kwargs)
 
 
+# validationErrorString arrives raw and holds double quotes ([object has missing required properties
+# (["inputs"])]), so it is escaped. escapeJavaScript also turns ' into \', which JSON does not allow:
+# the replaceAll (a Java String method in VTL) undoes that one.
+VALIDATION_MESSAGE = (
+    '"$util.escapeJavaScript($context.error.validationErrorString)' + '.replaceAll("\\\\\'","\'")"'
+)
 # (response type, status, error code, message as JSON) for API Gateway's own answers. messageString
-# arrives quoted; validationErrorString arrives raw, so the template quotes it.
+# arrives quoted.
 GATEWAY_ERRORS = (
-    (apigw.ResponseType.BAD_REQUEST_BODY, "400", "invalid_input", '"$context.error.validationErrorString"'),
+    (apigw.ResponseType.BAD_REQUEST_BODY, "400", "invalid_input", VALIDATION_MESSAGE),
     (apigw.ResponseType.THROTTLED, "429", "throttled", "$context.error.messageString"),
     (apigw.ResponseType.QUOTA_EXCEEDED, "429", "quota_exceeded", "$context.error.messageString"),
     (apigw.ResponseType.DEFAULT_4_XX, None, CLIENT_ERROR, "$context.error.messageString"),
@@ -104,7 +110,13 @@ GATEWAY_ERRORS = (
 
 class PredictionApi(Construct):
     def __init__(
-        self, scope: Construct, construct_id: str, *, config: ApiConfig, handler: lambda_.IFunction
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: ApiConfig,
+        handler: lambda_.IFunction,
+        name: str,
     ) -> None:
         super().__init__(scope, construct_id)
         access_logs = logs.LogGroup(
@@ -122,10 +134,12 @@ class PredictionApi(Construct):
         self.api = apigw.RestApi(
             self,
             "Api",
+            rest_api_name=name,
             description="seqserve: predict with, inspect and wake the deployed models",
             endpoint_types=[apigw.EndpointType.REGIONAL],
-            cloud_watch_role=True,
-            cloud_watch_role_removal_policy=RemovalPolicy.DESTROY,
+            # API Gateway's CloudWatch role is one setting per account and region: a stack that owned it
+            # would break other APIs' logging when destroyed. It is set once per account (README).
+            cloud_watch_role=False,
             deploy_options=apigw.StageOptions(
                 stage_name=STAGE,
                 access_log_destination=apigw.LogGroupLogDestination(access_logs),

@@ -1,20 +1,19 @@
 """The invoker and idle-check Lambdas, each with its own least-privilege role.
 
-Both deploy the one ``lambdas/`` asset with the environment of docs/internals.md. Powertools comes
-from its public layer, resolved at deploy time from the SSM parameter Powertools publishes for the
-exact version pinned in requirements.txt, so synth needs no lookup and no Docker.
+Both deploy the one ``lambdas/`` asset with the environment of docs/internals.md. Powertools (and
+pydantic) come from a layer unpacked at synth from the wheels pinned in requirements-lambda-layer.txt
+(stacks/powertools_layer.py): no SSM lookup, so it deploys in every region; no Docker, no network.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import Duration, RemovalPolicy, Stack, Stage
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
-from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from stacks.config import ApiConfig
@@ -25,10 +24,11 @@ from stacks.lambda_environment import (
     lambda_environment,
 )
 from stacks.notifications import Notifications
+from stacks.powertools_layer import layer_pins, stage_layer
 
 LAMBDA_SOURCE = Path(__file__).resolve().parent.parent / "lambdas"
-POWERTOOLS_VERSION = "3.37.0"
-POWERTOOLS_PARAMETER = f"/aws/service/powertools/python/arm64/python3.12/{POWERTOOLS_VERSION}"
+RUNTIME = lambda_.Runtime.PYTHON_3_12
+ARCHITECTURE = lambda_.Architecture.ARM_64
 LOG_RETENTION = logs.RetentionDays.ONE_MONTH
 ASSET_EXCLUDES = ["**/__pycache__", "**/*.pyc", "tests", ".pytest_cache"]
 
@@ -59,8 +59,18 @@ class ServiceFunctions(Construct):
             topic_arn=notifications.topic.topic_arn,
             api=api,
         )
-        powertools = lambda_.LayerVersion.from_layer_version_arn(
-            self, "Powertools", ssm.StringParameter.value_for_string_parameter(self, POWERTOOLS_PARAMETER)
+        pins = layer_pins()
+        powertools = lambda_.LayerVersion(
+            self,
+            "Powertools",
+            code=lambda_.Code.from_asset(
+                str(stage_layer(Path(Stage.of(self).outdir) / ".build" / "powertools-layer"))
+            ),
+            compatible_runtimes=[RUNTIME],
+            compatible_architectures=[ARCHITECTURE],
+            description=(
+                f"seqserve: Powertools {pins['aws_lambda_powertools']} and pydantic {pins['pydantic']}"
+            ),
         )
         code = lambda_.Code.from_asset(str(LAMBDA_SOURCE), exclude=ASSET_EXCLUDES)
         self.invoker = self._function(
@@ -117,8 +127,8 @@ class ServiceFunctions(Construct):
         function = lambda_.Function(
             self,
             construct_id,
-            runtime=lambda_.Runtime.PYTHON_3_12,
-            architecture=lambda_.Architecture.ARM_64,
+            runtime=RUNTIME,
+            architecture=ARCHITECTURE,
             handler=handler,
             code=code,
             layers=[layer],
@@ -151,6 +161,16 @@ class ServiceFunctions(Construct):
                 resources=self._endpoint_arns(stack, models, on_demand_only=False),
             )
         )
+        # /status of a serverless or always_on model describes its endpoint (it has no state item).
+        managed = [m for m in models if m.mode != "on_demand"]
+        if managed:
+            role.add_to_principal_policy(
+                iam.PolicyStatement(
+                    sid="DescribeManagedEndpoints",
+                    actions=["sagemaker:DescribeEndpoint"],
+                    resources=[sagemaker_arn(stack, "endpoint", m.endpoint_name) for m in managed],
+                )
+            )
         on_demand = [m for m in models if m.mode == "on_demand"]
         if on_demand:
             config_arns = [sagemaker_arn(stack, "endpoint-config", f"{m.endpoint_name}-*") for m in on_demand]

@@ -10,12 +10,19 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from stacks.config import ApiConfig
+from stacks.config import ApiConfig, ConfigError
 
 METRICS_NAMESPACE = "seqserve"
 # The invoker answers inside API Gateway's 29 s integration limit; the idle check has no client waiting.
 INVOKER_TIMEOUT_SECONDS = 29
 IDLE_CHECKER_TIMEOUT_SECONDS = 60
+# Lambda caps a function's environment at 4 KB: every variable's name plus its value.
+LAMBDA_ENVIRONMENT_BYTES = 4096
+# A value CloudFormation fills in at deploy time (table name, topic ARN) is counted at this many bytes.
+DEPLOY_TIME_VALUE_BYTES = 256
+TOKEN_MARKER = "${Token["
+# The longest POWERTOOLS_SERVICE_NAME a function adds to the shared environment.
+SERVICE_NAME_BYTES = len("POWERTOOLS_SERVICE_NAME") + len("idle-checker")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -42,15 +49,50 @@ class ServedModel:
 def lambda_environment(
     *, table_name: str, models: Iterable[ServedModel], idle_rule_name: str, topic_arn: str, api: ApiConfig
 ) -> dict[str, str]:
-    """The variables both functions get (each adds its own ``POWERTOOLS_SERVICE_NAME``)."""
-    return {
+    """The variables both functions get (each adds its own ``POWERTOOLS_SERVICE_NAME``).
+
+    Raises ConfigError when they would not fit Lambda's 4 KB environment (check_environment_size).
+    """
+    models = tuple(models)
+    environment = {
         "STATE_TABLE": table_name,
-        # json.dumps keeps the contract's nulls (CDK's to_json_string drops them); on AWS, CDK turns the
-        # token of a CloudFormation-named endpoint configuration inside the string into Fn::Join.
-        "MODELS": json.dumps({m.name: m.as_environment() for m in models}),
+        "MODELS": models_variable(models),
         "IDLE_RULE_NAME": idle_rule_name,
         "NOTIFY_TOPIC_ARN": topic_arn,
         "MAX_INPUTS": str(api.max_inputs),
         "MAX_BODY_BYTES": str(api.max_body_bytes),
         "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
     }
+    check_environment_size(environment, model_count=len(models))
+    return environment
+
+
+def models_variable(models: Iterable[ServedModel]) -> str:
+    """``MODELS``: json.dumps keeps the contract's nulls (CDK's to_json_string drops them); compact
+    separators leave room for more models in the 4 KB."""
+    return json.dumps({m.name: m.as_environment() for m in models}, separators=(",", ":"))
+
+
+def check_environment_size(environment: dict[str, str], *, model_count: int) -> None:
+    """ConfigError naming the size, the limit and the model count when the functions' environment
+    (this one plus each function's ``POWERTOOLS_SERVICE_NAME``) exceeds Lambda's 4 KB."""
+    size = environment_bytes(environment) + SERVICE_NAME_BYTES
+    if size > LAMBDA_ENVIRONMENT_BYTES:
+        raise ConfigError(
+            f"models: {model_count} models make the Lambda environment {size} bytes (MODELS alone "
+            f"{len(environment['MODELS'])}), over Lambda's limit of {LAMBDA_ENVIRONMENT_BYTES} bytes per "
+            "function; deploy fewer models per app (split them over several prefixes) or shorten their names"
+        )
+
+
+def environment_bytes(environment: dict[str, str]) -> int:
+    """The size Lambda counts (names and values, UTF-8), with deploy-time values at their allowance."""
+    total = 0
+    for name, value in environment.items():
+        tokens = value.count(TOKEN_MARKER)
+        literal = value
+        for _ in range(tokens):
+            start = literal.index(TOKEN_MARKER)
+            literal = literal[:start] + literal[literal.index("]}", start) + 2 :]
+        total += len(name.encode()) + len(literal.encode()) + tokens * DEPLOY_TIME_VALUE_BYTES
+    return total

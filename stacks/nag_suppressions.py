@@ -149,12 +149,6 @@ def suppress_service_findings(stack: ServiceStack) -> None:
     _suppress(
         api,
         _rule(
-            "AwsSolutions-IAM4",
-            "API Gateway's account-level CloudWatch role uses the AWS policy made for it "
-            "(AmazonAPIGatewayPushToCloudWatchLogs) to write execution and access logs",
-            "Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs",
-        ),
-        _rule(
             "AwsSolutions-APIG3",
             "no WAF: clients are authenticated (API key or SigV4) and throttled by the stage and usage plan, "
             "and a web ACL would add a fixed monthly cost to a service meant to cost nothing while idle",

@@ -18,7 +18,7 @@ from stacks.functions import ServiceFunctions
 from stacks.idle_shutdown import IdleShutdown
 from stacks.lambda_environment import ServedModel
 from stacks.monitoring import ModelMonitoring, api_error_rate_alarm
-from stacks.naming import idle_rule_name, sagemaker_base
+from stacks.naming import api_name, idle_rule_name, sagemaker_base
 from stacks.notifications import Notifications
 from stacks.serving import ModelServing
 from stacks.serving_image import ServingImages
@@ -106,7 +106,7 @@ class ServiceStack(Stack):
                     name=model.name,
                     preset=model.preset,
                     mode=model.serving.mode,
-                    endpoint_name=base,
+                    endpoint_name=serving.endpoint_name,
                     endpoint_config_name=serving.endpoint_config_name,
                     idle_minutes=model.serving.idle_minutes,
                 )
@@ -129,6 +129,10 @@ class ServiceStack(Stack):
             idle_rule_name=rule_name,
             api=config.api,
         )
+        # A new always_on endpoint (new instance type) is in service before the invoker switches to it.
+        for resources in self.models.values():
+            if resources.serving.endpoint is not None:
+                functions.invoker.node.add_dependency(resources.serving.endpoint)
         on_demand = config.on_demand_models or config.models
         IdleShutdown(
             self,
@@ -137,7 +141,9 @@ class ServiceStack(Stack):
             every_minutes=min(m.serving.check_every_minutes for m in on_demand),
             checker=functions.idle_checker,
         )
-        api = PredictionApi(self, "Api", config=config.api, handler=functions.invoker)
+        api = PredictionApi(
+            self, "Api", config=config.api, handler=functions.invoker, name=api_name(config.prefix)
+        )
         api_alarm = api_error_rate_alarm(self, "ApiServerErrorRate", api=api.api, topic=notifications.topic)
         for model, spec in zip(config.models, served, strict=True):
             ModelMonitoring(

@@ -5,12 +5,25 @@
   CloudFormation resource every idle shutdown would be drift that the next deploy recreates.
 - ``serverless``: an endpoint with ServerlessConfig.
 - ``always_on``: an endpoint autoscaled by target tracking on invocations per instance.
+
+Every SageMaker resource here has an explicit lowercase name (IAM matches lowercased ARNs). The model
+and the endpoint configuration are named after a hash of their properties, so a change creates new
+ones under new names before CloudFormation deletes the old ones.
+
+Updating an ``always_on`` endpoint: a new model or image is an UpdateEndpoint with
+RetainAllVariantProperties, so the instance count autoscaling reached is kept (not reset to
+``min_instances``). SageMaker refuses to change the instance type of a variant registered with
+autoscaling; so the instance type is part of the endpoint's name, and a new instance type is a new
+endpoint (with its own scalable target) that CloudFormation creates, fills and switches the invoker to
+before it deregisters and deletes the old one: blue/green, no failed update and no downtime.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
+from aws_cdk import Aws, Stack
 from aws_cdk import aws_applicationautoscaling as autoscaling
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
@@ -19,8 +32,28 @@ from aws_cdk import custom_resources as cr
 from constructs import Construct
 
 from stacks.config import ModelConfig
+from stacks.naming import content_name
 
 VARIANT = "AllTraffic"
+S3_URI = re.compile(r"^s3://(?P<bucket>[^/]+)/(?P<key>.+)$")
+
+
+def grant_model_data(role: iam.IRole, model_data: str) -> None:
+    """Let the execution role read exactly the configured model.tar.gz, wherever it lies.
+
+    The role's own grants cover only this model's prefixes of the app's bucket; an artifact elsewhere
+    (another prefix or bucket of the account) would pass synth and fail at CreateModel.
+    """
+    match = S3_URI.match(model_data)
+    if match is None:
+        raise ValueError(f"serving.model_data: {model_data!r} is not an s3:// URI")
+    role.add_to_principal_policy(
+        iam.PolicyStatement(
+            sid="ReadServedModelData",
+            actions=["s3:GetObject"],
+            resources=[f"arn:{Aws.PARTITION}:s3:::{match['bucket']}/{match['key']}"],
+        )
+    )
 
 
 class ModelServing(Construct):
@@ -40,36 +73,69 @@ class ModelServing(Construct):
         super().__init__(scope, construct_id)
         serving = model.serving
         self.endpoint_name = endpoint_name
+        if serving.mode == "always_on":
+            self.endpoint_name = content_name(endpoint_name, serving.instance_type)
         self.endpoint_config_name: str | None = None
         self.endpoint: sagemaker.CfnEndpoint | None = None
         if serving.model_data is not None:
+            grant_model_data(execution_role, serving.model_data)
+            container = {
+                "image": image_uri,
+                "model_data_url": serving.model_data,
+                "environment": dict(container_environment),
+            }
+            model_name = content_name(
+                endpoint_name,
+                Stack.of(self).resolve({**container, "role": execution_role.role_arn}),
+            )
             sm_model = sagemaker.CfnModel(
                 self,
                 "Model",
+                model_name=model_name,
                 execution_role_arn=execution_role.role_arn,
-                primary_container=sagemaker.CfnModel.ContainerDefinitionProperty(
-                    image=image_uri,
-                    model_data_url=serving.model_data,
-                    environment=dict(container_environment),
-                ),
+                primary_container=sagemaker.CfnModel.ContainerDefinitionProperty(**container),
             )
             # SageMaker checks at CreateModel that the role can pull the image and read the artifact.
             policy = execution_role.node.try_find_child("DefaultPolicy")
             if policy is not None:
                 sm_model.node.add_dependency(policy)
             sm_model.node.add_dependency(image_copy)
+            variant = self._variant(model, model_name)
             config = sagemaker.CfnEndpointConfig(
-                self, "EndpointConfig", production_variants=[self._variant(model, sm_model.attr_model_name)]
+                self,
+                "EndpointConfig",
+                endpoint_config_name=content_name(endpoint_name, self._variant_content(model, model_name)),
+                production_variants=[variant],
             )
-            self.endpoint_config_name = config.attr_endpoint_config_name
+            config.node.add_dependency(sm_model)
+            self.endpoint_config_name = config.endpoint_config_name
         if serving.mode == "on_demand":
             self._state_item(model, table)
         else:
             self.endpoint = sagemaker.CfnEndpoint(
-                self, "Endpoint", endpoint_name=endpoint_name, endpoint_config_name=self.endpoint_config_name
+                self,
+                "Endpoint",
+                endpoint_name=self.endpoint_name,
+                endpoint_config_name=self.endpoint_config_name,
+                # Keep the instance count autoscaling set when a new model or image comes in.
+                retain_all_variant_properties=serving.mode == "always_on" or None,
             )
+            self.endpoint.node.add_dependency(config)
         if serving.mode == "always_on":
             self._autoscaling(model)
+
+    @staticmethod
+    def _variant_content(model: ModelConfig, model_name: str) -> dict[str, object]:
+        """What the endpoint configuration's variant is made of (so its name changes with it)."""
+        serving = model.serving
+        if serving.mode == "serverless":
+            return {
+                "model": model_name,
+                "memory_mb": serving.memory_mb,
+                "concurrency": serving.max_concurrency,
+            }
+        count = serving.min_instances if serving.mode == "always_on" else 1
+        return {"model": model_name, "instance_type": serving.instance_type, "count": count}
 
     @staticmethod
     def _variant(

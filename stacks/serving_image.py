@@ -8,6 +8,7 @@ Lambda ships prebuilt in the cdk-ecr-deployment package.
 
 from __future__ import annotations
 
+import ast
 from pathlib import Path
 
 from aws_cdk import ArnFormat, Stack
@@ -18,6 +19,55 @@ from cdk_ecr_deployment import DockerImageName, ECRDeployment
 from constructs import Construct
 
 DOCKER_EXCLUDES = ["**/__pycache__", "**/*.pyc", "tests"]
+# The modules the server starts from (``serve`` imports _package, then model_code.server, which loads
+# model_code.inference); everything they import from model_code goes in too.
+SERVING_ROOTS = ("__init__.py", "_package.py", "server.py", "inference.py")
+PACKAGE = "model_code"
+# SageMaker rejects OCI image manifests ("Unsupported manifest media type"), which Docker's containerd
+# image store writes by default. BuildKit also switches to OCI whenever it attaches attestations, so
+# deploys run with BUILDX_NO_DEFAULT_ATTESTATIONS=1 (README, `make deploy`).
+DOCKER_OUTPUTS = ["type=image,oci-mediatypes=false"]
+
+
+def _imported_modules(source: Path, available: set[str]) -> set[str]:
+    """The sibling modules of ``source`` (names in ``available``) that it imports, anywhere in the file."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(source.read_text(), filename=str(source))):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                parts = alias.name.split(".")
+                found.add(parts[1] if parts[0] == PACKAGE and len(parts) > 1 else parts[0])
+        elif isinstance(node, ast.ImportFrom):
+            module = node.module or ""
+            if module == PACKAGE or (node.level > 0 and not module):
+                found.update(alias.name for alias in node.names)
+            elif module.startswith(f"{PACKAGE}."):
+                found.add(module.split(".")[1])
+            else:
+                found.add(module.split(".")[0])
+    return found & available
+
+
+def serving_modules(model_code: Path) -> set[str]:
+    """The ``.py`` files of ``model_code`` the server can import: the roots and what they import."""
+    available = {path.stem for path in model_code.glob("*.py")}
+    pending = [Path(root).stem for root in SERVING_ROOTS if Path(root).stem in available]
+    modules: set[str] = set()
+    while pending:
+        module = pending.pop()
+        if module not in modules:
+            modules.add(module)
+            pending.extend(_imported_modules(model_code / f"{module}.py", available) - modules)
+    return {f"{module}.py" for module in modules}
+
+
+def serving_excludes(model_code: Path) -> list[str]:
+    """Docker-context excludes: the modules serving never imports (training code), so editing them
+    neither changes the image's hash nor rolls the endpoints. Other files (Dockerfile, serve,
+    requirements) stay, as the Dockerfile copies them."""
+    keep = serving_modules(model_code)
+    unused = sorted(path.name for path in model_code.glob("*.py") if path.name not in keep)
+    return [*DOCKER_EXCLUDES, *unused]
 
 
 class ServingImages(Construct):
@@ -40,7 +90,8 @@ class ServingImages(Construct):
                 directory=str(self._model_code),
                 platform=ecr_assets.Platform.LINUX_AMD64,
                 build_args={"VARIANT": variant},
-                exclude=DOCKER_EXCLUDES,
+                exclude=serving_excludes(self._model_code),
+                outputs=DOCKER_OUTPUTS,
             )
             uri = self.repository.repository_uri_for_tag(f"{variant}-{asset.asset_hash}")
             self.copies[variant] = ECRDeployment(

@@ -87,15 +87,16 @@ class Storage(Construct):
             # rollback re-copy an image whose tag already exists.
             image_tag_mutability=ecr.TagMutability.MUTABLE,
             removal_policy=RemovalPolicy.RETAIN,
+            # Tagged images never expire: every SageMaker model a training run recorded (and the state
+            # table may wake any of them, however old) pins "<variant>-<hash>", and a lifecycle rule cannot
+            # see which tags are still referenced. A count rule would let a wake fail on a pulled image.
+            # Tags are content hashes, so the repository grows only when the serving code changes.
             lifecycle_rules=[
                 ecr.LifecycleRule(
                     description="drop untagged layers after a week",
                     tag_status=ecr.TagStatus.UNTAGGED,
                     max_image_age=Duration.days(7),
                     rule_priority=1,
-                ),
-                ecr.LifecycleRule(
-                    description="keep the 20 newest images", max_image_count=20, rule_priority=2
                 ),
             ],
         )

@@ -9,6 +9,8 @@ from aws_lambda_powertools.event_handler import Response
 RETRY_WAKING_SECONDS = 30
 RETRY_THROTTLED_SECONDS = 2
 RETRY_UNAVAILABLE_SECONDS = 5
+# A serverless endpoint's container starting (cold start) for a request that timed out.
+RETRY_STARTING_SECONDS = 10
 
 
 class ApiError(Exception):

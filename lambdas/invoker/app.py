@@ -17,6 +17,7 @@ from seqserve_common.settings import ModelSpec, Settings
 from seqserve_common.state import StateStore
 
 from invoker.api_error import (
+    RETRY_STARTING_SECONDS,
     RETRY_UNAVAILABLE_SECONDS,
     RETRY_WAKING_SECONDS,
     ApiError,
@@ -24,6 +25,7 @@ from invoker.api_error import (
     json_response,
 )
 from invoker.endpoint_call import EndpointDown, ModelAnswered, invoke
+from invoker.endpoint_state import managed_endpoint_state
 from invoker.payload import check_predict_body
 from invoker.recorder import InvocationRecorder
 from invoker.waker import Waker
@@ -90,14 +92,18 @@ def build_app(
     @app.get("/models/<name>/status")
     def status(name: str) -> Response:
         spec = model_spec(name)
-        item = store.get(spec.name)
+        state = (
+            store.get(spec.name).to_json()
+            if spec.on_demand
+            else managed_endpoint_state(sagemaker, spec.endpoint_name)
+        )
         body = {
             "model": spec.name,
             "preset": spec.preset,
             "mode": spec.mode,
             "endpoint_name": spec.endpoint_name,
             "idle_minutes": spec.idle_minutes,
-            **item.to_json(),
+            **state,
         }
         return json_response(200, body)
 
@@ -123,7 +129,10 @@ def build_app(
         raw = request_body(app.current_event.body, base64_encoded=app.current_event.is_base64_encoded)
         check_predict_body(raw, max_inputs=settings.max_inputs, max_body_bytes=settings.max_body_bytes)
         try:
-            answer = invoke(runtime, model=name, endpoint_name=spec.endpoint_name, body=raw)
+            starting = RETRY_STARTING_SECONDS if spec.mode == "serverless" else None
+            answer = invoke(
+                runtime, model=name, endpoint_name=spec.endpoint_name, body=raw, starting_retry_after=starting
+            )
         except EndpointDown:
             emit("EndpointDown", model=name)
             if not spec.on_demand:

@@ -64,8 +64,24 @@ def _container_error(model: str, error: ClientError) -> ModelAnswered:
     return ModelAnswered(502, "model_error", f"model {model} failed on this request: {detail}")
 
 
-def invoke(runtime: Any, *, model: str, endpoint_name: str, body: bytes) -> str:
-    """The endpoint's JSON answer; raises EndpointDown, ModelAnswered or ApiError."""
+def _starting(model: str, retry_after: int) -> ApiError:
+    return ApiError(
+        503,
+        "starting",
+        f"model {model}'s serverless endpoint is starting a container (cold start); retry later",
+        retry_after=retry_after,
+    )
+
+
+def invoke(
+    runtime: Any, *, model: str, endpoint_name: str, body: bytes, starting_retry_after: int | None = None
+) -> str:
+    """The endpoint's JSON answer; raises EndpointDown, ModelAnswered or ApiError.
+
+    ``starting_retry_after`` (serverless endpoints): a cold start of a large image and model outlasts
+    the invoker's read budget, so a read timeout or a model not loaded yet answers 503 ``starting``
+    with that Retry-After, as a sleeping on_demand model does, instead of 504 or 429.
+    """
     try:
         response = runtime.invoke_endpoint(
             EndpointName=endpoint_name, ContentType="application/json", Accept="application/json", Body=body
@@ -74,6 +90,8 @@ def invoke(runtime: Any, *, model: str, endpoint_name: str, body: bytes) -> str:
     except IncompleteReadError:
         raise ApiError(502, "model_error", f"model {model}'s answer was cut short; retry") from None
     except ReadTimeoutError:
+        if starting_retry_after is not None:
+            raise _starting(model, starting_retry_after) from None
         raise ApiError(504, "model_timeout", f"model {model} did not answer in time; retry later") from None
     except (ConnectTimeoutError, EndpointConnectionError, ConnectionClosedError):
         raise ApiError(
@@ -88,6 +106,8 @@ def invoke(runtime: Any, *, model: str, endpoint_name: str, body: bytes) -> str:
             raise EndpointDown(error_message(error)) from None
         if code == "ModelError":
             raise _container_error(model, error) from None
+        if code in NOT_READY_CODES and starting_retry_after is not None:
+            raise _starting(model, starting_retry_after) from None
         if code in THROTTLING_CODES or code in NOT_READY_CODES:
             raise ApiError(
                 429,

@@ -9,6 +9,8 @@ import pytest
 
 from stacks.api import predict_schema
 from stacks.gateway_errors import CLIENT_ERROR, GATEWAY_ERROR, error_body
+from tests.unit.stacks.conftest import feature_flags
+from tests.unit.stacks.vtl import render
 
 
 def methods(built) -> dict[tuple[str, str], dict]:
@@ -150,24 +152,53 @@ def test_stage_logs_traces_throttles_and_exports_the_url(full):
     assert any(key.startswith("ApiApiKeyId") for key in outputs)
 
 
-def test_gateway_errors_use_the_api_error_body(full):
-    responses = {
+# Values of the shapes API Gateway substitutes: validationErrorString raw (quotes, and whatever a client
+# put in a property name), messageString already a JSON string.
+VALIDATION_ERRORS = (
+    '[object has missing required properties (["inputs"])]',
+    '[object instance has properties which are not allowed by the schema: ["it\'s"]]',
+    '[string "" is too short (length: 0, required minimum: 1)]; path \\ "/inputs" \u00e9\t\u2603',
+)
+
+
+def gateway_responses(built) -> dict[str, dict]:
+    return {
         r["Properties"]["ResponseType"]: r["Properties"]
-        for r in full.service.find_resources("AWS::ApiGateway::GatewayResponse").values()
+        for r in built.service.find_resources("AWS::ApiGateway::GatewayResponse").values()
     }
+
+
+def test_gateway_errors_use_the_api_error_body(full):
+    responses = gateway_responses(full)
     assert set(responses) == {"BAD_REQUEST_BODY", "THROTTLED", "QUOTA_EXCEEDED", "DEFAULT_4XX", "DEFAULT_5XX"}
-    bad_body = responses["BAD_REQUEST_BODY"]
-    assert bad_body["StatusCode"] == "400"
-    template = bad_body["ResponseTemplates"]["application/json"]
-    # API Gateway substitutes the raw validation message; only messageString comes quoted.
-    rendered = template.replace("$context.error.validationErrorString", "[instance failed to match]")
-    assert json.loads(rendered) == {
-        "error": {"code": "invalid_input", "message": "[instance failed to match]"}
-    }
-    # The local REST API answers its 403/502/504 with these same bodies.
-    for response_type, code in (("DEFAULT_4XX", CLIENT_ERROR), ("DEFAULT_5XX", GATEWAY_ERROR)):
-        template = responses[response_type]["ResponseTemplates"]["application/json"]
-        rendered = template.replace("$context.error.messageString", '"Missing Authentication Token"')
-        assert json.loads(rendered) == error_body(code, "Missing Authentication Token")
+    assert responses["BAD_REQUEST_BODY"]["StatusCode"] == "400"
     assert responses["THROTTLED"]["StatusCode"] == "429"
     assert responses["QUOTA_EXCEEDED"]["StatusCode"] == "429"
+
+
+@pytest.mark.parametrize("validation_error", VALIDATION_ERRORS)
+def test_every_gateway_error_template_renders_json(full, validation_error):
+    codes = {
+        "BAD_REQUEST_BODY": "invalid_input",
+        "THROTTLED": "throttled",
+        "QUOTA_EXCEEDED": "quota_exceeded",
+        # The local REST API answers its 403/502/504 with these same bodies.
+        "DEFAULT_4XX": CLIENT_ERROR,
+        "DEFAULT_5XX": GATEWAY_ERROR,
+    }
+    message = "Invalid request body"
+    context = {"error": {"validationErrorString": validation_error, "messageString": json.dumps(message)}}
+    for response_type, properties in gateway_responses(full).items():
+        rendered = render(properties["ResponseTemplates"]["application/json"], context=context)
+        expected = validation_error if response_type == "BAD_REQUEST_BODY" else message
+        assert json.loads(rendered) == error_body(codes[response_type], expected), response_type
+
+
+def test_api_is_named_from_the_prefix_and_leaves_the_account_setting_alone(full, iam_app):
+    # The CloudWatch role of API Gateway is one per account and region: owning it (with DESTROY) would
+    # break other APIs' logging on `cdk destroy`; a fixed name "Api" would mix two deployments' metrics.
+    for built, name in ((full, "seqserve-api"), (iam_app, "iamauth-api")):
+        built.service.resource_count_is("AWS::ApiGateway::Account", 0)
+        (api,) = built.service.find_resources("AWS::ApiGateway::RestApi").values()
+        assert api["Properties"]["Name"] == name
+    assert feature_flags()["@aws-cdk/aws-apigateway:disableCloudWatchRole"] is True

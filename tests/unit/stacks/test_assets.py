@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 import json
+import shutil
 import tarfile
+from pathlib import Path
 
+import aws_cdk as cdk
+from aws_cdk import aws_ecr as ecr
+
+from stacks.serving_image import ServingImages
 from tests.unit.stacks.template_text import actions_on, logical_id_of, statements, text
+
+MODEL_CODE = Path(__file__).resolve().parents[3] / "model_code"
 
 
 def manifest(built) -> dict:
@@ -20,7 +28,36 @@ def test_serving_images_are_docker_assets_of_model_code_per_processor(full):
         assert source["platform"] == "linux/amd64"
         staged = full.outdir / source["directory"]
         assert (staged / "Dockerfile").is_file() and (staged / "server.py").is_file()
+        assert (staged / "predictor.py").is_file() and (staged / "requirements-serving.txt").is_file()
+        # Training code never goes into the serving image.
+        assert not (staged / "train.py").exists() and not (staged / "data.py").exists()
         assert not list(staged.rglob("__pycache__"))
+
+
+def test_serving_images_are_built_with_docker_media_types(full):
+    # SageMaker rejects OCI manifests, which Docker's containerd image store writes by default.
+    for image in manifest(full)["dockerImages"].values():
+        assert image["source"]["dockerOutputs"] == ["type=image,oci-mediatypes=false"]
+
+
+def serving_image_hash(model_code: Path, outdir: Path) -> str:
+    app = cdk.App(outdir=str(outdir))
+    stack = cdk.Stack(app, "Images")
+    images = ServingImages(
+        stack, "ServingImages", model_code=model_code, repository=ecr.Repository(stack, "Repository")
+    )
+    images.uri("cpu")
+    return images.node.find_child("Asset-cpu").asset_hash
+
+
+def test_only_serving_code_changes_the_image_hash(tmp_path):
+    model_code = tmp_path / "model_code"
+    shutil.copytree(MODEL_CODE, model_code, ignore=shutil.ignore_patterns("__pycache__"))
+    original = serving_image_hash(model_code, tmp_path / "a")
+    (model_code / "train.py").write_text((model_code / "train.py").read_text() + "\n# edited\n")
+    assert serving_image_hash(model_code, tmp_path / "b") == original
+    (model_code / "predictor.py").write_text((model_code / "predictor.py").read_text() + "\n# edited\n")
+    assert serving_image_hash(model_code, tmp_path / "c") != original
 
 
 def image_copies(built) -> dict[str, dict]:

@@ -175,6 +175,11 @@ def _sequences(example: Example) -> tuple[str, ...]:
     return (example.text,) if example.text_pair is None else (example.text, example.text_pair)
 
 
+def sequences_of_examples(examples: Sequence[Example]) -> set[str]:
+    """Every sequence (text or text_pair) the examples hold."""
+    return {sequence for example in examples for sequence in _sequences(example)}
+
+
 def _sequence_groups(examples: Sequence[Example]) -> list[list[int]]:
     """Indices of the examples, grouped so that examples sharing any sequence are in one group."""
     parent: dict[str, str] = {}

@@ -261,9 +261,10 @@ def training_arguments(
         output_dir=str(checkpoint_dir),
         **precision,
         **schedule,
-        gradient_checkpointing=settings.gradient_checkpointing,
+        # The hyperparameter keeps the familiar name; transformers 5 calls it activation checkpointing.
+        activation_checkpointing=settings.gradient_checkpointing,
         # Non-reentrant checkpointing works under DDP with every parameter used once per step.
-        gradient_checkpointing_kwargs={"use_reentrant": False} if settings.gradient_checkpointing else None,
+        activation_checkpointing_kwargs={"use_reentrant": False} if settings.gradient_checkpointing else None,
         num_train_epochs=settings.epochs,
         max_steps=settings.max_steps if settings.max_steps is not None else -1,
         learning_rate=settings.learning_rate,

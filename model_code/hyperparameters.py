@@ -43,8 +43,12 @@ class Hyperparameters:
     max_steps: int | None = None
     max_length: int | None = None
     validation_fraction: float | None = None
+    test_fraction: float | None = None
     seed: int | None = None
     logging_steps: int | None = None
+    mixed_precision: str | None = None
+    gradient_checkpointing: bool | None = None
+    save_steps: int | None = None
     # Model size (models trained from scratch; fine-tuned backbones keep their pretrained size).
     hidden_size: int | None = None
     num_hidden_layers: int | None = None
@@ -83,6 +87,25 @@ def _number(kind: type, *, minimum: float, exclusive: bool = False, below: float
     return convert
 
 
+def _boolean(text: str) -> bool:
+    value = text.strip().lower()
+    if value in ("true", "1", "yes"):
+        return True
+    if value in ("false", "0", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"{text!r} is not a boolean (true or false)")
+
+
+MIXED_PRECISION = ("no", "bf16", "fp16", "auto")
+
+
+def _precision(text: str) -> str:
+    value = text.strip().lower()
+    if value not in MIXED_PRECISION:
+        raise argparse.ArgumentTypeError(f"{text!r} is not one of {', '.join(MIXED_PRECISION)}")
+    return value
+
+
 _POSITIVE_INT = _number(int, minimum=1)
 _POSITIVE = _number(float, minimum=0, exclusive=True)
 _NON_NEGATIVE = _number(float, minimum=0)
@@ -100,8 +123,20 @@ _HYPERPARAMETER_TYPES: dict[str, tuple[Callable, str]] = {
     "max_steps": (_POSITIVE_INT, "stop after this many optimizer steps (overrides epochs)"),
     "max_length": (_POSITIVE_INT, "tokens per input the tokenizer keeps"),
     "validation_fraction": (_FRACTION, "share of the training data held out for validation"),
+    "test_fraction": (
+        _RATIO,
+        "share of the training data held out as the test set evaluation.json reports on, when the job "
+        "has no test data (0: report on the validation split)",
+    ),
     "seed": (_number(int, minimum=0), "random seed (data split, initialisation, shuffling)"),
     "logging_steps": (_POSITIVE_INT, "optimizer steps between training-loss log lines"),
+    "mixed_precision": (_precision, "no, bf16, fp16 or auto (bf16 if the GPU has it, else fp16; no on CPU)"),
+    "gradient_checkpointing": (_boolean, "recompute activations in the backward pass to save memory"),
+    "save_steps": (
+        _POSITIVE_INT,
+        "evaluate and checkpoint every N optimizer steps instead of every epoch (spot interruptions lose "
+        "at most N steps)",
+    ),
     "hidden_size": (_POSITIVE_INT, "hidden size of a model trained from scratch"),
     "num_hidden_layers": (_POSITIVE_INT, "layers of a model trained from scratch"),
     "num_attention_heads": (_POSITIVE_INT, "attention heads of a model trained from scratch"),
@@ -216,8 +251,12 @@ class TrainingSettings:
     gradient_accumulation_steps: int
     max_steps: int | None
     validation_fraction: float
+    test_fraction: float
     seed: int
     logging_steps: int | float
+    mixed_precision: str
+    gradient_checkpointing: bool
+    save_steps: int | None
 
 
 _MODEL_SIZE = ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size")
@@ -228,7 +267,7 @@ DEFAULT_LOGGING_STEPS = 0.02
 def training_settings(hyperparameters: Hyperparameters, defaults: TrainingDefaults) -> TrainingSettings:
     given = hyperparameters
     batch_size = given.batch_size if given.batch_size is not None else defaults.batch_size
-    return TrainingSettings(
+    settings = TrainingSettings(
         epochs=given.epochs if given.epochs is not None else defaults.epochs,
         learning_rate=given.learning_rate if given.learning_rate is not None else defaults.learning_rate,
         batch_size=batch_size,
@@ -242,9 +281,23 @@ def training_settings(hyperparameters: Hyperparameters, defaults: TrainingDefaul
             if given.validation_fraction is not None
             else defaults.validation_fraction
         ),
+        test_fraction=given.test_fraction if given.test_fraction is not None else defaults.test_fraction,
         seed=given.seed if given.seed is not None else defaults.seed,
         logging_steps=given.logging_steps or DEFAULT_LOGGING_STEPS,
+        mixed_precision=given.mixed_precision or defaults.mixed_precision,
+        gradient_checkpointing=(
+            given.gradient_checkpointing
+            if given.gradient_checkpointing is not None
+            else defaults.gradient_checkpointing
+        ),
+        save_steps=given.save_steps,
     )
+    if settings.validation_fraction + settings.test_fraction >= 1:
+        raise UsageError(
+            f"validation_fraction {settings.validation_fraction} and test_fraction {settings.test_fraction} "
+            "leave no training data: their sum must be below 1"
+        )
+    return settings
 
 
 def preset_for_run(name: str, hyperparameters: Hyperparameters) -> Preset:
@@ -268,6 +321,11 @@ def preset_for_run(name: str, hyperparameters: Hyperparameters) -> Preset:
                 f"{kmer.num_attention_heads}"
             )
         preset = dataclasses.replace(preset, kmer=kmer)
+    if hyperparameters.gradient_checkpointing and preset.kmer is not None:
+        raise UsageError(
+            f"gradient_checkpointing: the {preset.model} model of preset {preset.name!r} does not support "
+            "it (it is small enough not to need it)"
+        )
     if hyperparameters.max_length is not None:
         try:
             preset = dataclasses.replace(preset, max_length=hyperparameters.max_length)
@@ -285,6 +343,5 @@ def check_hyperparameters(preset_name: str, values: Mapping[str, str]) -> None:
     parser = build_parser()
     args, unknown = parser.parse_known_args(["--preset", preset_name, *flags])
     _reject_unknown(unknown)
-    preset_for_run(
-        preset_name, Hyperparameters(**{name: getattr(args, name) for name in _HYPERPARAMETER_TYPES})
-    )
+    hyperparameters = Hyperparameters(**{name: getattr(args, name) for name in _HYPERPARAMETER_TYPES})
+    training_settings(hyperparameters, preset_for_run(preset_name, hyperparameters).training)

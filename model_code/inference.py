@@ -8,7 +8,10 @@ artifact's ``code/`` on sys.path; the BYOC server and the local stack import it 
 from __future__ import annotations
 
 import json
+import logging
 import os
+from dataclasses import dataclass
+from http import HTTPStatus
 
 import torch
 
@@ -24,6 +27,8 @@ from model_code.validation import InferenceError, Limits
 
 RESPONSE_TYPE = "application/json"
 
+logger = logging.getLogger("seqserve.inference")
+
 
 def model_fn(model_dir: str) -> Predictor:
     """Load once, from local files; limits and threads come from ``SEQSERVE_*`` variables."""
@@ -31,15 +36,67 @@ def model_fn(model_dir: str) -> Predictor:
     return load_predictor(model_dir, limits=Limits.from_environ(os.environ))
 
 
-def input_fn(input_data: object, content_type: str | None) -> Request:
-    return parse_request(input_data, content_type)
+@dataclass(frozen=True)
+class Refused:
+    """An error answer carried from input_fn/predict_fn to output_fn on the inference toolkit's path.
+
+    The toolkit passes its request ``context`` to handlers that take one more argument, and answers an
+    exception that escapes them with its message and Python traceback as the body. So, given a context,
+    the handlers catch errors and output_fn answers them as the API does: ``{"error": {"code",
+    "message"}}`` with the error's status set on the context. Without a context (the BYOC server, the
+    local stack, evaluation) they raise, and their caller answers.
+    """
+
+    error: InferenceError
 
 
-def predict_fn(data: Request, model: Predictor) -> Prediction:
-    return model.predict(data)
+def _refused(error: Exception) -> Refused:
+    if isinstance(error, InferenceError):
+        return Refused(error)
+    logger.error("the model failed on a request", exc_info=error)
+    return Refused(
+        InferenceError(500, "model_error", f"the model failed on this request ({type(error).__name__})")
+    )
 
 
-def output_fn(prediction: Prediction, accept: str | None) -> tuple[str, str]:
+def input_fn(input_data: object, content_type: str | None, context: object = None) -> Request | Refused:
+    if context is None:
+        return parse_request(input_data, content_type)
+    try:
+        return parse_request(input_data, content_type)
+    except Exception as error:
+        return _refused(error)
+
+
+def predict_fn(data: Request | Refused, model: Predictor, context: object = None) -> Prediction | Refused:
+    if isinstance(data, Refused):
+        return data
+    if context is None:
+        return model.predict(data)
+    try:
+        return model.predict(data)
+    except Exception as error:
+        return _refused(error)
+
+
+def output_fn(
+    prediction: Prediction | Refused, accept: str | None, context: object = None
+) -> tuple[str, str]:
+    """The answer and its type; with the toolkit's ``context``, errors too (see :class:`Refused`)."""
+    if context is None:
+        return _answer(prediction, accept)
+    refused = prediction if isinstance(prediction, Refused) else None
+    if refused is None:
+        try:
+            return _answer(prediction, accept)
+        except Exception as error:
+            refused = _refused(error)
+    status = refused.error.status
+    context.set_response_status(code=status, phrase=HTTPStatus(status).phrase)
+    return json.dumps(refused.error.body()), RESPONSE_TYPE
+
+
+def _answer(prediction: Prediction, accept: str | None) -> tuple[str, str]:
     """One entry per input, as the Hugging Face text-classification pipeline answers, and its type."""
     if not accepts_json(accept):
         raise InferenceError(406, "not_acceptable", f"cannot answer in {accept!r}; accept {RESPONSE_TYPE}")

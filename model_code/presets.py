@@ -73,7 +73,12 @@ class TrainingDefaults:
     weight_decay: float
     warmup_ratio: float
     validation_fraction: float = 0.1
+    # Held out for evaluation.json when the job has no test data of its own.
+    test_fraction: float = 0.1
     seed: int = 42
+    # "auto": bf16 on GPUs that have it, else fp16 on GPUs, else full precision (always on CPUs).
+    mixed_precision: str = "no"
+    gradient_checkpointing: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -95,6 +100,11 @@ class Preset:
     class_weighting: bool = False
     min_class_count: int | None = None  # labels seen fewer times in training data become other_label
     other_label: str = "Other"
+    # Pairs sharing a sequence stay in one split, so no sequence is both trained and validated on.
+    disjoint_sequences: bool = False
+    # The backbone's position limit (its config's max_position_embeddings, known without downloading
+    # it); max_length may not exceed it. None for the k-mer model, whose positions are sized from it.
+    position_limit: int | None = None
 
     def __post_init__(self) -> None:
         if (self.model == KMER_TRANSFORMER) != (self.kmer is not None):
@@ -111,6 +121,11 @@ class Preset:
             raise ValueError(f"preset {self.name!r}: min_class_count must be at least 1")
         if self.max_length < 8:
             raise ValueError(f"preset {self.name!r}: max_length must be at least 8 tokens")
+        if self.position_limit is not None and self.max_length > self.position_limit:
+            raise ValueError(
+                f"max_length {self.max_length} exceeds the {self.position_limit} positions of "
+                f"{self.model} (preset {self.name!r})"
+            )
 
 
 _PRESETS = (
@@ -149,6 +164,7 @@ _PRESETS = (
         tokenizer=TokenizerKind.PROTEIN,
         model="Rostlab/prot_bert",
         max_length=1024,
+        position_limit=40000,
         pair=False,
         labels=(
             "Cell.membrane",
@@ -164,8 +180,22 @@ _PRESETS = (
         ),
         data_format=DataFormat.DEEPLOC_FASTA,
         alphabet=PROTEIN_ALPHABET,
+        # ProtBert is BERT with 30 layers of width 1024 (about 420M parameters). Fine-tuned with AdamW,
+        # weights, gradients and the two moments are 16 bytes a parameter in fp32 whatever the
+        # precision of the activations: the activations of 8 sequences of 1024 tokens through 30 layers
+        # are what would not fit a 16-24 GB GPU. Gradient checkpointing keeps one tensor per layer and
+        # recomputes the rest in the backward pass; mixed precision halves what remains. "auto" uses
+        # bf16 where the GPU has it (A10G, ml.g5) and fp16 where it has not (T4, ml.g4dn). Not measured
+        # here (no GPU): if a GPU still runs out of memory, lower batch_size and raise
+        # gradient_accumulation_steps by the same factor.
         training=TrainingDefaults(
-            epochs=3, learning_rate=2e-5, batch_size=8, weight_decay=0.01, warmup_ratio=0.1
+            epochs=3,
+            learning_rate=2e-5,
+            batch_size=8,
+            weight_decay=0.01,
+            warmup_ratio=0.1,
+            mixed_precision="auto",
+            gradient_checkpointing=True,
         ),
     ),
     Preset(
@@ -174,7 +204,9 @@ _PRESETS = (
         tokenizer=TokenizerKind.AUTO,
         model="albert-base-v2",
         max_length=256,
+        position_limit=512,
         pair=True,
+        disjoint_sequences=True,
         labels=("0", "1"),
         data_format=DataFormat.CSV,
         columns=Columns(text="Sequence1", text_pair="Sequence2", label="Label"),
@@ -189,6 +221,7 @@ _PRESETS = (
         tokenizer=TokenizerKind.AUTO,
         model="bert-base-uncased",
         max_length=128,
+        position_limit=512,
         pair=True,
         labels=("entailment", "neutral", "contradiction"),
         data_format=DataFormat.JSONL,
@@ -205,6 +238,7 @@ _PRESETS = (
         tokenizer=TokenizerKind.AUTO,
         model="distilbert-base-uncased",
         max_length=512,
+        position_limit=512,
         pair=False,
         data_format=DataFormat.CSV,
         columns=Columns(text="transcription", label="medical_specialty"),

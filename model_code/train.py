@@ -7,7 +7,8 @@ hyperparameters and defaults are described in :mod:`model_code.hyperparameters`.
 ``torchrun`` (SageMaker multi-GPU / multi-instance) it trains data-parallel; only rank 0 writes the model.
 
 The model directory ends up holding the ``save_pretrained`` files of model and tokenizer, ``labels.json``,
-``seqserve.json``, ``evaluation.json`` (on --test if given, else the validation split),
+``seqserve.json``, ``evaluation.json`` (on --test if given, else on records the data marks as test,
+else on a test split held out of training and validation, see ``test_fraction``),
 ``confusion_matrix.png``, ``training_curve.png`` and ``code/`` (the serving code, see
 :mod:`model_code.package`); :func:`finalise_model_dir` writes all of them. The three reports are also
 copied to ``--output-data-dir`` (SM_OUTPUT_DATA_DIR) when one is given.
@@ -49,8 +50,8 @@ from model_code.data import (
     balanced_class_weights,
     label_names,
     load_examples,
+    split_examples,
     split_marked_test,
-    stratified_split,
 )
 from model_code.evaluate import evaluate_examples
 from model_code.factory import build_model, build_tokenizer
@@ -81,9 +82,11 @@ TRAINING_CURVE_FILE = "training_curve.png"
 class PreparedData:
     train: list[Example]
     validation: list[Example]
-    # The examples evaluation.json is computed on, and what they are ("test" or "validation").
+    # The examples evaluation.json is computed on, what they are ("test", "held_out_test" or
+    # "validation") and where they come from.
     evaluation: list[Example]
     evaluation_split: str
+    evaluation_source: str
     labels: list[str]
 
 
@@ -127,18 +130,64 @@ def prepare_data(*, preset: Preset, run: TrainingRun, settings: TrainingSettings
         raise DataError("holds only test-marked records, nothing to train on", path=run.train)
     labels = label_names(preset, examples)
     examples = apply_labels(preset, examples, labels)
-    train, validation = stratified_split(
-        examples, validation_fraction=settings.validation_fraction, seed=settings.seed
+    # The validation split picks the best epoch, so it is no fair estimate: evaluation.json reports on
+    # test data, held out of the training data when the job brings none.
+    hold_out = run.test is None and not marked_test
+    splits = split_examples(
+        examples,
+        validation_fraction=settings.validation_fraction,
+        test_fraction=settings.test_fraction if hold_out else 0.0,
+        seed=settings.seed,
+        disjoint_sequences=preset.disjoint_sequences,
     )
     if run.test is not None:
-        evaluation, split = apply_labels(preset, load_examples(preset, run.test), labels), "test"
+        evaluation = apply_labels(preset, load_examples(preset, run.test), labels)
+        split, source = "test", "the test data (--test / the job's test channel)"
     elif marked_test:
-        evaluation, split = apply_labels(preset, marked_test, labels), "test"
+        evaluation = apply_labels(preset, marked_test, labels)
+        split, source = "test", "the records the training data marks as test"
+    elif splits.test:
+        evaluation, split = splits.test, "held_out_test"
+        source = (
+            f"test_fraction {settings.test_fraction} of the training data (seed {settings.seed}), held out "
+            "of training and validation"
+        )
     else:
-        evaluation, split = validation, "validation"
+        evaluation, split = splits.validation, "validation"
+        source = "the validation split (test_fraction 0), which also chose the best checkpoint"
     return PreparedData(
-        train=train, validation=validation, evaluation=evaluation, evaluation_split=split, labels=labels
+        train=splits.train,
+        validation=splits.validation,
+        evaluation=evaluation,
+        evaluation_split=split,
+        evaluation_source=source,
+        labels=labels,
     )
+
+
+def mixed_precision_flags(setting: str, *, cuda: bool, bf16_supported: bool) -> dict[str, bool]:
+    """TrainingArguments' bf16/fp16 for a ``mixed_precision`` setting on this machine."""
+    if setting == "auto":
+        setting = "no" if not cuda else "bf16" if bf16_supported else "fp16"
+    if setting == "fp16" and not cuda:
+        raise UsageError("mixed_precision fp16 needs a CUDA GPU; use bf16 or auto on a CPU instance")
+    return {"bf16": setting == "bf16", "fp16": setting == "fp16"}
+
+
+def check_position_limit(model, *, max_length: int) -> None:
+    """UsageError when ``max_length`` tokens exceed the loaded model's positions (before training)."""
+    config = model.config
+    limit = getattr(config, "max_position_embeddings", None)
+    if limit is None:
+        return
+    # RoBERTa-family models number positions from padding_idx + 1.
+    if getattr(config, "model_type", "") in ("roberta", "xlm-roberta", "camembert") and config.pad_token_id:
+        limit -= config.pad_token_id + 1
+    if max_length > limit:
+        raise UsageError(
+            f"max_length {max_length} exceeds the {limit} positions of the backbone "
+            f"({config.model_type}); lower max_length"
+        )
 
 
 def encode(
@@ -192,8 +241,30 @@ def weighted_loss(class_weights: Sequence[float]):
 def training_arguments(
     *, settings: TrainingSettings, checkpoint_dir: Path, best_metric: str, distributed: bool
 ) -> TrainingArguments:
+    cuda = torch.cuda.is_available()
+    precision = mixed_precision_flags(
+        settings.mixed_precision, cuda=cuda, bf16_supported=cuda and torch.cuda.is_bf16_supported()
+    )
+    # Checkpoints every save_steps (spot), else every epoch; the best one is picked among those
+    # evaluated, so evaluation follows the same schedule.
+    schedule = (
+        {
+            "eval_strategy": "steps",
+            "save_strategy": "steps",
+            "eval_steps": settings.save_steps,
+            "save_steps": settings.save_steps,
+        }
+        if settings.save_steps is not None
+        else {"eval_strategy": "epoch", "save_strategy": "epoch"}
+    )
     return TrainingArguments(
         output_dir=str(checkpoint_dir),
+        **precision,
+        **schedule,
+        # The hyperparameter keeps the familiar name; transformers 5 calls it activation checkpointing.
+        activation_checkpointing=settings.gradient_checkpointing,
+        # Non-reentrant checkpointing works under DDP with every parameter used once per step.
+        activation_checkpointing_kwargs={"use_reentrant": False} if settings.gradient_checkpointing else None,
         num_train_epochs=settings.epochs,
         max_steps=settings.max_steps if settings.max_steps is not None else -1,
         learning_rate=settings.learning_rate,
@@ -202,8 +273,6 @@ def training_arguments(
         weight_decay=settings.weight_decay,
         warmup_steps=settings.warmup_ratio,  # a float in [0, 1) is a ratio of the total steps
         gradient_accumulation_steps=settings.gradient_accumulation_steps,
-        eval_strategy="epoch",
-        save_strategy="epoch",
         # Keep the best checkpoint and the latest (for resuming), nothing older.
         save_total_limit=2,
         load_best_model_at_end=True,
@@ -241,6 +310,7 @@ def train(run: TrainingRun, *, checkpoint_dir: Path, distributed: bool) -> dict[
         # model's files; some span several lines, the error is reported on one.
         source = run.backbone if run.backbone is not None else preset.model
         raise UsageError(f"backbone {source!r} cannot be loaded: {' '.join(str(error).split())}") from None
+    check_position_limit(model, max_length=preset.max_length)
     # Imbalanced labels (the ones weighted) are better judged by macro F1 than by accuracy.
     best_metric = "macro_f1" if preset.class_weighting else "accuracy"
     trainer = Trainer(
@@ -274,6 +344,7 @@ def train(run: TrainingRun, *, checkpoint_dir: Path, distributed: bool) -> dict[
         backbone=run.backbone,
         evaluation=data.evaluation,
         evaluation_split=data.evaluation_split,
+        evaluation_source=data.evaluation_source,
         log_history=trainer.state.log_history,
     )
     logger.info("rank %d of %d: wrote the model to %s", rank, world, run.model_dir)
@@ -282,7 +353,7 @@ def train(run: TrainingRun, *, checkpoint_dir: Path, distributed: bool) -> dict[
         run.output_data_dir.mkdir(parents=True, exist_ok=True)
         for name in (EVALUATION_FILE, CONFUSION_MATRIX_FILE, TRAINING_CURVE_FILE):
             shutil.copy2(run.model_dir / name, run.output_data_dir / name)
-    if data.evaluation_split == "test":
+    if data.evaluation_split in ("test", "held_out_test"):
         print(format_metric_line({f"test:{k}": v for k, v in headline(report).items()}), flush=True)
     return report
 
@@ -299,6 +370,7 @@ def finalise_model_dir(
     evaluation: Sequence[Example],
     evaluation_split: str,
     log_history: Sequence[Mapping[str, float]],
+    evaluation_source: str | None = None,
 ) -> dict[str, object]:
     """Write everything the model dir holds at the end of training; the one place that does."""
     model_dir.mkdir(parents=True, exist_ok=True)
@@ -316,7 +388,11 @@ def finalise_model_dir(
     (model_dir / SEQSERVE_FILE).write_text(json.dumps(settings_document, indent=2) + "\n")
     # Evaluated from the written files, so the report describes exactly what will be served.
     report = evaluate_examples(model_dir=model_dir, examples=evaluation)
-    report = {"split": evaluation_split, **report}
+    report = {
+        "split": evaluation_split,
+        **({"split_source": evaluation_source} if evaluation_source is not None else {}),
+        **report,
+    }
     (model_dir / EVALUATION_FILE).write_text(json.dumps(report, indent=2) + "\n")
     matrix = report["confusion_matrix"]
     plot_confusion_matrix(

@@ -9,7 +9,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from stacks.storage import ARTIFACT_PREFIX, CHECKPOINT_PREFIX, DATA_PREFIX
-from stacks.training_image import load_table
+from stacks.training_image import TRAINING_REPOSITORY
 
 
 class ModelExecutionRole(Construct):
@@ -63,7 +63,7 @@ class ModelExecutionRole(Construct):
                         service="ecr",
                         account=training_registry_account,
                         resource="repository",
-                        resource_name=load_table().repository,
+                        resource_name=TRAINING_REPOSITORY,
                     )
                 ],
             )

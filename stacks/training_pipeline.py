@@ -1,7 +1,9 @@
 """The training pipeline of one model: a Step Functions state machine.
 
-train (SageMaker training job, .sync) -> create model -> create endpoint configuration -> record the
-configuration in the state table -> (on_demand, endpoint awake) update the endpoint -> notify.
+find test data (a non-empty data/<model>/test/ becomes the job's ``test`` channel) -> train
+(SageMaker training job, .sync; torchrun across hosts and GPUs) -> create model -> create endpoint
+configuration -> record the configuration in the state table -> (on_demand, endpoint awake) update
+the endpoint -> notify.
 Any failure notifies too and fails the execution. Every SageMaker name is ``<base>-<run uuid>`` so the
 IAM policies can be scoped to ``<base>-*``.
 """
@@ -31,18 +33,50 @@ TRAIN_ENTRY = "train.py"
 RUN_NAME = "States.Format('{}-{}', '%s', $.run.id)"
 # SageMaker's own rule that .sync training tasks use to learn that a job finished.
 SYNC_RULE = "StepFunctionsGetEventsForSageMakerTrainingJobsRule"
+TORCH_DISTRIBUTED = "sagemaker_torch_distributed_enabled"
+# The execution's channel list: train, plus test when data/<model>/test/ holds anything.
+CHANNELS_PATH = "$.channels"
+
+
+def uses_torchrun(model: ModelConfig) -> bool:
+    """Several hosts, or GPUs (one process per GPU): the toolkit starts train.py under torchrun.
+
+    The SageMaker SDK's ``distribution={"torch_distributed": {"enabled": True}}`` is this hyperparameter;
+    the PyTorch training toolkit then runs ``torchrun --nnodes <hosts> --nproc_per_node <GPUs per host>``
+    with the master address and node rank of each host. Without it, every host runs its own independent
+    training and a multi-GPU host trains on one GPU.
+    """
+    return model.training.instance_count > 1 or model.training.uses_gpu
 
 
 def training_hyperparameters(*, model: ModelConfig, submit_directory: str, region: str) -> dict[str, str]:
     """Hyperparameters JSON-encoded as the SageMaker SDK does, so the toolkit decodes every value."""
-    values: Mapping[str, str] = {
+    values: Mapping[str, object] = {
         "sagemaker_program": TRAIN_ENTRY,
         "sagemaker_submit_directory": submit_directory,
         "sagemaker_region": region,
+        **({TORCH_DISTRIBUTED: True} if uses_torchrun(model) else {}),
         "preset": model.preset,
         **model.training.hyperparameters,
     }
     return {name: json.dumps(value) for name, value in values.items()}
+
+
+def data_channel(*, name: str, bucket_name: str, model: ModelConfig) -> dict[str, object]:
+    return {
+        "ChannelName": name,
+        "DataSource": {
+            "S3DataSource": {
+                "S3DataType": "S3Prefix",
+                "S3Uri": f"s3://{bucket_name}/{data_prefix(model, name)}",
+                "S3DataDistributionType": "FullyReplicated",
+            }
+        },
+    }
+
+
+def data_prefix(model: ModelConfig, channel: str) -> str:
+    return f"{DATA_PREFIX}{model.name}/{channel}/"
 
 
 def training_job_request(
@@ -67,18 +101,8 @@ def training_job_request(
         "HyperParameters": training_hyperparameters(
             model=model, submit_directory=submit_directory, region=Aws.REGION
         ),
-        "InputDataConfig": [
-            {
-                "ChannelName": "train",
-                "DataSource": {
-                    "S3DataSource": {
-                        "S3DataType": "S3Prefix",
-                        "S3Uri": f"s3://{bucket_name}/{DATA_PREFIX}{model.name}/train/",
-                        "S3DataDistributionType": "FullyReplicated",
-                    }
-                },
-            }
-        ],
+        # Chosen by the execution: SageMaker fails a job whose channel prefix holds no object.
+        "InputDataConfig.$": CHANNELS_PATH,
         "OutputDataConfig": {"S3OutputPath": f"s3://{bucket_name}/{ARTIFACT_PREFIX}{model.name}/"},
         "ResourceConfig": {
             "InstanceType": training.instance_type,
@@ -140,6 +164,31 @@ class TrainingPipeline(Construct):
         run_name = sfn.JsonPath.format(f"{base}-{{}}", sfn.JsonPath.string_at("$.run.id"))
 
         prepare = sfn.Pass(self, "NameRun", parameters={"id": sfn.JsonPath.uuid()}, result_path="$.run")
+        find_test_data = tasks.CallAwsService(
+            self,
+            "FindTestData",
+            service="s3",
+            action="listObjectsV2",
+            parameters={"Bucket": bucket.bucket_name, "Prefix": data_prefix(model, "test"), "MaxKeys": 1},
+            iam_action="s3:ListBucket",
+            iam_resources=[bucket.bucket_arn],
+            result_selector={"count": sfn.JsonPath.number_at("$.KeyCount")},
+            result_path="$.test_data",
+        )
+        train_channel = data_channel(name="train", bucket_name=bucket.bucket_name, model=model)
+        test_channel = data_channel(name="test", bucket_name=bucket.bucket_name, model=model)
+        with_test = sfn.Pass(
+            self,
+            "WithTestChannel",
+            result=sfn.Result.from_array([train_channel, test_channel]),
+            result_path=CHANNELS_PATH,
+        )
+        without_test = sfn.Pass(
+            self,
+            "WithoutTestChannel",
+            result=sfn.Result.from_array([train_channel]),
+            result_path=CHANNELS_PATH,
+        )
         train = sfn.CustomState(
             self,
             "Train",
@@ -273,9 +322,16 @@ class TrainingPipeline(Construct):
         for step in (create_model, create_config, record):
             step.add_catch(notify_failure, result_path="$.error")
         train.add_catch(notify_failure, errors=["States.ALL"], result_path="$.error")
-        definition = (
-            prepare.next(train).next(create_model).next(create_config).next(record).next(after_record)
+        find_test_data.add_catch(notify_failure, result_path="$.error")
+        with_test.next(train)
+        without_test.next(train)
+        channels = (
+            sfn.Choice(self, "TestData?")
+            .when(sfn.Condition.number_greater_than("$.test_data.count", 0), with_test)
+            .otherwise(without_test)
         )
+        train.next(create_model).next(create_config).next(record).next(after_record)
+        definition = prepare.next(find_test_data).next(channels)
 
         log_group = logs.LogGroup(
             self, "Logs", retention=logs.RetentionDays.THREE_MONTHS, removal_policy=RemovalPolicy.DESTROY

@@ -15,6 +15,7 @@ from model_code.data import (
     balanced_class_weights,
     label_names,
     load_examples,
+    split_examples,
     split_marked_test,
     stratified_split,
 )
@@ -291,3 +292,71 @@ def test_balanced_class_weights_favour_rare_labels():
     assert weights == pytest.approx([40 / (2 * 30), 40 / (2 * 10)])
     with pytest.raises(DataError, match=r"no training examples of label\(s\) 'c'"):
         balanced_class_weights(examples_of({"a": 3}), ["a", "c"])
+
+
+def test_a_test_split_is_held_out_apart_from_validation_stratified_and_reproducible():
+    examples = examples_of({"a": 50, "b": 30, "c": 20})
+    splits = split_examples(examples, validation_fraction=0.1, test_fraction=0.2, seed=5)
+    assert Counter(e.label for e in splits.test) == {"a": 10, "b": 6, "c": 4}
+    assert Counter(e.label for e in splits.validation) == {"a": 5, "b": 3, "c": 2}
+    texts = [e.text for e in splits.train + splits.validation + splits.test]
+    assert sorted(texts) == sorted(e.text for e in examples)  # each example in exactly one split
+    assert split_examples(examples, validation_fraction=0.1, test_fraction=0.2, seed=5) == splits
+    without = split_examples(examples, validation_fraction=0.1, test_fraction=0.0, seed=5)
+    assert without.test == [] and len(without.validation) == 10
+    with pytest.raises(DataError, match="cannot split off a stratified test set: label\\(s\\) 'b'"):
+        split_examples(examples_of({"a": 10, "b": 1}), validation_fraction=0.2, test_fraction=0.2, seed=0)
+
+
+def aptamer_pairs(n_groups: int, *, pairs_per_group: int = 4) -> list[Example]:
+    """Groups of pairs that share sequences (each sequence is compared with its group's others)."""
+    examples = []
+    for group in range(n_groups):
+        sequences = [
+            "ACGT" * 3 + format(group, "b").replace("0", "A").replace("1", "C") + "G" * i for i in range(3)
+        ]
+        for i in range(pairs_per_group):
+            first, second = sequences[i % 3], sequences[(i + 1) % 3]
+            examples.append(Example(first, second, str(i % 2)))
+    return examples
+
+
+def sequences_of(examples: list[Example]) -> set[str]:
+    return {s for e in examples for s in (e.text, e.text_pair)}
+
+
+def test_aptamer_pairs_split_so_no_sequence_is_in_two_splits():
+    examples = aptamer_pairs(40)
+    splits = split_examples(
+        examples, validation_fraction=0.1, test_fraction=0.1, seed=1, disjoint_sequences=True
+    )
+    train, validation, test = map(sequences_of, (splits.train, splits.validation, splits.test))
+    assert validation and test
+    assert not train & validation and not train & test and not validation & test
+    assert len(splits.train) + len(splits.validation) + len(splits.test) == len(examples)
+    assert splits.dropped == 0
+    # The same data split by label alone puts shared sequences on both sides.
+    mixed = split_examples(examples, validation_fraction=0.1, test_fraction=0.1, seed=1)
+    assert sequences_of(mixed.train) & sequences_of(mixed.validation)
+    assert get_preset("aptamer-pairs").disjoint_sequences
+
+
+def test_sequences_linked_across_all_pairs_are_split_by_sequence_dropping_straddling_pairs(caplog):
+    # Every sequence is compared with every other: one group, which cannot go whole to one split.
+    sequences = [f"ACGT{'A' * i}C" for i in range(30)]
+    examples = [
+        Example(a, b, str((i + j) % 2))
+        for i, a in enumerate(sequences)
+        for j, b in enumerate(sequences)
+        if i < j
+    ]
+    with caplog.at_level(logging.WARNING):
+        splits = split_examples(
+            examples, validation_fraction=0.2, test_fraction=0.2, seed=0, disjoint_sequences=True
+        )
+    train, validation, test = map(sequences_of, (splits.train, splits.validation, splits.test))
+    assert splits.train and splits.validation and splits.test
+    assert not train & validation and not train & test and not validation & test
+    kept = len(splits.train) + len(splits.validation) + len(splits.test)
+    assert splits.dropped == len(examples) - kept > 0
+    assert f"{splits.dropped} of {len(examples)} pairs left out" in caplog.text

@@ -109,9 +109,15 @@ def test_every_hyperparameter_has_both_spellings(train_dir, tmp_path):
     base = ["--preset", "p", "--train", str(train_dir), "--model-dir", str(tmp_path / "m")]
     for name in Hyperparameters.__dataclass_fields__:
         for flag in {f"--{name}", f"--{name.replace('_', '-')}"}:
-            value = "0.5" if name in {"warmup_ratio", "validation_fraction"} else "3"
+            value, parsed = {
+                "warmup_ratio": ("0.5", 0.5),
+                "validation_fraction": ("0.5", 0.5),
+                "test_fraction": ("0.2", 0.2),
+                "mixed_precision": ("BF16", "bf16"),
+                "gradient_checkpointing": ("true", True),
+            }.get(name, ("3", 3))
             run = parse_training_run([*base, flag, value], environ={})
-            assert getattr(run.hyperparameters, name) == float(value), flag
+            assert getattr(run.hyperparameters, name) == parsed, flag
 
 
 def test_paths_are_path_objects(train_dir, tmp_path):
@@ -156,3 +162,57 @@ def test_a_deployments_hyperparameters_are_checked_as_the_training_job_parses_th
             check_hyperparameters("circrna", values)
     with pytest.raises(UsageError, match="whose size is fixed"):
         check_hyperparameters("entailment", {"hidden_size": "32"})
+
+
+def test_precision_checkpointing_and_save_steps_are_hyperparameters_with_preset_defaults():
+    protein = training_settings(Hyperparameters(), get_preset("protein-localization").training)
+    assert (protein.mixed_precision, protein.gradient_checkpointing, protein.save_steps) == (
+        "auto",
+        True,
+        None,
+    )
+    circrna = training_settings(Hyperparameters(), get_preset("circrna").training)
+    assert (circrna.mixed_precision, circrna.gradient_checkpointing) == ("no", False)
+    given = training_settings(
+        Hyperparameters(mixed_precision="fp16", gradient_checkpointing=False, save_steps=200),
+        get_preset("protein-localization").training,
+    )
+    assert (given.mixed_precision, given.gradient_checkpointing, given.save_steps) == ("fp16", False, 200)
+    check_hyperparameters(
+        "protein-localization",
+        {"mixed_precision": "bf16", "gradient_checkpointing": "false", "save_steps": "50"},
+    )
+    for values, message in (
+        ({"mixed_precision": "fp8"}, "'fp8' is not one of no, bf16, fp16, auto"),
+        ({"gradient_checkpointing": "maybe"}, "'maybe' is not a boolean"),
+        ({"save_steps": "0"}, "must be >= 1"),
+        ({"validation_fraction": "0.5", "test_fraction": "0.5"}, "leave no training data"),
+    ):
+        with pytest.raises(UsageError, match=re.escape(message)):
+            check_hyperparameters("protein-localization", values)
+    with pytest.raises(UsageError, match="gradient_checkpointing: the kmer-transformer model"):
+        check_hyperparameters("circrna", {"gradient_checkpointing": "true"})
+
+
+@pytest.mark.parametrize(
+    ("preset", "limit"),
+    [
+        ("entailment", 512),
+        ("aptamer-pairs", 512),
+        ("medical-specialty", 512),
+        ("protein-localization", 40000),
+    ],
+)
+def test_max_length_beyond_the_backbones_positions_fails_the_check_synth_runs(preset, limit):
+    check_hyperparameters(preset, {"max_length": str(limit)})
+    with pytest.raises(UsageError, match=f"max_length {limit + 1} exceeds the {limit} positions of "):
+        check_hyperparameters(preset, {"max_length": str(limit + 1)})
+
+
+def test_the_kmer_model_sizes_its_positions_from_max_length():
+    # Built from the preset, the k-mer model has as many positions as max_length asks for.
+    from model_code.factory import build_model
+
+    preset = preset_for_run("circrna", Hyperparameters(max_length=700, hidden_size=8, num_attention_heads=2))
+    model = build_model(preset, labels=["circRNA", "lncRNA"])
+    assert model.config.max_position_embeddings >= 700

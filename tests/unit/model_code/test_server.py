@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import torch
 from starlette.testclient import TestClient
 
 from model_code import inference
-from model_code.server import ServerConfig, create_app
+from model_code.server import ServerConfig, WorkerSlots, create_app, visible_gpus
 from tests.unit.model_code.test_inference import CIRCRNA_SEQUENCES, write_model_dir
 
 REPO = Path(__file__).resolve().parents[3]
@@ -322,3 +323,107 @@ def test_every_file_the_image_copies_exists_in_its_build_context():
     assert copied, "the Dockerfile copies nothing"
     for pattern in copied:
         assert list(context.glob(pattern)), f"COPY {pattern}: nothing in model_code/ matches"
+
+
+def test_a_gpu_host_gets_one_worker_per_gpu_and_each_worker_its_own_gpu(tmp_path):
+    dev = tmp_path / "dev"
+    dev.mkdir()
+    for name in ("nvidia0", "nvidia1", "nvidia2", "nvidia3", "nvidiactl", "nvidia-uvm"):
+        (dev / name).touch()
+    assert visible_gpus({}, dev=dev) == ("0", "1", "2", "3")
+    assert ServerConfig.from_environ({}, dev=dev).workers == 4
+    assert ServerConfig.from_environ({"CUDA_VISIBLE_DEVICES": "2,3"}, dev=dev).gpus == ("2", "3")
+    assert ServerConfig.from_environ({"CUDA_VISIBLE_DEVICES": "2,3"}, dev=dev).workers == 2
+    assert ServerConfig.from_environ({"SAGEMAKER_MODEL_SERVER_WORKERS": "1"}, dev=dev).workers == 1
+    cpu_only = tmp_path / "cpu-dev"
+    cpu_only.mkdir()
+    assert ServerConfig.from_environ({}, dev=cpu_only).workers == (os.cpu_count() or 1)
+    assert ServerConfig.from_environ({"CUDA_VISIBLE_DEVICES": "-1"}, dev=dev).gpus == ()
+
+
+def test_ping_is_200_only_once_every_worker_has_loaded(tmp_path, model_dirs, monkeypatch):
+    workers = tmp_path / "workers"
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    config = ServerConfig(model_dir=model_dirs["circrna"], workers=2, worker_dir=workers, gpus=("5", "7"))
+    app = create_app(config)  # holds slot 0, so it sees the first GPU only
+    assert os.environ["CUDA_VISIBLE_DEVICES"] == "5"
+    with TestClient(app) as client:
+        deadline = time.monotonic() + 60
+        while app.state.model_holder.model is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert app.state.model_holder.model is not None
+        waiting = client.get("/ping")
+        assert waiting.status_code == 503
+        assert waiting.json()["error"] == {
+            "code": "loading",
+            "message": "1 of 2 workers have loaded the model",
+        }
+        # The second worker (another slot holder) loads: now every worker answers.
+        other = WorkerSlots(workers, 2)
+        assert other.claim() == 1
+        assert client.get("/ping").status_code == 503
+        other.mark_ready(1)
+        assert client.get("/ping").status_code == 200
+
+
+def test_a_dead_workers_slot_is_not_counted_as_loaded(tmp_path):
+    script = (
+        "import sys, time; from pathlib import Path; from model_code.server import WorkerSlots; "
+        "s = WorkerSlots(Path(sys.argv[1]), 2); s.mark_ready(s.claim()); "
+        "print('held', flush=True); time.sleep(60)"
+    )
+    slots = WorkerSlots(tmp_path, 2)
+    child = subprocess.Popen(
+        [sys.executable, "-c", script, str(tmp_path)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    try:
+        assert child.stdout.readline().strip() == "held"
+        assert slots.loaded() == 1
+        assert slots.claim() == 1  # slot 0 is the live child's
+    finally:
+        child.kill()
+        child.wait()
+    assert slots.loaded() == 0  # the dead child's mark no longer counts
+    again = WorkerSlots(tmp_path, 2)
+    assert again.claim() == 0  # and its slot is free for the worker that replaces it
+
+
+def test_a_timed_out_request_stops_running_and_frees_its_worker(tmp_path, monkeypatch):
+    layer = torch.nn.Linear(4, 4)
+    progress = {"calls": 0}
+    stopped = threading.Event()
+    total = 10**8  # far longer than the test may run: only a stop ends it
+
+    def predict_fn(data, model):
+        try:
+            if data == b"slow":
+                with torch.no_grad():
+                    for _ in range(total):
+                        model(torch.zeros(1, 4))
+                        progress["calls"] += 1
+            return data
+        finally:
+            if data == b"slow":
+                stopped.set()
+
+    monkeypatch.setattr(inference, "model_fn", lambda model_dir: layer)
+    monkeypatch.setattr(inference, "input_fn", lambda body, content_type: body)
+    monkeypatch.setattr(inference, "predict_fn", predict_fn)
+    monkeypatch.setattr(inference, "output_fn", lambda prediction, accept: ("[]", "application/json"))
+    app = create_app(ServerConfig(model_dir=tmp_path, timeout_seconds=0.5))
+    with TestClient(app) as client:
+        deadline = time.monotonic() + 30
+        while client.get("/ping").status_code != 200 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        timed_out = client.post("/invocations", content=b"slow")
+        assert timed_out.status_code == 504
+        assert timed_out.json()["error"]["code"] == "model_timeout"
+        # The abandoned computation stops (at its next layer) instead of running to the end.
+        assert stopped.wait(30), "the timed-out request kept running"
+        assert 0 < progress["calls"] < total
+        calls = progress["calls"]
+        assert client.post("/invocations", content=b"fast").status_code == 200
+        assert progress["calls"] == calls

@@ -13,12 +13,22 @@ import pytest
 import torch
 
 from bench.training import run as run_training_benchmark
-from model_code.data import apply_labels, balanced_class_weights, label_names, load_examples, stratified_split
+from model_code.data import (
+    apply_labels,
+    balanced_class_weights,
+    label_names,
+    load_examples,
+    sequences_of_examples,
+    split_examples,
+    stratified_split,
+)
 from model_code.evaluate import evaluate_examples
+from model_code.factory import build_model, build_tokenizer
+from model_code.hyperparameters import Hyperparameters, UsageError, training_settings
 from model_code.metrics import METRIC_DEFINITIONS
 from model_code.presets import get_preset
 from model_code.synthetic import write_dataset
-from model_code.train import main, weighted_loss
+from model_code.train import main, mixed_precision_flags, training_arguments, weighted_loss
 
 REPO = Path(__file__).resolve().parents[3]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -145,9 +155,10 @@ TINY_RUN = ["--max-steps", "2", "--batch-size", "8", "--max-length", "64", "--va
     ("preset", "n_per_class", "split"),
     [
         ("protein-localization", 6, "test"),  # DeepLoc's own test marks become the test set
-        ("aptamer-pairs", 8, "validation"),
-        ("entailment", 6, "validation"),
-        ("medical-specialty", 50, "validation"),
+        # Without test data, a test split is held out of training and validation.
+        ("aptamer-pairs", 8, "held_out_test"),
+        ("entailment", 6, "held_out_test"),
+        ("medical-specialty", 50, "held_out_test"),
     ],
 )
 def test_every_other_preset_trains_with_a_tiny_backbone(tmp_path, tiny_backbone, preset, n_per_class, split):
@@ -181,7 +192,9 @@ def test_every_other_preset_trains_with_a_tiny_backbone(tmp_path, tiny_backbone,
         spec = get_preset(preset)
         examples = load_examples(spec, tmp_path / "train")
         labels = label_names(spec, examples)
-        train, _ = stratified_split(apply_labels(spec, examples, labels), validation_fraction=0.3, seed=42)
+        train = split_examples(
+            apply_labels(spec, examples, labels), validation_fraction=0.3, test_fraction=0.1, seed=42
+        ).train
         assert settings["labels"] == labels and "Other" in labels
         assert config["class_weights"] == pytest.approx(balanced_class_weights(train, labels))
         assert len(set(config["class_weights"])) > 1
@@ -357,3 +370,116 @@ def test_training_benchmark_reports_held_out_metrics_of_the_model_it_wrote(tmp_p
     wall = result["wall_seconds"]
     assert 36 / (wall + 0.05) - 0.01 <= result["train_samples_per_second"] <= 36 / (wall - 0.05) + 0.01
     assert result["meets_targets"] is (result["accuracy"] >= 0.9 and result["roc_auc"] >= 0.95)
+
+
+@pytest.mark.slow
+def test_without_test_data_evaluation_reports_on_a_held_out_split_and_says_so(tmp_path, tiny_backbone):
+    backbone = tiny_backbone("albert-base-v2")
+    write_dataset("aptamer-pairs", tmp_path / "train", n_per_class=20, seed=5, length_range=(10, 30))
+    model_dir = tmp_path / "model"
+    argv = ["--preset", "aptamer-pairs", "--train", tmp_path / "train", "--model-dir", model_dir]
+    argv += ["--backbone", backbone, "--max-steps", "1", "--batch-size", "8", "--max-length", "64"]
+    code, out, err = run_main([*argv, "--test-fraction", "0.25", "--validation-fraction", "0.25"])
+    assert code == 0, err[-3000:]
+    evaluation = json.loads((model_dir / "evaluation.json").read_text())
+    assert evaluation["split"] == "held_out_test"
+    assert "test_fraction 0.25" in evaluation["split_source"]
+    # The held-out split is the one the data module holds out: disjoint from validation and training.
+    examples = load_examples(get_preset("aptamer-pairs"), tmp_path / "train")
+    splits = split_examples(
+        examples, validation_fraction=0.25, test_fraction=0.25, seed=42, disjoint_sequences=True
+    )
+    assert evaluation["examples"] == len(splits.test) > 0
+    assert not sequences_of_examples(splits.test) & sequences_of_examples(splits.train + splits.validation)
+    assert "test:accuracy=" in out
+
+
+def test_mixed_precision_resolves_per_machine_and_fp16_needs_a_gpu():
+    assert mixed_precision_flags("auto", cuda=False, bf16_supported=False) == {"bf16": False, "fp16": False}
+    assert mixed_precision_flags("auto", cuda=True, bf16_supported=True) == {"bf16": True, "fp16": False}
+    assert mixed_precision_flags("auto", cuda=True, bf16_supported=False) == {"bf16": False, "fp16": True}
+    assert mixed_precision_flags("bf16", cuda=False, bf16_supported=False)["bf16"] is True
+    with pytest.raises(UsageError, match="fp16 needs a CUDA GPU"):
+        mixed_precision_flags("fp16", cuda=False, bf16_supported=False)
+
+
+def test_training_arguments_carry_precision_checkpointing_and_the_save_schedule(tmp_path):
+    defaults = get_preset("protein-localization").training
+    settings = training_settings(Hyperparameters(mixed_precision="bf16", save_steps=25), defaults)
+    args = training_arguments(
+        settings=settings, checkpoint_dir=tmp_path, best_metric="accuracy", distributed=False
+    )
+    assert args.bf16 is True and args.fp16 is False
+    assert args.activation_checkpointing is True  # ProtBert's default
+    assert args.activation_checkpointing_kwargs == {"use_reentrant": False}
+    assert (args.save_strategy, args.save_steps, args.eval_strategy, args.eval_steps) == (
+        "steps",
+        25,
+        "steps",
+        25,
+    )
+    per_epoch = training_arguments(
+        settings=training_settings(Hyperparameters(), get_preset("circrna").training),
+        checkpoint_dir=tmp_path,
+        best_metric="accuracy",
+        distributed=False,
+    )
+    assert (per_epoch.save_strategy, per_epoch.eval_strategy) == ("epoch", "epoch")
+    assert per_epoch.activation_checkpointing is False and per_epoch.bf16 is False
+
+
+@pytest.mark.slow
+def test_checkpoints_every_save_steps_with_bf16_and_gradient_checkpointing(tmp_path, tiny_backbone):
+    backbone = tiny_backbone("bert-base-uncased")
+    write_dataset("entailment", tmp_path / "train", n_per_class=8, seed=6, length_range=(10, 30))
+    checkpoints = tmp_path / "checkpoints"
+    argv = ["--preset", "entailment", "--train", tmp_path / "train", "--model-dir", tmp_path / "model"]
+    argv += [
+        "--backbone",
+        backbone,
+        "--checkpoint-dir",
+        checkpoints,
+        "--batch-size",
+        "4",
+        "--max-length",
+        "32",
+    ]
+    argv += [
+        "--max-steps",
+        "3",
+        "--save-steps",
+        "1",
+        "--mixed-precision",
+        "bf16",
+        "--gradient-checkpointing",
+        "true",
+    ]
+    code, _, err = run_main(argv)
+    assert code == 0, err[-3000:]
+    # Every step checkpointed; the best and the latest kept.
+    assert (checkpoints / "checkpoint-3").is_dir()
+    state = json.loads((checkpoints / "checkpoint-3" / "trainer_state.json").read_text())
+    assert [entry["step"] for entry in state["log_history"] if "eval_loss" in entry] == [1, 2, 3]
+    training = json.loads((tmp_path / "model" / "seqserve.json").read_text())["training"]
+    assert (training["mixed_precision"], training["gradient_checkpointing"], training["save_steps"]) == (
+        "bf16",
+        True,
+        1,
+    )
+
+
+def test_max_length_beyond_a_saved_kmer_backbones_positions_fails_before_training(tmp_path):
+    preset = get_preset("circrna")
+    backbone = tmp_path / "kmer"
+    model = build_model(preset, labels=list(preset.labels))  # max_position_embeddings = max_length (131)
+    model.save_pretrained(backbone)
+    build_tokenizer(preset).save_pretrained(backbone)
+    write_dataset("circrna", tmp_path / "train", n_per_class=10, seed=0, length_range=(400, 500))
+    argv = ["--preset", "circrna", "--train", tmp_path / "train", "--model-dir", tmp_path / "model"]
+    code, _, err = run_main([*argv, "--backbone", backbone, "--max-length", "300", "--max-steps", "1"])
+    assert code == 2
+    assert err.strip().splitlines()[-1] == (
+        "train: error: max_length 300 exceeds the 131 positions of the backbone (kmer_transformer); "
+        "lower max_length"
+    )
+    assert not (tmp_path / "model").exists()

@@ -40,6 +40,7 @@ FULL_CONTEXT = {
             },
             "training": {
                 "instance_type": "ml.g5.xlarge",
+                "instance_count": 2,
                 "spot": True,
                 "max_runtime_minutes": 120,
                 "max_wait_minutes": 240,

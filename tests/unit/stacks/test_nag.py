@@ -74,4 +74,6 @@ def test_synth_is_deterministic(tmp_path):
         assembly = app.synth()
         templates.append([json.dumps(stack.template, sort_keys=True) for stack in assembly.stacks])
     assert templates[0] == templates[1]
-    assert "PyTorchTrainingImageRegistry" in templates[0][1]
+    # A stack with a region gets the SDK's literal image URI for it (no region mapping).
+    assert "763104351884.dkr.ecr.eu-west-1.amazonaws.com/pytorch-training:" in templates[0][1]
+    assert "PyTorchTrainingImageRegistry" not in templates[0][1]

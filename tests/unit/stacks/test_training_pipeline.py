@@ -27,6 +27,21 @@ def test_happy_path_trains_then_creates_model_config_records_and_notifies(full):
     order.append(name)
     assert order == [
         "NameRun",
+        "FindTestData",
+        "TestData?",
+    ]
+    choice = states["TestData?"]
+    assert choice["Choices"] == [
+        {"Variable": "$.test_data.count", "NumericGreaterThan": 0, "Next": "WithTestChannel"}
+    ]
+    assert choice["Default"] == "WithoutTestChannel"
+    assert states["WithTestChannel"]["Next"] == states["WithoutTestChannel"]["Next"] == "Train"
+    order, name = [], "Train"
+    while name in states and "Next" in states[name]:
+        order.append(name)
+        name = states[name]["Next"]
+    order.append(name)
+    assert order == [
         "Train",
         "CreateModel",
         "CreateEndpointConfig",
@@ -59,10 +74,7 @@ def test_training_job_uses_the_regional_pytorch_image_preset_and_model_code_asse
     request = job["Parameters"]
     assert request["TrainingJobName.$"] == "States.Format('{}-{}', 'seqserve-service-circrna', $.run.id)"
     image = request["AlgorithmSpecification"]["TrainingImage"]
-    assert image == (
-        "${Map:PyTorchTrainingImageRegistry.${AWS::Region}.account}.dkr.ecr.${AWS::Region}.${AWS::URLSuffix}"
-        "/pytorch-training:2.10.0-cpu-py313"
-    )
+    assert image == "${Map:PyTorchTrainingImageRegistry.${AWS::Region}.TrainingCpu}"
     hyperparameters = {k: json.loads(v) for k, v in request["HyperParameters"].items()}
     assert hyperparameters["sagemaker_program"] == "train.py"
     assert hyperparameters["preset"] == "circrna"
@@ -75,9 +87,7 @@ def test_training_job_uses_the_regional_pytorch_image_preset_and_model_code_asse
     }
     assert request["StoppingCondition"] == {"MaxRuntimeInSeconds": 240 * 60}
     assert "EnableManagedSpotTraining" not in request and "CheckpointConfig" not in request
-    (channel,) = request["InputDataConfig"]
-    assert channel["ChannelName"] == "train"
-    assert channel["DataSource"]["S3DataSource"]["S3Uri"].endswith("/data/circrna/train/")
+    assert request["InputDataConfig.$"] == "$.channels"
     assert request["OutputDataConfig"]["S3OutputPath"].endswith("/artifacts/circrna/")
 
 
@@ -91,7 +101,9 @@ def test_metric_definitions_come_from_model_code(full):
 
 def test_spot_training_on_gpu_checkpoints_and_waits(full):
     request = definition(full, "proteins")["States"]["Train"]["Parameters"]
-    assert request["AlgorithmSpecification"]["TrainingImage"].endswith("/pytorch-training:2.10.0-gpu-py313")
+    assert request["AlgorithmSpecification"]["TrainingImage"] == (
+        "${Map:PyTorchTrainingImageRegistry.${AWS::Region}.TrainingGpu}"
+    )
     assert request["EnableManagedSpotTraining"] is True
     assert request["StoppingCondition"] == {"MaxRuntimeInSeconds": 7200, "MaxWaitTimeInSeconds": 14400}
     checkpoint = request["CheckpointConfig"]["S3Uri.$"]
@@ -210,3 +222,44 @@ def test_an_endpoint_that_fell_asleep_meanwhile_still_gets_notified(full):
 def test_trained_model_container_accepts_as_many_inputs_as_the_api(full):
     container = definition(full, "circrna")["States"]["CreateModel"]["Parameters"]["PrimaryContainer"]
     assert container["Environment"] == {"SEQSERVE_MAX_INPUTS": "200"}
+
+
+def test_several_hosts_or_gpus_train_under_torchrun(full):
+    def hyperparameters(model):
+        request = definition(full, model)["States"]["Train"]["Parameters"]
+        return request["ResourceConfig"], {k: json.loads(v) for k, v in request["HyperParameters"].items()}
+
+    # Two GPU hosts: one torchrun across both hosts, one process per GPU (the toolkit counts them).
+    resources, proteins = hyperparameters("proteins")
+    assert resources["InstanceCount"] == 2
+    assert proteins["sagemaker_torch_distributed_enabled"] is True
+    # One CPU host: train.py runs as one plain process.
+    resources, circrna = hyperparameters("circrna")
+    assert resources["InstanceCount"] == 1
+    assert "sagemaker_torch_distributed_enabled" not in circrna
+
+
+def test_the_job_gets_a_test_channel_only_when_the_test_prefix_holds_data(full):
+    states = definition(full, "circrna")["States"]
+    find = states["FindTestData"]
+    assert find["Resource"] == "arn:${AWS::Partition}:states:::aws-sdk:s3:listObjectsV2"
+    assert find["Parameters"]["Prefix"] == "data/circrna/test/" and find["Parameters"]["MaxKeys"] == 1
+    assert find["ResultSelector"] == {"count.$": "$.KeyCount"}
+    assert find["Catch"][0]["Next"] == "NotifyFailed"
+
+    def channels(state):
+        return {
+            channel["ChannelName"]: channel["DataSource"]["S3DataSource"]["S3Uri"]
+            for channel in states[state]["Result"]
+        }
+
+    with_test = channels("WithTestChannel")
+    assert set(with_test) == {"train", "test"}
+    assert with_test["train"].endswith("/data/circrna/train/")
+    assert with_test["test"].endswith("/data/circrna/test/")
+    assert set(channels("WithoutTestChannel")) == {"train"}
+    assert states["WithTestChannel"]["ResultPath"] == "$.channels"
+    template = full.service.to_json()
+    role = logical_id_of(template, "AWS::IAM::Role", "Model-circrna/Training/StateMachine/Role")
+    (bucket,) = actions_on(statements(template, role))["s3:listbucket"]
+    assert bucket == "${Import:seqserve-stateful:ExportsOutputFnGetAttDataBucketArn8D876988}"

@@ -84,20 +84,27 @@ def no_torch_environment(tmp_path: Path, **extra: str) -> dict[str, str]:
     return {**env, "PYTHONPATH": f"{blocker}{os.pathsep}{REPO}", **extra}
 
 
-@pytest.fixture(scope="module")
-def exported(tmp_path_factory, tiny_backbone) -> dict[str, Path]:
-    """Every preset's tiny model dir, exported to ONNX once for the module."""
-    directories = {}
-    for name, backbone in BACKBONES.items():
+class Exported(dict):
+    """Each preset's tiny model dir, exported to ONNX the first time a test asks for it."""
+
+    def __init__(self, root: Path, tiny_backbone) -> None:
+        super().__init__()
+        self.root, self.tiny_backbone = root, tiny_backbone
+
+    def __missing__(self, name: str) -> Path:
+        backbone = BACKBONES[name]
         directory = write_model_dir(
-            tmp_path_factory.mktemp("onnx") / name,
-            preset_name=name,
-            backbone=tiny_backbone(backbone) if backbone else None,
+            self.root / name, preset_name=name, backbone=self.tiny_backbone(backbone) if backbone else None
         )
         sharpen(directory)
         export_onnx(directory)
-        directories[name] = directory
-    return directories
+        self[name] = directory
+        return directory
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory, tiny_backbone) -> Exported:
+    return Exported(tmp_path_factory.mktemp("onnx"), tiny_backbone)
 
 
 @pytest.fixture(scope="module")

@@ -19,6 +19,7 @@ copied and exported to ONNX here. The load average before and after is part of t
 
 from __future__ import annotations
 
+import filecmp
 import json
 import os
 import shutil
@@ -158,6 +159,11 @@ def _prepare_model() -> tuple[Path, str, dict]:
     from model_code.onnx_export import export_onnx
 
     source, description = _model_dir()
+    weights = "model.safetensors"
+    if (MODEL_DIR / weights).is_file() and filecmp.cmp(source / weights, MODEL_DIR / weights, shallow=False):
+        record = json.loads((MODEL_DIR / "seqserve.json").read_text()).get("onnx", {})
+        if record.get("parity", {}).get("passed") is True and (MODEL_DIR / "model.onnx").is_file():
+            return MODEL_DIR, description, record  # exported by an earlier run from the same weights
     shutil.rmtree(MODEL_DIR, ignore_errors=True)
     shutil.copytree(source, MODEL_DIR, ignore=shutil.ignore_patterns("code", "*.png", "model.onnx"))
     record = export_onnx(MODEL_DIR)

@@ -497,7 +497,7 @@ def test_the_onnx_serving_requirements_install_into_a_folder_that_serves_alone(e
         "SEQSERVE_RUNTIME": "onnx",
     }
     result = subprocess.run(
-        [sys.executable, "-S", "-c", SERVE_FROM_TARGET, str(exported["entailment"]), json.dumps(items)],
+        [sys.executable, "-S", "-c", SERVE_FROM_TARGET, str(exported["entailment"]), json.dumps(pairs)],
         env=env, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]

@@ -491,6 +491,7 @@ def test_the_onnx_serving_requirements_install_into_a_folder_that_serves_alone(e
     subprocess.run(install, check=True, timeout=900)
     assert not (target / "torch").exists()
     items = REQUESTS["entailment"]
+    pairs = [{"text": text, "text_pair": text_pair} for text, text_pair in items]
     env = {
         "PATH": os.environ["PATH"],
         "PYTHONPATH": f"{target}{os.pathsep}{REPO}",

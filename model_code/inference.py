@@ -12,8 +12,7 @@ import logging
 import os
 from dataclasses import dataclass
 from http import HTTPStatus
-
-import torch
+from typing import TYPE_CHECKING
 
 if not __package__:
     # Imported by the toolkit from code/: register that folder as the package model_code first.
@@ -22,18 +21,37 @@ if not __package__:
     _package.ensure_package()
 
 from model_code.payload import Request, accepts_json, parse_request
-from model_code.predictor import Prediction, Predictor, load_predictor, torch_threads
+from model_code.scoring import Prediction, serving_runtime, torch_threads
 from model_code.validation import InferenceError, Limits
+
+if TYPE_CHECKING:
+    from model_code.onnx_predictor import OnnxPredictor
+    from model_code.predictor import Predictor
 
 RESPONSE_TYPE = "application/json"
 
 logger = logging.getLogger("seqserve.inference")
 
 
-def model_fn(model_dir: str) -> Predictor:
-    """Load once, from local files; limits and threads come from ``SEQSERVE_*`` variables."""
-    torch.set_num_threads(torch_threads(os.environ))
-    return load_predictor(model_dir, limits=Limits.from_environ(os.environ))
+def model_fn(model_dir: str) -> Predictor | OnnxPredictor:
+    """Load once, from local files; limits, threads and runtime come from ``SEQSERVE_*`` variables.
+
+    The ONNX runtime (the cpu-onnx image) serves the artifact's ONNX model when its export passed the
+    parity check; torch is imported only on the torch path, which an image without torch never takes.
+    """
+    limits, threads = Limits.from_environ(os.environ), torch_threads(os.environ)
+    if serving_runtime(os.environ) == "onnx":
+        from model_code.onnx_predictor import load_onnx_predictor_if_usable
+
+        predictor = load_onnx_predictor_if_usable(model_dir, limits=limits, threads=threads)
+        if predictor is not None:
+            return predictor
+    import torch
+
+    from model_code.predictor import load_predictor
+
+    torch.set_num_threads(threads)
+    return load_predictor(model_dir, limits=limits)
 
 
 @dataclass(frozen=True)
@@ -68,7 +86,7 @@ def input_fn(input_data: object, content_type: str | None, context: object = Non
         return _refused(error)
 
 
-def predict_fn(data: Request | Refused, model: Predictor, context: object = None) -> Prediction | Refused:
+def predict_fn(data: Request | Refused, model: Predictor | OnnxPredictor, context: object = None) -> Prediction | Refused:
     if isinstance(data, Refused):
         return data
     if context is None:

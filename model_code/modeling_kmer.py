@@ -12,59 +12,12 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from transformers import (
-    AutoConfig,
-    AutoModel,
-    AutoModelForSequenceClassification,
-    PretrainedConfig,
-    PreTrainedModel,
-)
+from transformers import AutoModel, AutoModelForSequenceClassification, PreTrainedModel
 from transformers.modeling_outputs import SequenceClassifierOutput
 
+from .configuration_kmer import KmerTransformerConfig
 
-class KmerTransformerConfig(PretrainedConfig):
-    model_type = "kmer_transformer"
-
-    def __init__(
-        self,
-        *,
-        vocab_size: int = 69,
-        k: int = 3,
-        hidden_size: int = 64,
-        num_hidden_layers: int = 2,
-        num_attention_heads: int = 4,
-        intermediate_size: int = 128,
-        conv_kernel_size: int = 9,
-        max_position_embeddings: int = 512,
-        composition_size: int = 256,
-        composition_hidden_size: int = 128,
-        hidden_dropout_prob: float = 0.1,
-        classifier_dropout: float = 0.2,
-        class_weights: list[float] | None = None,
-        pad_token_id: int = 0,
-        **kwargs,
-    ) -> None:
-        if hidden_size % num_attention_heads:
-            raise ValueError(
-                f"hidden_size ({hidden_size}) must be a multiple of "
-                f"num_attention_heads ({num_attention_heads})"
-            )
-        if conv_kernel_size < 1 or conv_kernel_size % 2 == 0:
-            raise ValueError(f"conv_kernel_size must be a positive odd number, got {conv_kernel_size}")
-        self.vocab_size = vocab_size
-        self.k = k
-        self.hidden_size = hidden_size
-        self.num_hidden_layers = num_hidden_layers
-        self.num_attention_heads = num_attention_heads
-        self.intermediate_size = intermediate_size
-        self.conv_kernel_size = conv_kernel_size
-        self.max_position_embeddings = max_position_embeddings
-        self.composition_size = composition_size
-        self.composition_hidden_size = composition_hidden_size
-        self.hidden_dropout_prob = hidden_dropout_prob
-        self.classifier_dropout = classifier_dropout
-        self.class_weights = list(class_weights) if class_weights is not None else None
-        super().__init__(pad_token_id=pad_token_id, **kwargs)
+__all__ = ["KmerTransformerConfig", "KmerTransformerForSequenceClassification", "KmerTransformerModel"]
 
 
 def segment_positions(token_type_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
@@ -147,7 +100,9 @@ class KmerTransformerModel(KmerTransformerPreTrainedModel):
                 "composition is required: encode inputs with NucleotideKmerTokenizer, which emits it"
             )
         positions = segment_positions(token_type_ids, attention_mask)
-        if int(positions.max()) >= self.config.max_position_embeddings:
+        # torch.export (the ONNX exporter) cannot branch on a tensor value; the ONNX graph fails on an
+        # out-of-range position index instead.
+        if not torch.compiler.is_exporting() and int(positions.max()) >= self.config.max_position_embeddings:
             raise ValueError(
                 f"an input has {int(positions.max()) + 1} tokens in one segment, more than "
                 f"max_position_embeddings ({self.config.max_position_embeddings})"
@@ -202,6 +157,5 @@ class KmerTransformerForSequenceClassification(KmerTransformerPreTrainedModel):
         return SequenceClassifierOutput(loss=loss, logits=logits)
 
 
-AutoConfig.register(KmerTransformerConfig.model_type, KmerTransformerConfig)
 AutoModel.register(KmerTransformerConfig, KmerTransformerModel)
 AutoModelForSequenceClassification.register(KmerTransformerConfig, KmerTransformerForSequenceClassification)

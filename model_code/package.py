@@ -1,12 +1,13 @@
 """Package a trained model directory as the ``model.tar.gz`` SageMaker serves.
 
-    python -m model_code.package --model-dir DIR --output model.tar.gz
+    python -m model_code.package --model-dir DIR --output model.tar.gz [--format onnx]
 
 Layout (what the stock SageMaker PyTorch inference image expects): the model directory's files at the
 root, and ``code/`` holding this package's modules (``code/inference.py`` is the handler module) and
 ``code/requirements.txt``, which that image installs before importing ``inference``. Training writes
 the same ``code/`` into SM_MODEL_DIR with :func:`write_code_dir`, so a training job's output is
-deployable as it is.
+deployable as it is. ``--format onnx`` first exports ``model.onnx`` into the model directory and checks
+it against torch (:mod:`model_code.onnx_export`); the archive then serves from the ONNX image too.
 """
 
 from __future__ import annotations
@@ -102,7 +103,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m model_code.package", description=__doc__.split("\n")[0])
     parser.add_argument("--model-dir", type=Path, required=True, help="a trained model directory")
     parser.add_argument("--output", type=Path, required=True, help="the model.tar.gz to write")
+    parser.add_argument(
+        "--format",
+        choices=("torch", "onnx"),
+        default="torch",
+        help="onnx: also export model.onnx into the model dir and check it against torch (default torch)",
+    )
     args = parser.parse_args(argv)
+    if args.format == "onnx":
+        from model_code.onnx_export import OnnxExportError, export_onnx
+        from model_code.scoring import ModelDirError
+
+        try:
+            check_model_dir(args.model_dir)
+            record = export_onnx(args.model_dir)
+        except (PackageError, ModelDirError, OnnxExportError) as error:
+            print(f"package: error: {error}", file=sys.stderr)
+            return 2
+        if not record["parity"]["passed"]:
+            print(
+                f"package: error: the ONNX model failed its parity check: {record['parity']}", file=sys.stderr
+            )
+            return 2
     try:
         written = write_archive(model_dir=args.model_dir, output=args.output)
     except PackageError as error:

@@ -15,8 +15,6 @@ convolution and layer norms dominate a batch, not linear layers).
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,33 +25,17 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer
 from model_code import modeling_kmer, tokenization_nucleotide, tokenization_protein  # noqa: F401
 from model_code.payload import Item, Request
 from model_code.presets import get_preset
+
+# Shared with the ONNX Runtime path, which imports no torch; re-exported here for existing importers.
+from model_code.scoring import (  # noqa: F401
+    SEQSERVE_FILE,
+    ModelDirError,
+    Prediction,
+    characters,
+    model_settings,
+    torch_threads,
+)
 from model_code.validation import InputSpec, Limits, check_request
-
-SEQSERVE_FILE = "seqserve.json"
-
-
-def torch_threads(environ: Mapping[str, str]) -> int:
-    """``SEQSERVE_TORCH_THREADS`` (default 1): intra-op threads per worker process.
-
-    The BYOC server runs one worker per CPU, so one thread each uses every CPU without oversubscribing
-    it. Measured in one process on this 2-CPU machine, idle: a second thread left single-sequence
-    requests as fast as one (about 2.6 ms each) and made 32-sequence requests 15-40 % faster; on a
-    shared CPU, threads spinning against other work made single requests several times slower. A lone
-    worker on a dedicated machine may set it to the CPU count.
-    """
-    raw = environ.get("SEQSERVE_TORCH_THREADS", "1")
-    if not raw.isdigit() or int(raw) < 1:
-        raise ValueError(f"SEQSERVE_TORCH_THREADS must be a positive integer, got {raw!r}")
-    return int(raw)
-
-
-@dataclass(frozen=True, kw_only=True)
-class Prediction:
-    """Per input, the probability of each label (in ``labels`` order)."""
-
-    scores: tuple[tuple[float, ...], ...]
-    labels: tuple[str, ...]
-    top_k: int | None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -69,7 +51,7 @@ class Predictor:
     def predict(self, request: Request) -> Prediction:
         check_request(request, spec=self.spec, limits=self.limits)
         items = request.inputs
-        order = sorted(range(len(items)), key=lambda i: _characters(items[i]))
+        order = sorted(range(len(items)), key=lambda i: characters(items[i]))
         probabilities = torch.empty(len(items), len(self.labels))
         step = self.limits.micro_batch
         with torch.inference_mode():
@@ -92,34 +74,6 @@ class Predictor:
             max_length=self.max_length,
             return_tensors="pt",
         )
-
-
-def _characters(item: Item) -> int:
-    return len(item) if isinstance(item, str) else len(item[0]) + len(item[1])
-
-
-class ModelDirError(ValueError):
-    """The folder is not a trained model directory; the message says which file is wrong."""
-
-
-def model_settings(model_dir: str | Path) -> dict:
-    """The model dir's seqserve.json, checked for the fields serving and evaluation read."""
-    path = Path(model_dir) / SEQSERVE_FILE
-    try:
-        settings = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise ModelDirError(f"{path} is missing: {model_dir} is not a trained model directory") from None
-    except json.JSONDecodeError as error:
-        raise ModelDirError(f"{path}: not valid JSON ({error.msg})") from None
-    if not isinstance(settings, dict) or not isinstance(settings.get("preset"), str):
-        raise ModelDirError(f"{path}: has no preset name")
-    if not isinstance(settings.get("labels"), list) or not settings["labels"]:
-        raise ModelDirError(f"{path}: has no label list")
-    try:
-        get_preset(settings["preset"])
-    except ValueError as error:
-        raise ModelDirError(f"{path}: {error}") from None
-    return settings
 
 
 def load_predictor(model_dir: str | Path, *, limits: Limits, device: torch.device | None = None) -> Predictor:

@@ -24,7 +24,7 @@ import re
 import numpy as np
 from transformers import AutoTokenizer, BatchEncoding, PreTrainedTokenizer
 
-from .modeling_kmer import KmerTransformerConfig
+from .configuration_kmer import KmerTransformerConfig
 
 NUCLEOTIDES = "ACGT"
 SPECIAL_TOKENS = {"pad_token": "[PAD]", "unk_token": "[UNK]", "cls_token": "[CLS]", "sep_token": "[SEP]"}

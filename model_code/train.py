@@ -401,6 +401,10 @@ def finalise_model_dir(
     plot_training_curve(log_history=log_history, path=model_dir / TRAINING_CURVE_FILE)
     # The serving code goes with the weights, so the job's model.tar.gz is deployable as it is.
     write_code_dir(model_dir)
+    if os.environ.get("SEQSERVE_EXPORT_FORMAT") == "onnx":  # set for a model with serving.runtime onnx
+        from model_code.onnx_export import export_after_training
+
+        export_after_training(model_dir)
     return report
 
 

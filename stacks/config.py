@@ -17,6 +17,8 @@ from model_code.presets import PRESETS
 
 PRESET_NAMES = tuple(PRESETS)
 SERVING_MODES = ("on_demand", "serverless", "always_on")
+# torch: the torch serving image; onnx: the torch-free cpu-onnx image (ONNX Runtime, model.onnx).
+SERVING_RUNTIMES = ("torch", "onnx")
 AUTH_MODES = ("api_key", "iam")
 # SageMaker Serverless Inference accepts these memory sizes only.
 SERVERLESS_MEMORY_MB = (1024, 2048, 3072, 4096, 5120, 6144)
@@ -52,6 +54,7 @@ class ServingConfig:
     max_concurrency: int = 5
     # model.tar.gz to serve from deploy time; serverless and always_on endpoints need one.
     model_data: str | None = None
+    runtime: str = "torch"
 
     @property
     def uses_gpu(self) -> bool:
@@ -189,7 +192,13 @@ def parse_serving(raw: Any, key: str) -> ServingConfig:
         memory_mb=memory_mb,
         max_concurrency=_int(section, "max_concurrency", key, d.max_concurrency, 1, 200),
         model_data=_pattern(section, "model_data", key, None, S3_URI, "an s3:// URI of a model.tar.gz"),
+        runtime=_choice(section, "runtime", key, d.runtime, SERVING_RUNTIMES),
     )
+    if config.runtime == "onnx" and config.uses_gpu:
+        raise ConfigError(
+            f"{key}.runtime: 'onnx' serves on CPU only (the cpu-onnx image); use runtime 'torch' on "
+            f"{config.instance_type} or a CPU instance type"
+        )
     if config.min_instances > config.max_instances:
         raise ConfigError(
             f"{key}.min_instances: {config.min_instances} exceeds max_instances {config.max_instances}"

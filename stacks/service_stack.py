@@ -66,6 +66,7 @@ class ServiceStack(Stack):
             scope_ = Construct(self, f"Model-{model.name}")
             image = training_image_uri(self, gpu=model.training.uses_gpu)
             variant = "gpu" if model.serving.uses_gpu else "cpu"
+            variant += "-onnx" if model.serving.runtime == "onnx" else ""
             serving_image_uri = images.uri(variant)
             role = ModelExecutionRole(
                 scope_,

@@ -82,7 +82,7 @@ class ServingImages(Construct):
         self._uris: dict[str, str] = {}
 
     def uri(self, variant: str) -> str:
-        """The image for ``cpu`` or ``gpu`` (model_code/Dockerfile's VARIANT build argument)."""
+        """The image for ``cpu``, ``gpu`` or ``cpu-onnx`` (model_code/Dockerfile's VARIANT build argument)."""
         if variant not in self._uris:
             asset = ecr_assets.DockerImageAsset(
                 self,

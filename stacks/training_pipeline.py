@@ -112,6 +112,9 @@ def training_job_request(
         "StoppingCondition": {"MaxRuntimeInSeconds": training.max_runtime_minutes * 60},
         "RoleArn": role_arn,
     }
+    if model.serving.runtime == "onnx":
+        # Training exports model.onnx and checks it against torch (model_code.onnx_export).
+        request["Environment"] = {"SEQSERVE_EXPORT_FORMAT": "onnx"}
     if training.spot:
         request["EnableManagedSpotTraining"] = True
         request["StoppingCondition"] = {

@@ -83,7 +83,7 @@ def test_platform_options_parse():
                 {
                     "serving": {
                         "mode": "always_on",
-                        "model_data": "s3://b/m.tar.gz",
+                        "model_data": "s3://bkt/m.tar.gz",
                         "max_awake_hours_per_day": 4,
                     }
                 }

@@ -480,6 +480,13 @@ def check_platform(config: DeploymentConfig) -> None:
                 f"kms_key_arn: the key is in {key_region} but env.region is {config.env.region}; "
                 "SageMaker and S3 use keys of their own region only"
             )
+    if config.network.in_vpc or config.network.isolation:
+        for model in config.models:
+            if model.serving.mode == "serverless":
+                raise ConfigError(
+                    f"network: model {model.name} is serverless, and SageMaker Serverless Inference runs "
+                    "neither in a VPC nor network-isolated; serve it on_demand or always_on"
+                )
     if config.network.isolation:
         for model in config.models:
             backbone = model.training.hyperparameters.get("backbone", PRESETS[model.preset].model)

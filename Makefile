@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: install test lint bench demo serve synth
+.PHONY: install test lint bench demo serve synth integ integ-snapshots
 
 install: $(STAMP)
 
@@ -21,7 +21,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-test: lint
+test: lint integ
 	$(PY) -m pytest -n 2 --dist loadfile
 
 bench: $(STAMP)
@@ -43,3 +43,14 @@ synth: $(STAMP) node_modules/.package-lock.json
 	rm -rf cdk.out
 	npx --no-install cdk synth --quiet --no-notices --no-version-reporting --no-lookups
 	$(VENV)/bin/cfn-lint cdk.out/*.template.json
+
+# CDK integ tests (tests/integ, README "CDK integ tests"): the runner synthesizes each test app and checks
+# it against the committed snapshot, offline: no deploy, no account, no network.
+INTEG_RUNNER := npx --no-install integ-runner --directory tests/integ --language python --app "$(CURDIR)/$(PY) {filePath}"
+
+integ: $(STAMP) node_modules/.package-lock.json
+	$(INTEG_RUNNER)
+
+# After a change to the stacks: rewrite the snapshots without deploying (an account run deploys: README).
+integ-snapshots: $(STAMP) node_modules/.package-lock.json
+	$(INTEG_RUNNER) --update-on-failed --dry-run --parallel-regions us-east-1

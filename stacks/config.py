@@ -6,6 +6,7 @@ No aws_cdk import here: the local stack builds its moto resources from the same 
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -355,6 +356,7 @@ def parse_deployment(context: Mapping[str, Any]) -> DeploymentConfig:
 # _ . : / = + - @; keys 1-128 characters, values up to 256; "aws:" is reserved; 50 tags per resource.
 TAG_TEXT = re.compile(r"^[\w\s.:/=+\-@]*$")
 MAX_TAGS = 50
+MAX_TAGS_JSON = 1024
 SUBNET_ID = re.compile(r"^subnet-([0-9a-f]{8}|[0-9a-f]{17})$")
 SECURITY_GROUP_ID = re.compile(r"^sg-([0-9a-f]{8}|[0-9a-f]{17})$")
 # SageMaker VpcConfig limits.
@@ -399,6 +401,12 @@ def parse_tags(raw: Any) -> Mapping[str, str]:
                 f"got {value!r}"
             )
         tags[name] = value
+    size = len(json.dumps(tags, sort_keys=True))
+    if size > MAX_TAGS_JSON:
+        raise ConfigError(
+            f"{key}: {size} characters as JSON; the invoker's environment (4 KB for all its variables) "
+            f"carries them to the endpoints it creates, so at most {MAX_TAGS_JSON}"
+        )
     return MappingProxyType(tags)
 
 

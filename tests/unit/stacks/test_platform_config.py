@@ -52,6 +52,7 @@ def test_platform_options_parse():
         (deployment(tags={"team": "a;b"}), "tags.team: expected a string"),
         (deployment(tags={"k" * 129: "v"}), "tag keys are 1-128"),
         (deployment(tags={f"t{i}": "v" for i in range(51)}), "tags: 51 tags; AWS allows at most 50"),
+        (deployment(tags={f"t{i}": "v" * 60 for i in range(20)}), "as JSON; the invoker's environment"),
         (deployment(network={"subnet_ids": ["subnet-0123abcd"]}), "network.security_group_ids: required"),
         (deployment(network={"security_group_ids": ["sg-0123abcd"]}), "network.subnet_ids: required"),
         (deployment(network={"subnet_ids": "subnet-0123abcd"}), "network.subnet_ids: expected a list"),

@@ -62,6 +62,8 @@ class ServiceFunctions(Construct):
         powertools = lambda_.LayerVersion.from_layer_version_arn(
             self, "Powertools", ssm.StringParameter.value_for_string_parameter(self, POWERTOOLS_PARAMETER)
         )
+        # Shared with the pipeline-cleanup function (stacks/model_cleanup.py).
+        self.powertools = powertools
         code = lambda_.Code.from_asset(str(LAMBDA_SOURCE), exclude=ASSET_EXCLUDES)
         self.invoker = self._function(
             "Invoker",

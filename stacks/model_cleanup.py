@@ -2,7 +2,9 @@
 beyond the newest ``serving.keep_configs`` (lambdas/pipeline_cleanup).
 
 One function serves every model's pipeline; its role may delete only names with a configured model's
-prefix (``<base>-*``), and the function itself touches only ``<base>-<run uuid>`` names.
+prefix (``<base>-*``), and the function itself touches only ``<base>-<run uuid>`` names. It gets the
+Powertools layer of the other functions once they exist (``use_layer``): the pipelines, built first,
+already invoke it.
 """
 
 from __future__ import annotations
@@ -12,14 +14,13 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
-from aws_cdk import aws_ssm as ssm
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
 
 from stacks.config import ModelConfig
-from stacks.functions import ASSET_EXCLUDES, LAMBDA_SOURCE, LOG_RETENTION, POWERTOOLS_PARAMETER, sagemaker_arn
+from stacks.functions import ASSET_EXCLUDES, LAMBDA_SOURCE, LOG_RETENTION, sagemaker_arn
 
 # Listing a model's few dozen names and deleting a handful, at two attempts per control-plane call.
 TIMEOUT = Duration.seconds(120)
@@ -49,9 +50,6 @@ class ModelCleanup(Construct):
             )
         )
         table.grant(self.role, "dynamodb:GetItem")
-        powertools = lambda_.LayerVersion.from_layer_version_arn(
-            self, "Powertools", ssm.StringParameter.value_for_string_parameter(self, POWERTOOLS_PARAMETER)
-        )
         self.function = lambda_.Function(
             self,
             "Function",
@@ -59,7 +57,6 @@ class ModelCleanup(Construct):
             architecture=lambda_.Architecture.ARM_64,
             handler="pipeline_cleanup.handler.handler",
             code=lambda_.Code.from_asset(str(LAMBDA_SOURCE), exclude=ASSET_EXCLUDES),
-            layers=[powertools],
             environment={"STATE_TABLE": table.table_name, "POWERTOOLS_SERVICE_NAME": "pipeline-cleanup"},
             description="seqserve: delete a model's old SageMaker models and endpoint configurations",
             memory_size=256,
@@ -69,6 +66,9 @@ class ModelCleanup(Construct):
             log_group=log_group,
             role=self.role,
         )
+
+    def use_layer(self, layer: lambda_.ILayerVersion) -> None:
+        self.function.add_layers(layer)
 
     def allow_model(self, *, base: str, endpoint_name: str) -> None:
         """Delete rights on one model's run-named resources; read its endpoint's configuration."""

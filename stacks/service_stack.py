@@ -138,6 +138,7 @@ class ServiceStack(Stack):
             idle_rule_name=rule_name,
             api=config.api,
         )
+        cleanup.use_layer(functions.powertools)
         for name, value in platform.environment().items():
             functions.invoker.add_environment(name, value)
         platform.grant_tagging(

@@ -230,7 +230,10 @@ def test_cleanup_function_may_delete_only_run_named_resources(corp):
     assert allowed["sagemaker:describeendpoint"] == {f"{SAGEMAKER}:endpoint/{b}" for b in bases}
     assert allowed["sagemaker:listmodels"] == {"*"}
     function = logical_id_of(service, "AWS::Lambda::Function", "PipelineCleanup/Function")
-    assert service["Resources"][function]["Properties"]["Handler"] == "pipeline_cleanup.handler.handler"
+    properties = service["Resources"][function]["Properties"]
+    assert properties["Handler"] == "pipeline_cleanup.handler.handler"
+    invoker = logical_id_of(service, "AWS::Lambda::Function", "Functions/Invoker/Resource")
+    assert properties["Layers"] == service["Resources"][invoker]["Properties"]["Layers"]
 
 
 def test_without_platform_options_nothing_is_added(full):

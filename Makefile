@@ -9,7 +9,7 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export BUILDX_NO_DEFAULT_ATTESTATIONS := 1
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: install test lint bench demo serve synth deploy
+.PHONY: install test lint bench demo serve synth deploy integ integ-snapshots
 
 install: $(STAMP)
 
@@ -27,7 +27,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-test: lint
+test: lint integ
 	$(PY) -m pytest -n 2 --dist loadfile
 
 bench: $(STAMP)
@@ -53,3 +53,13 @@ synth: $(STAMP) node_modules/.package-lock.json
 # Builds the serving image with Docker (Docker media types, no attestations) and deploys both stacks.
 deploy: $(STAMP) node_modules/.package-lock.json
 	npx --no-install cdk deploy --all --no-notices --no-version-reporting
+# CDK integ tests (tests/integ, README "CDK integ tests"): the runner synthesizes each test app and checks
+# it against the committed snapshot, offline: no deploy, no account, no network.
+INTEG_RUNNER := npx --no-install integ-runner --directory tests/integ --language python --app "$(CURDIR)/$(PY) {filePath}"
+
+integ: $(STAMP) node_modules/.package-lock.json
+	$(INTEG_RUNNER)
+
+# After a change to the stacks: rewrite the snapshots without deploying (an account run deploys: README).
+integ-snapshots: $(STAMP) node_modules/.package-lock.json
+	$(INTEG_RUNNER) --update-on-failed --dry-run --parallel-regions us-east-1

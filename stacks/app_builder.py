@@ -13,6 +13,7 @@ from stacks.cfn_lint_exceptions import ignore_redundant_role_dependencies
 from stacks.config import DeploymentConfig
 from stacks.nag_suppressions import suppress_service_findings
 from stacks.naming import service_stack_name, stateful_stack_name
+from stacks.platform import PlatformOptions
 from stacks.service_stack import MODEL_CODE, ServiceStack
 from stacks.stateful_stack import StatefulStack
 
@@ -33,6 +34,7 @@ def build_app(app: cdk.App, config: DeploymentConfig, *, model_code: Path = MODE
         stateful_stack_name(config.prefix),
         env=env,
         description="seqserve state: data, images, endpoint state",
+        kms_key_arn=config.kms_key_arn,
     )
     service = ServiceStack(
         app,
@@ -45,6 +47,7 @@ def build_app(app: cdk.App, config: DeploymentConfig, *, model_code: Path = MODE
         description="seqserve: training pipelines, serving, REST API, idle shutdown, monitoring",
     )
     service.add_stack_dependency(stateful)
+    PlatformOptions.of(config).apply(app, stacks=(stateful, service))
     ignore_redundant_role_dependencies(service)
     suppress_service_findings(service)
     cdk.Aspects.of(app).add(AwsSolutionsChecks(verbose=True))

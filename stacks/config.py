@@ -6,6 +6,7 @@ No aws_cdk import here: the local stack builds its moto resources from the same 
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -55,6 +56,11 @@ class ServingConfig:
     # model.tar.gz to serve from deploy time; serverless and always_on endpoints need one.
     model_data: str | None = None
     runtime: str = "torch"
+    # Pipeline-created models and endpoint configurations kept per model (newest first); older ones are
+    # deleted after each training run, except the one recorded in the state table or in use.
+    keep_configs: int = 3
+    # on_demand only: alarm when the endpoint existed longer than this in the last 24 hours (None: off).
+    max_awake_hours_per_day: int | None = None
 
     @property
     def uses_gpu(self) -> bool:
@@ -102,12 +108,31 @@ class EnvironmentConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class NetworkConfig:
+    """Subnets and security groups of an existing VPC for training jobs and models (no lookups)."""
+
+    subnet_ids: tuple[str, ...] = ()
+    security_group_ids: tuple[str, ...] = ()
+    # EnableNetworkIsolation on training jobs and models: their containers get no network at all.
+    isolation: bool = False
+
+    @property
+    def in_vpc(self) -> bool:
+        return bool(self.subnet_ids)
+
+
+@dataclass(frozen=True, kw_only=True)
 class DeploymentConfig:
     prefix: str
     models: tuple[ModelConfig, ...]
     api: ApiConfig
     env: EnvironmentConfig
     notify_email: str | None = None
+    # Platform options (README "Deploying into a company account"): tags on every resource and on the
+    # endpoints, models and jobs created at run time; an existing VPC; a customer-managed KMS key.
+    tags: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    network: NetworkConfig = field(default_factory=lambda: NetworkConfig())
+    kms_key_arn: str | None = None
 
     @property
     def on_demand_models(self) -> tuple[ModelConfig, ...]:
@@ -193,6 +218,8 @@ def parse_serving(raw: Any, key: str) -> ServingConfig:
         max_concurrency=_int(section, "max_concurrency", key, d.max_concurrency, 1, 200),
         model_data=_pattern(section, "model_data", key, None, S3_URI, "an s3:// URI of a model.tar.gz"),
         runtime=_choice(section, "runtime", key, d.runtime, SERVING_RUNTIMES),
+        keep_configs=_int(section, "keep_configs", key, d.keep_configs, 1, 100),
+        max_awake_hours_per_day=_optional_awake_hours(section, key, mode),
     )
     if config.runtime == "onnx" and config.uses_gpu:
         raise ConfigError(
@@ -308,7 +335,7 @@ def parse_env(raw: Any) -> EnvironmentConfig:
 
 
 PREFIX = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,19}$")
-TOP_LEVEL_KEYS = ("prefix", "models", "api", "env", "notify_email")
+TOP_LEVEL_KEYS = ("prefix", "models", "api", "env", "notify_email", "tags", "network", "kms_key_arn")
 
 
 def parse_deployment(context: Mapping[str, Any]) -> DeploymentConfig:
@@ -318,10 +345,171 @@ def parse_deployment(context: Mapping[str, Any]) -> DeploymentConfig:
     if not models:
         raise ConfigError("models: at least one model is required, e.g. {'circrna': {'preset': 'circrna'}}")
     notify_email = _pattern(context, "notify_email", "", None, EMAIL, "an email address")
-    return DeploymentConfig(
+    config = DeploymentConfig(
         prefix=prefix,
         models=tuple(parse_model(name, raw) for name, raw in models.items()),
         api=parse_api(context.get("api", {})),
         env=parse_env(context.get("env", {})),
         notify_email=notify_email,
+        tags=parse_tags(context.get("tags", {})),
+        network=parse_network(context.get("network", {})),
+        kms_key_arn=parse_kms_key_arn(context.get("kms_key_arn")),
     )
+    check_platform(config)
+    return config
+
+
+# --- Platform options: tags, network, KMS key, per-model awake limit -------------------------------
+
+# AWS tag rules shared by CloudFormation, SageMaker and every service here: letters, digits, spaces and
+# _ . : / = + - @; keys 1-128 characters, values up to 256; "aws:" is reserved; 50 tags per resource.
+TAG_TEXT = re.compile(r"^[\w\s.:/=+\-@]*$")
+MAX_TAGS = 50
+MAX_TAGS_JSON = 1024
+SUBNET_ID = re.compile(r"^subnet-([0-9a-f]{8}|[0-9a-f]{17})$")
+SECURITY_GROUP_ID = re.compile(r"^sg-([0-9a-f]{8}|[0-9a-f]{17})$")
+# SageMaker VpcConfig limits.
+MAX_SUBNETS = 16
+MAX_SECURITY_GROUPS = 5
+# A key ARN: IAM grants on an alias ARN do not authorize use of the key behind it.
+KMS_KEY_ARN = re.compile(
+    r"^arn:aws[a-z-]*:kms:(?P<region>[a-z]{2}(-[a-z]+)+-\d):\d{12}:key/"
+    r"([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})$"
+)
+# Backbones a training job builds without downloading anything.
+FROM_SCRATCH = "kmer-transformer"
+
+
+def _optional_awake_hours(section: Mapping[str, Any], key: str, mode: str) -> int | None:
+    if section.get("max_awake_hours_per_day") is None:
+        return None
+    if mode != "on_demand":
+        raise ConfigError(
+            f"{key}.max_awake_hours_per_day: only for mode 'on_demand' (a {mode} endpoint is never put "
+            "to sleep); remove it"
+        )
+    # A day has 24 hours, so 24 or more could never alarm.
+    return _int(section, "max_awake_hours_per_day", key, 0, 1, 23)
+
+
+def parse_tags(raw: Any) -> Mapping[str, str]:
+    key = "tags"
+    section = _mapping(raw, key)
+    if len(section) > MAX_TAGS:
+        raise ConfigError(f"{key}: {len(section)} tags; AWS allows at most {MAX_TAGS} per resource")
+    tags: dict[str, str] = {}
+    for name, value in section.items():
+        where = f"{key}.{name}"
+        if not isinstance(name, str) or not 1 <= len(name) <= 128 or not TAG_TEXT.match(name):
+            raise ConfigError(f"{where}: tag keys are 1-128 letters, digits, spaces or _ . : / = + - @")
+        if name.lower().startswith("aws:"):
+            raise ConfigError(f"{where}: the prefix 'aws:' is reserved for AWS's own tags")
+        if not isinstance(value, str) or len(value) > 256 or not TAG_TEXT.match(value):
+            raise ConfigError(
+                f"{where}: expected a string of up to 256 letters, digits, spaces or _ . : / = + - @, "
+                f"got {value!r}"
+            )
+        tags[name] = value
+    size = len(json.dumps(tags, sort_keys=True))
+    if size > MAX_TAGS_JSON:
+        raise ConfigError(
+            f"{key}: {size} characters as JSON; the invoker's environment (4 KB for all its variables) "
+            f"carries them to the endpoints it creates, so at most {MAX_TAGS_JSON}"
+        )
+    return MappingProxyType(tags)
+
+
+def _ids(
+    section: Mapping[str, Any],
+    name: str,
+    key: str,
+    *,
+    pattern: re.Pattern,
+    what: str,
+    example: str,
+    most: int,
+) -> tuple[str, ...]:
+    value = section.get(name, [])
+    where = f"{key}.{name}"
+    if not isinstance(value, list):
+        raise ConfigError(f"{where}: expected a list of {what} ids, got {type(value).__name__}")
+    if len(value) > most:
+        raise ConfigError(f"{where}: {len(value)} given; SageMaker accepts at most {most}")
+    for item in value:
+        if not isinstance(item, str) or not pattern.match(item):
+            raise ConfigError(f"{where}: {item!r} is not a {what} id such as {example}")
+    if len(set(value)) != len(value):
+        raise ConfigError(f"{where}: lists an id twice")
+    return tuple(value)
+
+
+def parse_network(raw: Any) -> NetworkConfig:
+    key = "network"
+    section = _mapping(raw, key)
+    _known(section, key, tuple(NetworkConfig.__dataclass_fields__))
+    config = NetworkConfig(
+        subnet_ids=_ids(
+            section,
+            "subnet_ids",
+            key,
+            pattern=SUBNET_ID,
+            what="subnet",
+            example="subnet-0123abcd",
+            most=MAX_SUBNETS,
+        ),
+        security_group_ids=_ids(
+            section,
+            "security_group_ids",
+            key,
+            pattern=SECURITY_GROUP_ID,
+            what="security group",
+            example="sg-0123abcd",
+            most=MAX_SECURITY_GROUPS,
+        ),
+        isolation=_bool(section, "isolation", key, False),
+    )
+    if bool(config.subnet_ids) != bool(config.security_group_ids):
+        missing, given = ("security_group_ids", "subnet_ids")[:: 1 if config.subnet_ids else -1]
+        raise ConfigError(
+            f"{key}.{missing}: required with {key}.{given}; SageMaker's VpcConfig needs both the subnets "
+            "and the security groups"
+        )
+    return config
+
+
+def parse_kms_key_arn(raw: Any) -> str | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, str) or not KMS_KEY_ARN.match(raw):
+        raise ConfigError(
+            f"kms_key_arn: {raw!r} is not a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/KEY-ID); "
+            "alias ARNs are not accepted because IAM grants on an alias do not cover the key"
+        )
+    return raw
+
+
+def check_platform(config: DeploymentConfig) -> None:
+    """Checks across sections: the key's region, and what a network-isolated job cannot do."""
+    if config.kms_key_arn is not None and config.env.region is not None:
+        key_region = KMS_KEY_ARN.match(config.kms_key_arn).group("region")
+        if key_region != config.env.region:
+            raise ConfigError(
+                f"kms_key_arn: the key is in {key_region} but env.region is {config.env.region}; "
+                "SageMaker and S3 use keys of their own region only"
+            )
+    if config.network.in_vpc or config.network.isolation:
+        for model in config.models:
+            if model.serving.mode == "serverless":
+                raise ConfigError(
+                    f"network: model {model.name} is serverless, and SageMaker Serverless Inference runs "
+                    "neither in a VPC nor network-isolated; serve it on_demand or always_on"
+                )
+    if config.network.isolation:
+        for model in config.models:
+            backbone = model.training.hyperparameters.get("backbone", PRESETS[model.preset].model)
+            if backbone != FROM_SCRATCH:
+                raise ConfigError(
+                    f"network.isolation: model {model.name} fine-tunes the pretrained backbone {backbone!r}, "
+                    "which a network-isolated training job cannot download; turn isolation off or train "
+                    "that model elsewhere"
+                )

@@ -72,6 +72,8 @@ class ServiceFunctions(Construct):
                 f"seqserve: Powertools {pins['aws_lambda_powertools']} and pydantic {pins['pydantic']}"
             ),
         )
+        # Shared with the pipeline-cleanup function (stacks/model_cleanup.py).
+        self.powertools = powertools
         code = lambda_.Code.from_asset(str(LAMBDA_SOURCE), exclude=ASSET_EXCLUDES)
         self.invoker = self._function(
             "Invoker",

@@ -11,15 +11,18 @@ from aws_cdk import aws_s3_assets as s3_assets
 from constructs import Construct
 
 from stacks.api import PredictionApi
+from stacks.awake_alarm import awake_alarm
 from stacks.config import DeploymentConfig
 from stacks.container_environment import container_environment
 from stacks.execution_role import ModelExecutionRole
-from stacks.functions import ServiceFunctions
+from stacks.functions import ServiceFunctions, sagemaker_arn
 from stacks.idle_shutdown import IdleShutdown
 from stacks.lambda_environment import ServedModel
+from stacks.model_cleanup import ModelCleanup
 from stacks.monitoring import ModelMonitoring, api_error_rate_alarm
 from stacks.naming import api_name, idle_rule_name, sagemaker_base
 from stacks.notifications import Notifications
+from stacks.platform import PlatformOptions
 from stacks.serving import ModelServing
 from stacks.serving_image import ServingImages
 from stacks.source_bundle import build_source_tarball
@@ -59,6 +62,9 @@ class ServiceStack(Stack):
         source_bundle = s3_assets.Asset(self, "TrainingSource", path=str(bundle_path))
 
         self.auth = config.api.auth
+        platform = PlatformOptions.of(config)
+        cleanup = ModelCleanup(self, "PipelineCleanup", table=storage.table)
+        cleanup.suppress_findings()
         self.models: dict[str, ModelResources] = {}
         served: list[ServedModel] = []
         for model in config.models:
@@ -101,7 +107,10 @@ class ServiceStack(Stack):
                 source_bundle=source_bundle,
                 metric_definitions=metric_definitions,
                 container_environment=container_environment(config.api),
+                platform=platform,
+                cleanup=cleanup,
             )
+            platform.grant_execution_role(self, role.role)
             served.append(
                 ServedModel(
                     name=model.name,
@@ -134,6 +143,14 @@ class ServiceStack(Stack):
         for resources in self.models.values():
             if resources.serving.endpoint is not None:
                 functions.invoker.node.add_dependency(resources.serving.endpoint)
+        cleanup.use_layer(functions.powertools)
+        for name, value in platform.environment().items():
+            functions.invoker.add_environment(name, value)
+        platform.grant_tagging(
+            functions.invoker,
+            [sagemaker_arn(self, "endpoint", m.endpoint_name) for m in served if m.mode == "on_demand"],
+        )
+        platform.grant_volume_keys(self, functions.invoker)
         on_demand = config.on_demand_models or config.models
         IdleShutdown(
             self,
@@ -156,6 +173,12 @@ class ServiceStack(Stack):
                 state_machine=self.models[model.name].pipeline.state_machine,
                 topic=notifications.topic,
                 api_alarm=api_alarm,
+            )
+            awake_alarm(
+                self.node.find_child(f"Model-{model.name}"),
+                "AwakeTooLong",
+                model=model,
+                topic=notifications.topic,
             )
         CfnOutput(self, "NotificationTopic", value=notifications.topic.topic_arn)
         self.api = api

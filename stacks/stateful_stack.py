@@ -9,9 +9,11 @@ from stacks.storage import Storage
 
 
 class StatefulStack(Stack):
-    def __init__(self, scope: Construct, construct_id: str, **kwargs) -> None:
+    def __init__(
+        self, scope: Construct, construct_id: str, *, kms_key_arn: str | None = None, **kwargs
+    ) -> None:
         super().__init__(scope, construct_id, termination_protection=True, **kwargs)
-        self.storage = Storage(self, "Storage")
+        self.storage = Storage(self, "Storage", kms_key_arn=kms_key_arn)
         storage = self.storage
         CfnOutput(
             self,

@@ -9,6 +9,7 @@ from __future__ import annotations
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_ecr as ecr
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
@@ -30,8 +31,11 @@ def _pin(resource: Construct, logical_id: str) -> None:
 
 
 class Storage(Construct):
-    def __init__(self, scope: Construct, construct_id: str) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, kms_key_arn: str | None = None) -> None:
         super().__init__(scope, construct_id)
+        # cdk.json kms_key_arn: the data bucket (training data, artifacts, checkpoints) uses that key; the
+        # access-log bucket stays SSE-S3, the only encryption S3 server access logging delivers to.
+        key = kms.Key.from_key_arn(self, "DataKey", kms_key_arn) if kms_key_arn else None
         self.access_logs = s3.Bucket(
             self,
             "AccessLogs",
@@ -46,7 +50,9 @@ class Storage(Construct):
             self,
             "Data",
             block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            encryption=s3.BucketEncryption.S3_MANAGED,
+            encryption=s3.BucketEncryption.KMS if key else s3.BucketEncryption.S3_MANAGED,
+            encryption_key=key,
+            bucket_key_enabled=True if key else None,
             enforce_ssl=True,
             versioned=True,
             server_access_logs_bucket=self.access_logs,

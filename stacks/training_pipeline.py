@@ -25,7 +25,9 @@ from constructs import Construct
 
 from stacks.config import ModelConfig
 from stacks.functions import sagemaker_arn
+from stacks.model_cleanup import ModelCleanup, suppress_invoke_finding
 from stacks.notifications import Notifications
+from stacks.platform import NO_PLATFORM_OPTIONS, PlatformOptions
 from stacks.serving import VARIANT
 from stacks.storage import ARTIFACT_PREFIX, CHECKPOINT_PREFIX, DATA_PREFIX
 
@@ -160,6 +162,8 @@ class TrainingPipeline(Construct):
         source_bundle: s3_assets.Asset,
         metric_definitions: Sequence[Mapping[str, str]],
         container_environment: Mapping[str, str],
+        platform: PlatformOptions = NO_PLATFORM_OPTIONS,
+        cleanup: ModelCleanup | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
@@ -198,14 +202,19 @@ class TrainingPipeline(Construct):
             state_json={
                 "Type": "Task",
                 "Resource": f"arn:{Aws.PARTITION}:states:::sagemaker:createTrainingJob.sync",
-                "Parameters": training_job_request(
+                "Parameters": platform.training_job(
+                    training_job_request(
+                        model=model,
+                        base=base,
+                        image_uri=training_image_uri,
+                        role_arn=execution_role.role_arn,
+                        bucket_name=bucket.bucket_name,
+                        submit_directory=source_bundle.s3_object_url,
+                        metric_definitions=metric_definitions,
+                    ),
                     model=model,
-                    base=base,
-                    image_uri=training_image_uri,
-                    role_arn=execution_role.role_arn,
-                    bucket_name=bucket.bucket_name,
-                    submit_directory=source_bundle.s3_object_url,
-                    metric_definitions=metric_definitions,
+                    code_uri=source_bundle.s3_object_url,
+                    code_key=source_bundle.s3_object_key,
                 ),
                 "ResultSelector": {
                     "job_name.$": "$.TrainingJobName",
@@ -219,15 +228,17 @@ class TrainingPipeline(Construct):
             "CreateModel",
             service="sagemaker",
             action="createModel",
-            parameters={
-                "ModelName": run_name,
-                "ExecutionRoleArn": execution_role.role_arn,
-                "PrimaryContainer": {
-                    "Image": serving_image_uri,
-                    "ModelDataUrl": sfn.JsonPath.string_at("$.training.model_data"),
-                    "Environment": dict(container_environment),
-                },
-            },
+            parameters=platform.model_request(
+                {
+                    "ModelName": run_name,
+                    "ExecutionRoleArn": execution_role.role_arn,
+                    "PrimaryContainer": {
+                        "Image": serving_image_uri,
+                        "ModelDataUrl": sfn.JsonPath.string_at("$.training.model_data"),
+                        "Environment": dict(container_environment),
+                    },
+                }
+            ),
             iam_resources=[sagemaker_arn(stack, "model", f"{base}-*")],
             additional_iam_statements=[
                 iam.PolicyStatement(actions=["iam:PassRole"], resources=[execution_role.role_arn])
@@ -239,10 +250,13 @@ class TrainingPipeline(Construct):
             "CreateEndpointConfig",
             service="sagemaker",
             action="createEndpointConfig",
-            parameters={
-                "EndpointConfigName": run_name,
-                "ProductionVariants": [production_variant(model, model_name=run_name)],
-            },
+            parameters=platform.endpoint_config_request(
+                {
+                    "EndpointConfigName": run_name,
+                    "ProductionVariants": [production_variant(model, model_name=run_name)],
+                },
+                model=model,
+            ),
             iam_resources=[sagemaker_arn(stack, "endpoint-config", f"{base}-*")],
             result_path=sfn.JsonPath.DISCARD,
         )
@@ -299,7 +313,13 @@ class TrainingPipeline(Construct):
             result_path=sfn.JsonPath.DISCARD,
         ).next(sfn.Fail(self, "Failed", error="TrainingPipelineFailed", cause="see the notification"))
 
-        after_record: sfn.IChainable = notify_success
+        # Old models and endpoint configurations go once this run's are recorded (serving.keep_configs).
+        finish: sfn.IChainable = notify_success
+        if cleanup is not None:
+            delete_old = cleanup.step(self, "DeleteOldVersions", model=model, base=base, endpoint_name=base)
+            delete_old.add_catch(notify_success, result_path="$.cleanup_error")
+            finish = delete_old.next(notify_success)
+        after_record: sfn.IChainable = finish
         if model.serving.mode == "on_demand":
             update = tasks.CallAwsService(
                 self,
@@ -314,12 +334,12 @@ class TrainingPipeline(Construct):
                 result_path=sfn.JsonPath.DISCARD,
             )
             # The endpoint may go to sleep meanwhile; the recorded config is then used on the next wake.
-            update.add_catch(notify_success, result_path="$.update_error")
-            update.next(notify_success)
+            update.add_catch(finish, result_path="$.update_error")
+            update.next(finish)
             after_record = (
                 sfn.Choice(self, "EndpointAwake?")
                 .when(sfn.Condition.string_equals("$.item.state", "awake"), update)
-                .otherwise(notify_success)
+                .otherwise(finish)
             )
 
         for step in (create_model, create_config, record):
@@ -356,6 +376,13 @@ class TrainingPipeline(Construct):
             comment=f"seqserve: train model {model.name} and record its endpoint configuration",
         )
         self._grant_training(stack, base, execution_role)
+        platform.grant_tagging(
+            self.state_machine,
+            [sagemaker_arn(stack, kind, f"{base}-*") for kind in ("model", "endpoint-config")],
+        )
+        platform.grant_volume_keys(self, self.state_machine)
+        if cleanup is not None:
+            suppress_invoke_finding(self.state_machine)
         # SnsPublish grants sns:Publish only; the topic's own key must encrypt the message too.
         notifications.grant_publish(self.state_machine)
 

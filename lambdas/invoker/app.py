@@ -73,6 +73,7 @@ def build_app(
         idle_rule_name=settings.idle_rule_name,
         clock=clock,
         logger=logger,
+        tags=settings.tags,
     )
 
     def model_spec(name: str) -> ModelSpec:

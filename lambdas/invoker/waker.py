@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -37,7 +37,10 @@ class Waker:
         idle_rule_name: str | None,
         clock: Callable[[], float],
         logger: Logger,
+        tags: Mapping[str, str] | None = None,
     ) -> None:
+        # SageMaker's CreateEndpoint Tags: the deployment's tags on the endpoints CloudFormation never sees.
+        self._tags = [{"Key": key, "Value": value} for key, value in (tags or {}).items()]
         self._store = store
         self._sagemaker = sagemaker
         self._events = events
@@ -101,7 +104,11 @@ class Waker:
 
     def _create(self, spec: ModelSpec, *, config_name: str, waking: StateItem) -> None:
         try:
-            self._sagemaker.create_endpoint(EndpointName=spec.endpoint_name, EndpointConfigName=config_name)
+            self._sagemaker.create_endpoint(
+                EndpointName=spec.endpoint_name,
+                EndpointConfigName=config_name,
+                **({"Tags": self._tags} if self._tags else {}),
+            )
         except ClientError as error:
             if _already_exists(error):
                 return

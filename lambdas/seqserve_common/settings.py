@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 MODES = ("on_demand", "serverless", "always_on")
 
@@ -40,6 +40,8 @@ class Settings:
     notify_topic_arn: str | None = None
     max_inputs: int = 64
     max_body_bytes: int = 1_000_000
+    # cdk.json "tags": put on the endpoints the Lambdas create (CloudFormation tags only its own resources).
+    tags: Mapping[str, str] = field(default_factory=dict)
 
 
 def _required(environ: Mapping[str, str], key: str) -> str:
@@ -103,4 +105,18 @@ def parse_settings(environ: Mapping[str, str]) -> Settings:
         notify_topic_arn=environ.get("NOTIFY_TOPIC_ARN") or None,
         max_inputs=_positive_int(environ, "MAX_INPUTS", Settings.max_inputs),
         max_body_bytes=_positive_int(environ, "MAX_BODY_BYTES", Settings.max_body_bytes),
+        tags=_tags(environ),
     )
+
+
+def _tags(environ: Mapping[str, str]) -> dict[str, str]:
+    raw = environ.get("TAGS", "").strip()
+    if not raw:
+        return {}
+    try:
+        tags = json.loads(raw)
+    except json.JSONDecodeError as error:
+        raise SettingsError(f"environment variable TAGS is not valid JSON: {error}") from None
+    if not isinstance(tags, dict) or not all(isinstance(v, str) for v in tags.values()):
+        raise SettingsError("environment variable TAGS must be a JSON object of strings")
+    return tags

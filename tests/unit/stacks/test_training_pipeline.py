@@ -52,8 +52,9 @@ def test_happy_path_trains_then_creates_model_config_records_and_notifies(full):
     assert choice["Choices"] == [
         {"Variable": "$.item.state", "StringEquals": "awake", "Next": "UpdateAwakeEndpoint"}
     ]
-    assert choice["Default"] == "NotifyTrained"
-    assert states["UpdateAwakeEndpoint"]["Next"] == "NotifyTrained"
+    assert choice["Default"] == "DeleteOldVersions"
+    assert states["UpdateAwakeEndpoint"]["Next"] == "DeleteOldVersions"
+    assert states["DeleteOldVersions"]["Next"] == "NotifyTrained"
     assert states["NotifyTrained"]["End"] is True
 
 
@@ -134,7 +135,7 @@ def test_cloudformation_owned_endpoints_are_not_updated_by_the_pipeline(full):
     for model in ("proteins", "specialty"):
         states = definition(full, model)["States"]
         assert "UpdateAwakeEndpoint" not in states
-        assert states["RecordEndpointConfig"]["Next"] == "NotifyTrained"
+        assert states["RecordEndpointConfig"]["Next"] == "DeleteOldVersions"
 
 
 def test_record_keeps_lifecycle_state_and_writes_the_new_configuration(full):
@@ -216,7 +217,7 @@ def test_an_endpoint_that_fell_asleep_meanwhile_still_gets_notified(full):
         "EndpointConfigName.$": "States.Format('seqserve-service-circrna-{}', $.run.id)",
     }
     (catch,) = update["Catch"]
-    assert catch["Next"] == "NotifyTrained" and catch["ResultPath"] == "$.update_error"
+    assert catch["Next"] == "DeleteOldVersions" and catch["ResultPath"] == "$.update_error"
 
 
 def test_trained_model_container_accepts_as_many_inputs_as_the_api(full):

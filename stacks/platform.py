@@ -1,0 +1,246 @@
+"""The options a company account asks for, applied in one place: tags, an existing VPC, network isolation
+and a customer-managed KMS key (cdk.json ``tags``, ``network``, ``kms_key_arn``).
+
+CloudFormation resources get them from ``Tags.of(app)`` and from :class:`SageMakerPlatformAspect`; the
+SageMaker resources the training pipeline creates through API calls get them from the request builders
+here, and the endpoints the invoker creates get the tags through its ``TAGS`` variable.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import posixpath
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+import jsii
+from aws_cdk import AspectPriority, Aspects, IAspect, Stack, Tags
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_sagemaker as sagemaker
+from cdk_nag import NagPackSuppression, NagSuppressions
+from constructs import Construct, IConstruct
+
+from stacks.config import DeploymentConfig, ModelConfig, NetworkConfig
+
+# Where SageMaker puts a channel's files in a training container; under network isolation the toolkit
+# cannot download sagemaker_submit_directory, so the source comes as the "code" channel (as the SageMaker
+# SDK does for network-isolated estimators).
+CODE_CHANNEL = "code"
+CHANNEL_ROOT = "/opt/ml/input/data"
+# Nitro instances with local NVMe storage encrypt it in hardware, and SageMaker refuses a KMS key for
+# their volumes (CreateTrainingJob VolumeKmsKeyId, CreateEndpointConfig KmsKeyId): the "d" families
+# (m5d, c5d, r5d, g4dn, p3dn, p4d, m6id, ...) and these.
+LOCAL_STORAGE_FAMILIES = frozenset({"g5", "g6", "g6e", "gr6", "p5", "p5e", "p5en", "trn1", "trn1n"})
+D_FAMILY = re.compile(r"^[a-z]+\d+[a-z]*d[a-z]*$")
+# The KMS rights SageMaker needs from the role that creates a job or endpoint using the key: it creates
+# a grant for the instance's volume.
+KEY_GRANT_ACTIONS = ("kms:CreateGrant", "kms:DescribeKey")
+
+
+def has_local_storage(instance_type: str) -> bool:
+    family = instance_type.split(".")[1]
+    return family in LOCAL_STORAGE_FAMILIES or bool(D_FAMILY.match(family))
+
+
+def tag_list(tags: Mapping[str, str]) -> list[dict[str, str]]:
+    """SageMaker's ``Tags`` parameter, in a stable order."""
+    return [{"Key": key, "Value": tags[key]} for key in sorted(tags)]
+
+
+@dataclass(frozen=True, kw_only=True)
+class PlatformOptions:
+    tags: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    network: NetworkConfig = field(default_factory=NetworkConfig)
+    kms_key_arn: str | None = None
+
+    @classmethod
+    def of(cls, config: DeploymentConfig) -> PlatformOptions:
+        return cls(tags=config.tags, network=config.network, kms_key_arn=config.kms_key_arn)
+
+    def vpc_config(self) -> dict[str, list[str]] | None:
+        if not self.network.in_vpc:
+            return None
+        return {
+            "SecurityGroupIds": list(self.network.security_group_ids),
+            "Subnets": list(self.network.subnet_ids),
+        }
+
+    def environment(self) -> dict[str, str]:
+        """The invoker's variables (docs/internals.md): the tags for the endpoints it creates."""
+        return {"TAGS": json.dumps(dict(self.tags), sort_keys=True)} if self.tags else {}
+
+    # --- SageMaker API requests of the training pipeline ---------------------------------------------
+
+    def training_job(
+        self, request: Mapping[str, object], *, model: ModelConfig, code_uri: str, code_key: str
+    ) -> dict[str, object]:
+        """``request`` (a CreateTrainingJob request) with the VPC, isolation, key and tags added.
+
+        ``code_uri``/``code_key``: the S3 URI and key of the training source bundle.
+        """
+        request = copy.deepcopy(dict(request))
+        vpc = self.vpc_config()
+        if vpc is not None:
+            request["VpcConfig"] = vpc
+        if self.network.isolation:
+            request["EnableNetworkIsolation"] = True
+            request["InputDataConfig"] = [
+                *request["InputDataConfig"],
+                {
+                    "ChannelName": CODE_CHANNEL,
+                    "DataSource": {
+                        "S3DataSource": {
+                            "S3DataType": "S3Prefix",
+                            "S3Uri": code_uri,
+                            "S3DataDistributionType": "FullyReplicated",
+                        }
+                    },
+                },
+            ]
+            request["HyperParameters"] = {
+                **request["HyperParameters"],
+                "sagemaker_submit_directory": json.dumps(
+                    f"{CHANNEL_ROOT}/{CODE_CHANNEL}/{posixpath.basename(code_key)}"
+                ),
+            }
+        if self.kms_key_arn is not None:
+            request["OutputDataConfig"] = {**request["OutputDataConfig"], "KmsKeyId": self.kms_key_arn}
+            if not has_local_storage(model.training.instance_type):
+                request["ResourceConfig"] = {**request["ResourceConfig"], "VolumeKmsKeyId": self.kms_key_arn}
+        if self.tags:
+            request["Tags"] = tag_list(self.tags)
+        return request
+
+    def model_request(self, parameters: Mapping[str, object]) -> dict[str, object]:
+        """A CreateModel request with the VPC, isolation and tags added."""
+        parameters = dict(parameters)
+        vpc = self.vpc_config()
+        if vpc is not None:
+            parameters["VpcConfig"] = vpc
+        if self.network.isolation:
+            parameters["EnableNetworkIsolation"] = True
+        if self.tags:
+            parameters["Tags"] = tag_list(self.tags)
+        return parameters
+
+    def endpoint_key(self, model: ModelConfig) -> str | None:
+        """The key for the endpoint's storage volume, where SageMaker accepts one."""
+        serving = model.serving
+        if (
+            self.kms_key_arn is None
+            or serving.mode == "serverless"
+            or has_local_storage(serving.instance_type)
+        ):
+            return None
+        return self.kms_key_arn
+
+    def endpoint_config_request(self, parameters: Mapping[str, object], *, model: ModelConfig) -> dict:
+        """A CreateEndpointConfig request with the storage key and tags added."""
+        parameters = dict(parameters)
+        key = self.endpoint_key(model)
+        if key is not None:
+            parameters["KmsKeyId"] = key
+        if self.tags:
+            parameters["Tags"] = tag_list(self.tags)
+        return parameters
+
+    # --- grants ---------------------------------------------------------------------------------------
+
+    def key(self, scope: Construct) -> kms.IKey | None:
+        if self.kms_key_arn is None:
+            return None
+        stack = Stack.of(scope)
+        existing = stack.node.try_find_child("PlatformKey")
+        return existing or kms.Key.from_key_arn(stack, "PlatformKey", self.kms_key_arn)
+
+    def grant_volume_keys(self, scope: Construct, *principals: iam.IGrantable) -> None:
+        """Roles that create jobs or endpoints whose volumes the key encrypts (CreateGrant)."""
+        key = self.key(scope)
+        if key is None:
+            return
+        for principal in principals:
+            _grant_for_aws_resource(key, principal)
+
+    def grant_execution_role(self, scope: Construct, role: iam.IRole) -> None:
+        """The SageMaker execution role reads and writes data encrypted with the key, and its volumes."""
+        key = self.key(scope)
+        if key is None:
+            return
+        key.grant(role, "kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey")
+        _grant_for_aws_resource(key, role)
+        # The bucket's own read/write grants add CDK's KMS action groups for the bucket's key.
+        NagSuppressions.add_resource_suppressions(
+            role,
+            [
+                NagPackSuppression(
+                    id="AwsSolutions-IAM5",
+                    reason="CDK's S3 grants on a KMS-encrypted bucket add these action groups, limited to "
+                    "the configured key (kms_key_arn)",
+                    applies_to=["Action::kms:GenerateDataKey*", "Action::kms:ReEncrypt*"],
+                )
+            ],
+            apply_to_children=True,
+        )
+
+    def grant_tagging(self, role: iam.IGrantable, resources: Iterable[str]) -> None:
+        """Creating a tagged SageMaker resource also needs sagemaker:AddTags on it."""
+        resources = list(resources)
+        if self.tags and resources:
+            role.grant_principal.add_to_principal_policy(
+                iam.PolicyStatement(actions=["sagemaker:AddTags"], resources=resources)
+            )
+
+    def apply(self, app: Construct, *, stacks: Iterable[Stack]) -> None:
+        """Tags on every resource of ``app``; the network and key on ``stacks``' SageMaker resources."""
+        for name in sorted(self.tags):
+            Tags.of(app).add(name, self.tags[name])
+        for stack in stacks:
+            Aspects.of(stack).add(SageMakerPlatformAspect(self), priority=AspectPriority.MUTATING)
+
+
+def _grant_for_aws_resource(key: kms.IKey, principal: iam.IGrantable) -> None:
+    principal.grant_principal.add_to_principal_policy(
+        iam.PolicyStatement(
+            actions=list(KEY_GRANT_ACTIONS),
+            resources=[key.key_arn],
+            conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}},
+        )
+    )
+
+
+@jsii.implements(IAspect)
+class SageMakerPlatformAspect:
+    """The VPC and isolation on CloudFormation's SageMaker models, the key on their endpoint configs."""
+
+    def __init__(self, options: PlatformOptions) -> None:
+        self._options = options
+
+    def visit(self, node: IConstruct) -> None:
+        options = self._options
+        if isinstance(node, sagemaker.CfnModel):
+            vpc = options.vpc_config()
+            if vpc is not None:
+                node.vpc_config = sagemaker.CfnModel.VpcConfigProperty(
+                    security_group_ids=vpc["SecurityGroupIds"], subnets=vpc["Subnets"]
+                )
+            if options.network.isolation:
+                node.enable_network_isolation = True
+        elif isinstance(node, sagemaker.CfnEndpointConfig) and options.kms_key_arn is not None:
+            variants = node.production_variants
+            if all(_accepts_key(v) for v in variants):
+                node.kms_key_id = options.kms_key_arn
+
+
+def _accepts_key(variant: object) -> bool:
+    if getattr(variant, "serverless_config", None) is not None:
+        return False
+    instance_type = getattr(variant, "instance_type", None)
+    return isinstance(instance_type, str) and not has_local_storage(instance_type)
+
+
+# A deployment without platform options (the default where a construct takes them).
+NO_PLATFORM_OPTIONS = PlatformOptions()

@@ -50,8 +50,7 @@ ERROR = "error"
 
 
 def _bad_status_reason(endpoint: EndpointStatus) -> str:
-    detail = f": {endpoint.failure_reason}" if endpoint.failure_reason else ""
-    return f"the endpoint is {endpoint.status}{detail}"
+    return endpoint.failure_reason or f"the endpoint's status is {endpoint.status} (no reason given)"
 
 
 class IdleChecker:
@@ -126,7 +125,7 @@ class IdleChecker:
             return item.state
         # Awake from now (waking while it is still being created), so it is idle-deleted later.
         to = State.AWAKE if endpoint.status == "InService" else State.WAKING
-        return self._move(item, to=to) or self._now_state(spec.name)
+        return self._settle(self._move(item, to=to), spec)
 
     def _waking(self, spec: ModelSpec, item: StateItem, endpoint: EndpointStatus) -> State:
         now = self._clock()
@@ -136,7 +135,7 @@ class IdleChecker:
             if moved is None:
                 return self._now_state(spec.name)
             emit("Wakes", model=spec.name)
-            return moved
+            return moved.state
         if endpoint.status in BAD_STATUSES:
             return self._fail(spec, item, _bad_status_reason(endpoint))
         if now - started > spec.max_wake_minutes * 60:

@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from stacks.config import ApiConfig
 
 METRICS_NAMESPACE = "seqserve"
-# The invoker answers inside API Gateway's 29 s integration limit; the idle check has no client waiting.
-INVOKER_TIMEOUT_SECONDS = 29
-IDLE_CHECKER_TIMEOUT_SECONDS = 60
+# The invoker answers inside API Gateway's 29 s integration limit with room for the response (the
+# clients' budgets are in lambdas/seqserve_common/clients.py); the reconciler has no client waiting.
+INVOKER_TIMEOUT_SECONDS = 25
+IDLE_CHECKER_TIMEOUT_SECONDS = 120
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -28,6 +29,7 @@ class ServedModel:
     endpoint_name: str
     endpoint_config_name: str | None
     idle_minutes: int
+    max_wake_minutes: int = 30
 
     def as_environment(self) -> dict[str, object]:
         return {
@@ -36,21 +38,32 @@ class ServedModel:
             "endpoint_name": self.endpoint_name,
             "endpoint_config_name": self.endpoint_config_name,
             "idle_minutes": self.idle_minutes,
+            "max_wake_minutes": self.max_wake_minutes,
         }
 
 
 def lambda_environment(
-    *, table_name: str, models: Iterable[ServedModel], idle_rule_name: str, topic_arn: str, api: ApiConfig
+    *,
+    table_name: str,
+    models: Iterable[ServedModel],
+    topic_arn: str,
+    api: ApiConfig,
+    endpoint_prefix: str | None = None,
 ) -> dict[str, str]:
-    """The variables both functions get (each adds its own ``POWERTOOLS_SERVICE_NAME``)."""
+    """The variables both functions get (each adds its own ``POWERTOOLS_SERVICE_NAME``).
+
+    ``endpoint_prefix``: what every endpoint name of this app starts with; the reconciler lists the
+    endpoints with it to adopt the ones no state knows (left out: no such scan).
+    """
+    prefix = {"ENDPOINT_PREFIX": endpoint_prefix} if endpoint_prefix else {}
     return {
         "STATE_TABLE": table_name,
         # json.dumps keeps the contract's nulls (CDK's to_json_string drops them); on AWS, CDK turns the
         # token of a CloudFormation-named endpoint configuration inside the string into Fn::Join.
         "MODELS": json.dumps({m.name: m.as_environment() for m in models}),
-        "IDLE_RULE_NAME": idle_rule_name,
         "NOTIFY_TOPIC_ARN": topic_arn,
         "MAX_INPUTS": str(api.max_inputs),
         "MAX_BODY_BYTES": str(api.max_body_bytes),
         "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+        **prefix,
     }

@@ -34,6 +34,11 @@ def sagemaker_base(stack_name: str, model: str) -> str:
     return _shorten(_clean(f"{stack_name}-{model}"), MAX_BASE)
 
 
+def endpoint_prefix(prefix: str) -> str:
+    """What every endpoint name of the app with this config prefix starts with (interfaces.md #5)."""
+    return f"{_clean(prefix)}-"
+
+
 def idle_rule_name(stack_name: str) -> str:
     return _shorten(_clean(f"{stack_name}-idle-check"), MAX_RULE_NAME)
 

@@ -17,8 +17,8 @@ from stacks.execution_role import ModelExecutionRole
 from stacks.functions import ServiceFunctions
 from stacks.idle_shutdown import IdleShutdown
 from stacks.lambda_environment import ServedModel
-from stacks.monitoring import ModelMonitoring, api_error_rate_alarm
-from stacks.naming import idle_rule_name, sagemaker_base
+from stacks.monitoring import ModelMonitoring, api_error_rate_alarm, reconciler_alarms
+from stacks.naming import endpoint_prefix, idle_rule_name, sagemaker_base
 from stacks.notifications import Notifications
 from stacks.serving import ModelServing
 from stacks.serving_image import ServingImages
@@ -109,6 +109,7 @@ class ServiceStack(Stack):
                     endpoint_name=base,
                     endpoint_config_name=serving.endpoint_config_name,
                     idle_minutes=model.serving.idle_minutes,
+                    max_wake_minutes=model.serving.max_wake_minutes,
                 )
             )
             self.models[model.name] = ModelResources(execution_role=role, serving=serving, pipeline=pipeline)
@@ -126,7 +127,7 @@ class ServiceStack(Stack):
             models=tuple(served),
             table=storage.table,
             notifications=notifications,
-            idle_rule_name=rule_name,
+            endpoint_prefix=endpoint_prefix(config.prefix),
             api=config.api,
         )
         on_demand = config.on_demand_models or config.models
@@ -139,6 +140,7 @@ class ServiceStack(Stack):
         )
         api = PredictionApi(self, "Api", config=config.api, handler=functions.invoker)
         api_alarm = api_error_rate_alarm(self, "ApiServerErrorRate", api=api.api, topic=notifications.topic)
+        reconciler_alarms(self, "Reconciler", checker=functions.idle_checker, topic=notifications.topic)
         for model, spec in zip(config.models, served, strict=True):
             ModelMonitoring(
                 self.node.find_child(f"Model-{model.name}"),

@@ -98,7 +98,7 @@ class IdleChecker:
     def _reconcile(self, spec: ModelSpec) -> State:
         item = self._store.get(spec.name)
         endpoint = describe_endpoint(self._sagemaker, spec.endpoint_name)
-        self._count_minutes_awake(spec, endpoint)
+        self._count_minutes_awake(spec, item, endpoint)
         state = item.state
         if state is State.WAKING:
             return self._waking(spec, item, endpoint)
@@ -246,14 +246,15 @@ class IdleChecker:
         self._delete(spec, failed)
         return State.FAILED
 
-    def _count_minutes_awake(self, spec: ModelSpec, endpoint: EndpointStatus) -> None:
+    def _count_minutes_awake(self, spec: ModelSpec, item: StateItem, endpoint: EndpointStatus) -> None:
         """MinutesAwake (interfaces.md #3): the minutes since the previous run that saw the endpoint.
 
         SageMaker bills an endpoint until it is gone, Deleting included. The first sighting adds nothing,
         so a daily Sum undercounts by at most one check period per wake.
         """
         if not endpoint.exists:
-            self._store.forget_observation(spec.name)
+            if item.observed_at is not None:
+                self._store.forget_observation(spec.name)
             return
         now = self._clock()
         previous = self._store.observe(spec.name, now=now)
@@ -307,22 +308,23 @@ class IdleChecker:
     def _untracked(self, name: str, key: str, *, idle_minutes: int) -> State:
         item = self._store.get(key)
         endpoint = describe_endpoint(self._sagemaker, name)
+        if not endpoint.exists or endpoint.status == "Deleting":
+            if item.stored_state is not None:
+                self._store.delete_item(key, item)
+            return State.ASLEEP
         if item.stored_state is None:
-            if not endpoint.exists:
-                return State.ASLEEP
             emit("OrphansAdopted", model=APP_DIMENSION)
             self._logger.warning("an endpoint no model owns: adopted", extra={"endpoint": name})
             return self._settle_untracked(self._move(item, to=State.AWAKE), key)
-        if not endpoint.exists:
-            self._store.delete_item(key, item)
-            return State.ASLEEP
         now = self._clock()
         watched_since = item.state_changed_at or now
-        deadline = idle_minutes * 60 + coalescing_seconds(idle_minutes)
-        overdue = endpoint.status != "Deleting" and now - watched_since > deadline
-        if overdue and self._store.claim_delete(item, now=now):
+        if now - watched_since <= idle_minutes * 60 + coalescing_seconds(idle_minutes):
+            return item.state
+        if self._store.claim_delete(item, now=now):
             delete_endpoint(self._sagemaker, name)
-        return item.state
+            # Its item goes with it: if the name shows up again, it is adopted again.
+            self._store.delete_item(key, item)
+        return State.SLEEPING
 
     def _settle_untracked(self, moved: StateItem | None, key: str) -> State:
         return moved.state if moved is not None else self._store.get(key).state

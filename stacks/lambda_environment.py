@@ -49,11 +49,14 @@ def lambda_environment(
     topic_arn: str,
     api: ApiConfig,
     endpoint_prefix: str | None = None,
+    idle_rule_name: str | None = None,
 ) -> dict[str, str]:
     """The variables both functions get (each adds its own ``POWERTOOLS_SERVICE_NAME``).
 
     ``endpoint_prefix``: what every endpoint name of this app starts with; the reconciler lists the
     endpoints with it to adopt the ones no state knows (left out: no such scan).
+    ``idle_rule_name`` is ignored: the rule is always enabled and no Lambda needs its name any more
+    (issue 9); it is still accepted so a caller written before that keeps working until it drops it.
     """
     prefix = {"ENDPOINT_PREFIX": endpoint_prefix} if endpoint_prefix else {}
     return {

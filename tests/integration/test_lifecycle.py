@@ -24,10 +24,6 @@ def endpoint_exists(stack: LocalStack) -> bool:
     return stack.deployment.models["circrna"].endpoint_name in names
 
 
-def rule_state(stack: LocalStack) -> str:
-    return stack.client("events").describe_rule(Name=stack.deployment.rule_name)["State"]
-
-
 def test_models_lists_the_served_model(api: httpx.Client) -> None:
     response = api.get("/models")
     assert response.status_code == 200
@@ -38,14 +34,12 @@ def test_full_cycle(stack: LocalStack, api: httpx.Client) -> None:
     status = api.get("/models/circrna/status").json()
     assert status["state"] == "asleep"
     assert not endpoint_exists(stack)
-    assert rule_state(stack) == "DISABLED"
 
     first = api.post("/models/circrna/predict", json={"inputs": SEQUENCE})
     assert first.status_code == 503
     assert first.json()["error"]["code"] == "waking"
     assert int(first.headers["retry-after"]) > 0
     assert endpoint_exists(stack)
-    assert rule_state(stack) == "ENABLED"
 
     prediction = predict_until_awake(api)
     assert prediction.status_code == 200
@@ -83,7 +77,6 @@ def test_full_cycle(stack: LocalStack, api: httpx.Client) -> None:
         assert time.monotonic() < deadline, "the idle model never fell asleep"
         time.sleep(1)
     assert not endpoint_exists(stack)
-    assert rule_state(stack) == "DISABLED"
     assert stack.moto.calls.count("SageMaker.DeleteEndpoint") == 1
 
     again = api.post("/models/circrna/predict", json={"inputs": SEQUENCE})

@@ -113,3 +113,18 @@ def test_reconciler_control_plane_calls_are_retried(aws):
     with pytest.raises(client.exceptions.ClientError):
         client.get_item(TableName=TABLE, Key={"model": {"S": "circrna"}})
     assert len(attempts) == 3
+
+
+def test_a_predictions_worst_case_fits_the_invokers_timeout():
+    """Record the start, call the endpoint, record the answer: each client's connect + read timeouts,
+    times its attempts, add up to less than the invoker's Lambda timeout (itself below API Gateway's 29 s)."""
+    from seqserve_common.clients import INVOKER_CONTROL_CONFIG, RECORD_CONFIG, RUNTIME_CONFIG
+
+    from stacks.lambda_environment import INVOKER_TIMEOUT_SECONDS
+
+    def worst(config) -> float:
+        return (config.connect_timeout + config.read_timeout) * config.retries["total_max_attempts"]
+
+    assert worst(RECORD_CONFIG) * 2 + worst(RUNTIME_CONFIG) < INVOKER_TIMEOUT_SECONDS < 29
+    # The wake path's five control-plane calls after the endpoint said "not found".
+    assert worst(RECORD_CONFIG) + 5 * worst(INVOKER_CONTROL_CONFIG) < INVOKER_TIMEOUT_SECONDS

@@ -1,7 +1,8 @@
 """Hypothesis profiles for the lifecycle state machine, and the Lambda asset on sys.path.
 
 ``make test`` runs the ``ci`` profile (derandomized, bounded to about a minute on one core);
-``make chaos`` sets ``SEQSERVE_HYPOTHESIS_PROFILE=chaos``: many more, longer, random examples.
+``make chaos`` sets ``SEQSERVE_HYPOTHESIS_PROFILE=chaos``: many more, longer, random examples
+(``SEQSERVE_CHAOS_EXAMPLES``, default 400).
 """
 
 from __future__ import annotations
@@ -32,5 +33,10 @@ settings.register_profile(
     phases=[Phase.explicit, Phase.reuse, Phase.generate],
     **COMMON,
 )
-settings.register_profile("chaos", max_examples=400, stateful_step_count=80, **COMMON)
+settings.register_profile(
+    "chaos",
+    max_examples=int(os.environ.get("SEQSERVE_CHAOS_EXAMPLES", "400")),
+    stateful_step_count=80,
+    **COMMON,
+)
 settings.load_profile(os.environ.get("SEQSERVE_HYPOTHESIS_PROFILE", "ci"))

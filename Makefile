@@ -9,7 +9,7 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export BUILDX_NO_DEFAULT_ATTESTATIONS := 1
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: install test lint bench demo serve synth deploy integ integ-snapshots
+.PHONY: install test lint bench demo serve synth deploy integ integ-snapshots chaos
 
 install: $(STAMP)
 
@@ -29,6 +29,11 @@ lint: $(STAMP)
 
 test: lint integ
 	$(PY) -m pytest -n 2 --dist loadfile
+
+# The lifecycle state machine (tests/property) with many long random runs; prints a JSON summary line
+# (CHAOS {...}: steps per rule, examples, findings) and Hypothesis's failing steps if it finds one.
+chaos: $(STAMP)
+	SEQSERVE_HYPOTHESIS_PROFILE=chaos $(PY) -m pytest -p no:xdist -q -s tests/property
 
 bench: $(STAMP)
 	$(PY) -m bench

@@ -17,7 +17,7 @@ from typing import Any
 from model_code.package import write_archive
 from stacks.config import DeploymentConfig, ModelConfig
 from stacks.lambda_environment import ServedModel, lambda_environment
-from stacks.naming import idle_rule_name, sagemaker_base
+from stacks.naming import endpoint_prefix, idle_rule_name, sagemaker_base
 
 from .aws import ACCOUNT_ID, REGION
 
@@ -54,14 +54,15 @@ class Deployment:
                 endpoint_name=model.endpoint_name,
                 endpoint_config_name=model.endpoint_config_name,
                 idle_minutes=model.config.serving.idle_minutes,
+                max_wake_minutes=model.config.serving.max_wake_minutes,
             )
             for name, model in self.models.items()
         ]
         return lambda_environment(
             table_name=self.table,
             models=served,
-            idle_rule_name=self.rule_name,
             topic_arn=self.topic_arn,
+            endpoint_prefix=endpoint_prefix(self.config.prefix),
             api=self.config.api,
         )
 

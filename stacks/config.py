@@ -53,6 +53,8 @@ class ServingConfig:
     target_invocations_per_instance: int = 100
     memory_mb: int = 2048
     max_concurrency: int = 5
+    # A wake not in service this long after it started is failed (deleted, reported) by the reconciler.
+    max_wake_minutes: int = 30
     # model.tar.gz to serve from deploy time; serverless and always_on endpoints need one.
     model_data: str | None = None
     runtime: str = "torch"
@@ -216,6 +218,7 @@ def parse_serving(raw: Any, key: str) -> ServingConfig:
         ),
         memory_mb=memory_mb,
         max_concurrency=_int(section, "max_concurrency", key, d.max_concurrency, 1, 200),
+        max_wake_minutes=_int(section, "max_wake_minutes", key, d.max_wake_minutes, 5, 240),
         model_data=_pattern(section, "model_data", key, None, S3_URI, "an s3:// URI of a model.tar.gz"),
         runtime=_choice(section, "runtime", key, d.runtime, SERVING_RUNTIMES),
         keep_configs=_int(section, "keep_configs", key, d.keep_configs, 1, 100),

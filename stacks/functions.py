@@ -46,18 +46,24 @@ class ServiceFunctions(Construct):
         models: tuple[ServedModel, ...],
         table: dynamodb.ITableV2,
         notifications: Notifications,
-        idle_rule_name: str,
+        endpoint_prefix: str,
         api: ApiConfig,
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
-        self.rule_arn = stack.format_arn(service="events", resource="rule", resource_name=idle_rule_name)
+        for model in models:
+            if not model.endpoint_name.startswith(endpoint_prefix):
+                raise ValueError(
+                    f"endpoint name {model.endpoint_name!r} of model {model.name} does not start with "
+                    f"{endpoint_prefix!r}; shorten the prefix so the idle check can find this app's endpoints"
+                )
+        self.endpoint_prefix = endpoint_prefix
         environment = lambda_environment(
             table_name=table.table_name,
             models=models,
-            idle_rule_name=idle_rule_name,
             topic_arn=notifications.topic.topic_arn,
             api=api,
+            endpoint_prefix=endpoint_prefix,
         )
         pins = layer_pins()
         powertools = lambda_.LayerVersion(
@@ -89,11 +95,13 @@ class ServiceFunctions(Construct):
             "IdleChecker",
             handler="idle_checker.handler.handler",
             service="idle-checker",
-            description="seqserve: delete endpoints idle longer than their idle_minutes",
+            description="seqserve: reconcile endpoints with their state; delete idle ones",
             code=code,
             layer=powertools,
             environment=environment,
             timeout=Duration.seconds(IDLE_CHECKER_TIMEOUT_SECONDS),
+            # Runs never overlap: a second delivery waits (EventBridge retries a throttled invoke).
+            reserved_concurrent_executions=1,
         )
         self._grant_invoker(stack, models, table)
         self._grant_idle_checker(stack, models, table, notifications)
@@ -109,6 +117,7 @@ class ServiceFunctions(Construct):
         layer: lambda_.ILayerVersion,
         environment: dict[str, str],
         timeout: Duration,
+        reserved_concurrent_executions: int | None = None,
     ) -> lambda_.Function:
         log_group = logs.LogGroup(
             self, f"{construct_id}Logs", retention=LOG_RETENTION, removal_policy=RemovalPolicy.DESTROY
@@ -138,6 +147,7 @@ class ServiceFunctions(Construct):
             description=description,
             memory_size=512,
             timeout=timeout,
+            reserved_concurrent_executions=reserved_concurrent_executions,
             tracing=lambda_.Tracing.ACTIVE,
             logging_format=lambda_.LoggingFormat.JSON,
             log_group=log_group,
@@ -153,6 +163,15 @@ class ServiceFunctions(Construct):
             for m in models
             if m.mode == "on_demand" or not on_demand_only
         ]
+
+    def _config_arns(self, stack: Stack, on_demand: list[ServedModel]) -> list[str]:
+        arns = [sagemaker_arn(stack, "endpoint-config", f"{m.endpoint_name}-*") for m in on_demand]
+        arns += [
+            sagemaker_arn(stack, "endpoint-config", m.endpoint_config_name)
+            for m in on_demand
+            if m.endpoint_config_name is not None
+        ]
+        return arns
 
     def _grant_invoker(self, stack: Stack, models: tuple[ServedModel, ...], table: dynamodb.ITableV2) -> None:
         role = self.invoker.role
@@ -175,12 +194,7 @@ class ServiceFunctions(Construct):
             )
         on_demand = [m for m in models if m.mode == "on_demand"]
         if on_demand:
-            config_arns = [sagemaker_arn(stack, "endpoint-config", f"{m.endpoint_name}-*") for m in on_demand]
-            config_arns += [
-                sagemaker_arn(stack, "endpoint-config", m.endpoint_config_name)
-                for m in on_demand
-                if m.endpoint_config_name is not None
-            ]
+            config_arns = self._config_arns(stack, on_demand)
             role.add_to_principal_policy(
                 iam.PolicyStatement(
                     sid="WakeOwnEndpoints",
@@ -195,11 +209,6 @@ class ServiceFunctions(Construct):
                     resources=config_arns,
                 )
             )
-            role.add_to_principal_policy(
-                iam.PolicyStatement(
-                    sid="EnableIdleCheck", actions=["events:EnableRule"], resources=[self.rule_arn]
-                )
-            )
         table.grant(role, "dynamodb:GetItem", "dynamodb:UpdateItem")
 
     def _grant_idle_checker(
@@ -211,20 +220,37 @@ class ServiceFunctions(Construct):
     ) -> None:
         role = self.idle_checker.role
         endpoints = self._endpoint_arns(stack, models, on_demand_only=True)
+        on_demand = [m for m in models if m.mode == "on_demand"]
         if endpoints:
             role.add_to_principal_policy(
                 iam.PolicyStatement(
-                    sid="SleepOwnEndpoints",
-                    actions=["sagemaker:DescribeEndpoint", "sagemaker:DeleteEndpoint"],
+                    sid="ReconcileOwnEndpoints",
+                    actions=[
+                        "sagemaker:DescribeEndpoint",
+                        "sagemaker:DeleteEndpoint",
+                        "sagemaker:CreateEndpoint",
+                    ],
                     resources=endpoints,
                 )
             )
+            role.add_to_principal_policy(
+                iam.PolicyStatement(
+                    sid="RecreateFromOwnEndpointConfigs",
+                    actions=["sagemaker:CreateEndpoint"],
+                    resources=self._config_arns(stack, on_demand),
+                )
+            )
+        # Endpoints with this app's prefix that no model owns are adopted: described, then deleted.
         role.add_to_principal_policy(
             iam.PolicyStatement(
-                sid="ToggleIdleCheck",
-                actions=["events:EnableRule", "events:DisableRule", "events:DescribeRule"],
-                resources=[self.rule_arn],
+                sid="AdoptUntrackedEndpoints",
+                actions=["sagemaker:DescribeEndpoint", "sagemaker:DeleteEndpoint"],
+                resources=[sagemaker_arn(stack, "endpoint", f"{self.endpoint_prefix}*")],
             )
         )
-        table.grant(role, "dynamodb:GetItem", "dynamodb:UpdateItem")
+        # ListEndpoints has no resource-level permissions.
+        role.add_to_principal_policy(
+            iam.PolicyStatement(sid="ListEndpoints", actions=["sagemaker:ListEndpoints"], resources=["*"])
+        )
+        table.grant(role, "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem")
         notifications.grant_publish(role)

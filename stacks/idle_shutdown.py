@@ -1,9 +1,8 @@
-"""The EventBridge schedule that runs the idle check.
+"""The EventBridge schedule that runs the reconciler (the idle check).
 
-The rule has a name derived from the stack name because both Lambdas must know it at runtime (the
-invoker enables it on wake, the idle checker disables it once every model is asleep). It is created
-enabled: a redeploy that touches it while a model is awake must not strand a running endpoint, and
-the first check disables it again if nothing is awake.
+The rule is always enabled: a run while everything sleeps costs one Lambda call and a few reads
+(README, "What idle costs"), and a schedule that could be off is how an endpoint ran unwatched.
+The checker has reserved concurrency 1, so runs never overlap.
 """
 
 from __future__ import annotations
@@ -30,7 +29,7 @@ class IdleShutdown(Construct):
             self,
             "Schedule",
             rule_name=rule_name,
-            description="seqserve: delete endpoints idle longer than their idle_minutes",
+            description="seqserve: reconcile endpoints with their state; delete idle ones",
             schedule=events.Schedule.rate(Duration.minutes(every_minutes)),
             enabled=True,
             targets=[

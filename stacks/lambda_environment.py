@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from stacks.config import ApiConfig, ConfigError
 
 METRICS_NAMESPACE = "seqserve"
-# The invoker answers inside API Gateway's 29 s integration limit; the idle check has no client waiting.
-INVOKER_TIMEOUT_SECONDS = 29
-IDLE_CHECKER_TIMEOUT_SECONDS = 60
+# The invoker answers inside API Gateway's 29 s integration limit with room for the response (the
+# clients' budgets are in lambdas/seqserve_common/clients.py); the reconciler has no client waiting.
+INVOKER_TIMEOUT_SECONDS = 25
+IDLE_CHECKER_TIMEOUT_SECONDS = 120
 # Lambda caps a function's environment at 4 KB: every variable's name plus its value.
 LAMBDA_ENVIRONMENT_BYTES = 4096
 # A value CloudFormation fills in at deploy time (table name, topic ARN) is counted at this many bytes.
@@ -35,6 +36,7 @@ class ServedModel:
     endpoint_name: str
     endpoint_config_name: str | None
     idle_minutes: int
+    max_wake_minutes: int = 30
 
     def as_environment(self) -> dict[str, object]:
         return {
@@ -43,25 +45,34 @@ class ServedModel:
             "endpoint_name": self.endpoint_name,
             "endpoint_config_name": self.endpoint_config_name,
             "idle_minutes": self.idle_minutes,
+            "max_wake_minutes": self.max_wake_minutes,
         }
 
 
 def lambda_environment(
-    *, table_name: str, models: Iterable[ServedModel], idle_rule_name: str, topic_arn: str, api: ApiConfig
+    *,
+    table_name: str,
+    models: Iterable[ServedModel],
+    topic_arn: str,
+    api: ApiConfig,
+    endpoint_prefix: str | None = None,
 ) -> dict[str, str]:
     """The variables both functions get (each adds its own ``POWERTOOLS_SERVICE_NAME``).
 
+    ``endpoint_prefix``: what every endpoint name of this app starts with; the reconciler lists the
+    endpoints with it to adopt the ones no state knows (left out: no such scan).
     Raises ConfigError when they would not fit Lambda's 4 KB environment (check_environment_size).
     """
     models = tuple(models)
+    prefix = {"ENDPOINT_PREFIX": endpoint_prefix} if endpoint_prefix else {}
     environment = {
         "STATE_TABLE": table_name,
         "MODELS": models_variable(models),
-        "IDLE_RULE_NAME": idle_rule_name,
         "NOTIFY_TOPIC_ARN": topic_arn,
         "MAX_INPUTS": str(api.max_inputs),
         "MAX_BODY_BYTES": str(api.max_body_bytes),
         "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+        **prefix,
     }
     check_environment_size(environment, model_count=len(models))
     return environment

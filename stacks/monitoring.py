@@ -11,6 +11,7 @@ from aws_cdk import Duration
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as actions
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
@@ -103,6 +104,26 @@ class ModelMonitoring(Construct):
             evaluation_periods=1,
             description=failed_description,
         )
+        if model.serving.mode == "on_demand":
+            self._alarm(
+                "OrphanAdopted",
+                notify,
+                metric=lifecycle_metric(name, "OrphansAdopted", IDLE_CHECKER),
+                threshold=1,
+                evaluation_periods=1,
+                description=(
+                    f"The endpoint of model {name} was running while its state said neither awake nor "
+                    "waking; the reconciler adopted it (it is idle-deleted from now)"
+                ),
+            )
+            self._alarm(
+                "ReconcilerErrors",
+                notify,
+                metric=lifecycle_metric(name, "ReconcilerErrors", IDLE_CHECKER),
+                threshold=1,
+                evaluation_periods=3,
+                description=f"The reconciler failed on model {name} in three periods in a row",
+            )
 
         self.dashboard = cloudwatch.Dashboard(self, "Dashboard", default_interval=Duration.days(1))
         self.dashboard.add_widgets(
@@ -158,6 +179,8 @@ class ModelMonitoring(Construct):
                 right=[
                     lifecycle_metric(name, "Wakes", IDLE_CHECKER),
                     lifecycle_metric(name, "Sleeps", IDLE_CHECKER),
+                    lifecycle_metric(name, "OrphansAdopted", IDLE_CHECKER),
+                    lifecycle_metric(name, "ReconcilerErrors", IDLE_CHECKER),
                 ],
                 width=8,
             ),
@@ -215,3 +238,51 @@ def api_error_rate_alarm(
     )
     alarm.add_alarm_action(actions.SnsAction(topic))
     return alarm
+
+
+# The ``model`` dimension the reconciler uses for what belongs to no model (lambdas/idle_checker).
+APP_DIMENSION = "_app"
+
+
+def reconciler_alarms(
+    scope: Construct, construct_id: str, *, checker: lambda_.IFunction, topic: sns.ITopic
+) -> list[cloudwatch.Alarm]:
+    """App-wide: an endpoint with this app's prefix that no model owns, a failed run or listing."""
+    notify = actions.SnsAction(topic)
+    group = Construct(scope, construct_id)
+    specs = (
+        (
+            "UntrackedEndpointAdopted",
+            lifecycle_metric(APP_DIMENSION, "OrphansAdopted", IDLE_CHECKER),
+            1,
+            "An endpoint named with this app's prefix but owned by no model was running; the "
+            "reconciler adopted it and deletes it after the idle time",
+        ),
+        (
+            "ReconcilerListErrors",
+            lifecycle_metric(APP_DIMENSION, "ReconcilerErrors", IDLE_CHECKER),
+            3,
+            "The reconciler could not list this app's endpoints in three periods in a row",
+        ),
+        (
+            "ReconcilerRunErrors",
+            checker.metric_errors(period=PERIOD, statistic="Sum"),
+            3,
+            "The reconciler Lambda failed (error or timeout) in three periods in a row",
+        ),
+    )
+    alarms = []
+    for alarm_id, metric, periods, description in specs:
+        alarm = cloudwatch.Alarm(
+            group,
+            alarm_id,
+            metric=metric,
+            threshold=1,
+            evaluation_periods=periods,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            alarm_description=description,
+        )
+        alarm.add_alarm_action(notify)
+        alarms.append(alarm)
+    return alarms

@@ -60,6 +60,19 @@ def suppress_service_findings(stack: ServiceStack) -> None:
         functions.idle_checker.role,
         _rule("AwsSolutions-IAM5", XRAY, "Resource::*"),
         _rule("AwsSolutions-IAM5", TOPIC_KEY, "Action::kms:GenerateDataKey*"),
+        NagPackSuppression(
+            id="AwsSolutions-IAM5",
+            reason=(
+                "the reconciler lists endpoints (ListEndpoints has no resource-level permission) and "
+                "adopts, then deletes, endpoints named with this app's prefix that no model owns; it "
+                "re-creates a model's endpoint from the configuration a training run recorded"
+            ),
+            applies_to=[
+                "Resource::*",
+                _regex(r"^Resource::arn:(<AWS::Partition>|aws[a-z-]*):sagemaker:.*:endpoint/[a-z0-9-]+-\*$"),
+                _regex(r"^Resource::arn:(<AWS::Partition>|aws[a-z-]*):sagemaker:.*:endpoint-config/.+-\*$"),
+            ],
+        ),
     )
     for model in stack.models.values():
         _suppress(

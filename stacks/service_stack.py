@@ -19,8 +19,8 @@ from stacks.functions import ServiceFunctions, sagemaker_arn
 from stacks.idle_shutdown import IdleShutdown
 from stacks.lambda_environment import ServedModel
 from stacks.model_cleanup import ModelCleanup
-from stacks.monitoring import ModelMonitoring, api_error_rate_alarm
-from stacks.naming import api_name, idle_rule_name, sagemaker_base
+from stacks.monitoring import ModelMonitoring, api_error_rate_alarm, reconciler_alarms
+from stacks.naming import api_name, endpoint_prefix, idle_rule_name, sagemaker_base
 from stacks.notifications import Notifications
 from stacks.platform import PlatformOptions
 from stacks.serving import ModelServing
@@ -119,6 +119,7 @@ class ServiceStack(Stack):
                     endpoint_name=serving.endpoint_name,
                     endpoint_config_name=serving.endpoint_config_name,
                     idle_minutes=model.serving.idle_minutes,
+                    max_wake_minutes=model.serving.max_wake_minutes,
                 )
             )
             self.models[model.name] = ModelResources(execution_role=role, serving=serving, pipeline=pipeline)
@@ -136,7 +137,7 @@ class ServiceStack(Stack):
             models=tuple(served),
             table=storage.table,
             notifications=notifications,
-            idle_rule_name=rule_name,
+            endpoint_prefix=endpoint_prefix(config.prefix),
             api=config.api,
         )
         # A new always_on endpoint (new instance type) is in service before the invoker switches to it.
@@ -163,6 +164,7 @@ class ServiceStack(Stack):
             self, "Api", config=config.api, handler=functions.invoker, name=api_name(config.prefix)
         )
         api_alarm = api_error_rate_alarm(self, "ApiServerErrorRate", api=api.api, topic=notifications.topic)
+        reconciler_alarms(self, "Reconciler", checker=functions.idle_checker, topic=notifications.topic)
         for model, spec in zip(config.models, served, strict=True):
             ModelMonitoring(
                 self.node.find_child(f"Model-{model.name}"),

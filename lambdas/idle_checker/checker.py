@@ -1,8 +1,13 @@
-"""One pass of the idle check over every on-demand model.
+"""The reconciler: each run observes every on-demand model's state item and endpoint and moves it
+one step toward "up" or "down" (DESIGN.md, endpoint lifecycle; the action table is in docs/internals.md).
 
-Each change is a conditional transition on the state this run read, so two overlapping runs, or a
-run overlapping the invoker, cannot both act: the loser sees the condition fail and leaves the model
-to the winner. Deleting an endpoint that is already gone counts as done.
+Safety rules every action follows:
+- Each change is a conditional write on the item this run read, so overlapping runs, duplicate
+  deliveries and the invoker cannot both act: the loser sees the condition fail and does nothing.
+- A DeleteEndpoint is preceded by a conditional write (``claim_delete``) that re-checks the state and,
+  for an idle model, that no use was recorded since: a delete never acts on a stale read.
+- Every transitional state has a deadline (``waking``: ``max_wake_minutes``; ``sleeping``: deletes
+  retried each run until the endpoint is gone), and an endpoint no state tracks is adopted.
 """
 
 from __future__ import annotations
@@ -12,18 +17,40 @@ from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools import Logger
+from aws_lambda_powertools.metrics import MetricUnit
 from botocore.exceptions import BotoCoreError, ClientError
-from seqserve_common.endpoints import EndpointStatus, delete_endpoint, describe_endpoint
-from seqserve_common.lifecycle import State, idle_cutoff
+from seqserve_common.desired import up_reasons
+from seqserve_common.endpoints import (
+    BAD_STATUSES,
+    TRANSIENT_CODES,
+    EndpointStatus,
+    already_exists,
+    delete_endpoint,
+    describe_endpoint,
+    error_code,
+    error_message,
+    list_endpoint_names,
+)
+from seqserve_common.lifecycle import State, coalescing_seconds, idle_cutoff
 from seqserve_common.metrics import emit
 from seqserve_common.settings import ModelSpec, Settings
 from seqserve_common.state import StateItem, StateStore
 
-# A waking model with no endpoint this long after the transition lost its CreateEndpoint call.
-WAKE_GRACE_SECONDS = 120.0
-# States in which nothing runs or is about to run, so the schedule may stop.
-QUIET_STATES = frozenset({State.ASLEEP.value, State.FAILED.value})
+# A waking model with no endpoint this long after its latest CreateEndpoint call lost that call
+# (its answer was unclear, or the invoker ran out of time): the reconciler creates it again. Longer
+# than the invoker's whole timeout, so a wake still in flight is never doubled.
+WAKE_GRACE_SECONDS = 60.0
+# CreateEndpoint calls per wake (the invoker's first one included) before the wake fails.
+MAX_CREATE_ATTEMPTS = 3
+# The state items of endpoints no model owns are keyed by this prefix and the endpoint name.
+UNTRACKED = "untracked:"
+# The metric dimension of app-wide reconciler metrics (untracked endpoints, a failed listing).
+APP_DIMENSION = "_app"
 ERROR = "error"
+
+
+def _bad_status_reason(endpoint: EndpointStatus) -> str:
+    return endpoint.failure_reason or f"the endpoint's status is {endpoint.status} (no reason given)"
 
 
 class IdleChecker:
@@ -33,7 +60,6 @@ class IdleChecker:
         settings: Settings,
         sagemaker: Any,
         dynamodb: Any,
-        events: Any,
         sns: Any,
         clock: Callable[[], float],
         logger: Logger,
@@ -41,7 +67,6 @@ class IdleChecker:
         self._settings = settings
         self._sagemaker = sagemaker
         self._store = StateStore(dynamodb=dynamodb, table=settings.state_table)
-        self._events = events
         self._sns = sns
         self._clock = clock
         self._logger = logger
@@ -51,104 +76,190 @@ class IdleChecker:
         return [spec for spec in self._settings.models.values() if spec.on_demand]
 
     def run(self) -> dict[str, str]:
-        """Check every watched model; return each one's state afterwards ("error" if AWS failed)."""
+        """Reconcile every watched model; return each one's state afterwards ("error" if AWS failed)."""
         results: dict[str, str] = {}
         for spec in self.watched:
             try:
-                results[spec.name] = self._check(spec).value
+                results[spec.name] = self._reconcile(spec).value
             except (ClientError, BotoCoreError):
-                self._logger.exception("idle check failed for a model", extra={"model": spec.name})
+                self._logger.exception("reconciling a model failed", extra={"model": spec.name})
+                emit("ReconcilerErrors", model=spec.name)
                 results[spec.name] = ERROR
-        if set(results.values()) <= QUIET_STATES:
-            self._stop_schedule()
+        if self._settings.endpoint_prefix is not None:
+            try:
+                results.update(self._reconcile_untracked())
+            except (ClientError, BotoCoreError):
+                self._logger.exception("listing this app's endpoints failed")
+                emit("ReconcilerErrors", model=APP_DIMENSION)
         return results
 
-    def _check(self, spec: ModelSpec) -> State:
+    # -- one model ---------------------------------------------------------------------------------
+
+    def _reconcile(self, spec: ModelSpec) -> State:
         item = self._store.get(spec.name)
         endpoint = describe_endpoint(self._sagemaker, spec.endpoint_name)
+        self._count_minutes_awake(spec, item, endpoint)
         state = item.state
-        if endpoint.status == "Failed" and state in {State.WAKING, State.AWAKE}:
-            return self._fail(spec, item, endpoint)
         if state is State.WAKING:
-            return self._check_waking(spec, item, endpoint)
+            return self._waking(spec, item, endpoint)
         if state is State.AWAKE:
-            return self._check_awake(spec, item, endpoint)
+            return self._awake(spec, item, endpoint)
         if state is State.SLEEPING:
-            return self._check_sleeping(spec, item, endpoint)
+            return self._sleeping(spec, item, endpoint)
         if state is State.FAILED:
             if endpoint.exists and endpoint.status != "Deleting":
-                delete_endpoint(self._sagemaker, spec.endpoint_name)
+                self._delete(spec, item)
             return state
-        if endpoint.exists:
-            self._logger.warning(
-                "model is asleep but its endpoint exists; left alone",
-                extra={"model": spec.name, "endpoint_status": endpoint.status},
-            )
-        return state
+        return self._asleep(spec, item, endpoint)
 
-    def _move(self, item: StateItem, *, to: State, **kwargs: Any) -> bool:
-        """Try the conditional transition; False when another caller changed the state first."""
-        if self._store.transition(item, to=to, now=self._clock(), **kwargs) is None:
-            self._logger.info("another caller changed the state first", extra={"model": item.model})
-            return False
-        self._logger.info(
-            "state changed", extra={"model": item.model, "from": item.state.value, "to": to.value}
+    def _asleep(self, spec: ModelSpec, item: StateItem, endpoint: EndpointStatus) -> State:
+        if not endpoint.exists or endpoint.status == "Deleting":
+            return item.state
+        emit("OrphansAdopted", model=spec.name)
+        self._logger.warning(
+            "asleep but its endpoint exists: adopted", extra={"model": spec.name, "status": endpoint.status}
         )
-        return True
+        if endpoint.status in BAD_STATUSES:
+            # Nobody wants a broken endpoint nobody tracks: delete it, the model stays asleep.
+            self._delete(spec, item)
+            return item.state
+        # Awake from now (waking while it is still being created), so it is idle-deleted later.
+        to = State.AWAKE if endpoint.status == "InService" else State.WAKING
+        return self._settle(self._move(item, to=to), spec)
+
+    def _waking(self, spec: ModelSpec, item: StateItem, endpoint: EndpointStatus) -> State:
+        now = self._clock()
+        started = item.state_changed_at or now
+        if endpoint.status == "InService":
+            moved = self._move(item, to=State.AWAKE, wake_seconds=max(0.0, now - started))
+            if moved is None:
+                return self._now_state(spec.name)
+            emit("Wakes", model=spec.name)
+            return moved.state
+        if endpoint.status in BAD_STATUSES:
+            return self._fail(spec, item, _bad_status_reason(endpoint))
+        if now - started > spec.max_wake_minutes * 60:
+            return self._fail(
+                spec, item, f"the endpoint was not in service {spec.max_wake_minutes} minutes after the wake"
+            )
+        if endpoint.exists:
+            # Creating or updating (on time), or an old endpoint still Deleting: create once it is gone.
+            return item.state
+        last_try = item.create_attempted_at or started
+        if now - last_try <= WAKE_GRACE_SECONDS:
+            return item.state
+        if item.create_attempts >= MAX_CREATE_ATTEMPTS:
+            return self._fail(spec, item, f"no endpoint after {item.create_attempts} CreateEndpoint calls")
+        return self._create_again(spec, item)
+
+    def _create_again(self, spec: ModelSpec, item: StateItem) -> State:
+        config_name = item.endpoint_config_name or spec.endpoint_config_name
+        if not config_name:
+            return self._fail(spec, item, "no endpoint configuration to create the endpoint from")
+        if not self._store.count_create_attempt(item, now=self._clock()):
+            return self._now_state(spec.name)
+        self._logger.warning(
+            "waking without an endpoint: creating it again",
+            extra={"model": spec.name, "attempt": item.create_attempts + 1},
+        )
+        try:
+            self._sagemaker.create_endpoint(EndpointName=spec.endpoint_name, EndpointConfigName=config_name)
+        except ClientError as error:
+            if already_exists(error) or error_code(error) in TRANSIENT_CODES:
+                # Created after all, or unclear: the next run describes it and acts on its status.
+                return item.state
+            reason = f"CreateEndpoint failed: {error_code(error)}: {error_message(error)}"
+            return self._fail(spec, item, reason)
+        return item.state
+
+    def _awake(self, spec: ModelSpec, item: StateItem, endpoint: EndpointStatus) -> State:
+        if not endpoint.exists:
+            self._logger.warning("awake but the endpoint is gone; now asleep", extra={"model": spec.name})
+            return self._settle(self._move(item, to=State.ASLEEP), spec)
+        if endpoint.status in BAD_STATUSES:
+            return self._fail(spec, item, _bad_status_reason(endpoint))
+        if endpoint.status == "Deleting":
+            return self._settle(self._move(item, to=State.SLEEPING), spec)
+        now = self._clock()
+        if up_reasons(spec=spec, item=item, now=now):
+            return item.state
+        cutoff = idle_cutoff(now=now, idle_minutes=spec.idle_minutes)
+        # The condition re-checks last_invoked_at, so a request recorded since the read keeps it awake.
+        sleeping = self._move(item, to=State.SLEEPING, idle_before=cutoff)
+        if sleeping is None:
+            return self._now_state(spec.name)
+        emit("Sleeps", model=spec.name)
+        self._delete(spec, sleeping, idle_before=cutoff)
+        return State.SLEEPING
+
+    def _sleeping(self, spec: ModelSpec, item: StateItem, endpoint: EndpointStatus) -> State:
+        if not endpoint.exists:
+            return self._settle(self._move(item, to=State.ASLEEP), spec)
+        if endpoint.status == "Deleting":
+            return item.state
+        if endpoint.status in BAD_STATUSES:
+            self._delete(spec, item)
+            return item.state
+        now = self._clock()
+        cutoff = idle_cutoff(now=now, idle_minutes=spec.idle_minutes)
+        if (item.last_invoked_at or 0.0) >= cutoff:
+            # Served and recorded a request since the move (the delete failed or has not run yet).
+            self._logger.info("sleeping but used again: back to awake", extra={"model": spec.name})
+            return self._settle(self._move(item, to=State.AWAKE), spec)
+        self._delete(spec, item, idle_before=cutoff)
+        return item.state
+
+    # -- actions -----------------------------------------------------------------------------------
+
+    def _move(self, item: StateItem, *, to: State, **kwargs: Any) -> StateItem | None:
+        """Try the conditional transition; None when another caller changed the state first."""
+        moved = self._store.transition(item, to=to, now=self._clock(), **kwargs)
+        if moved is None:
+            self._logger.info("another caller changed the state first", extra={"model": item.model})
+            return None
+        changed = {"model": item.model, "from": item.state.value, "to": to.value}
+        self._logger.info("state changed", extra=changed)
+        return moved
+
+    def _settle(self, moved: StateItem | None, spec: ModelSpec) -> State:
+        return moved.state if moved is not None else self._now_state(spec.name)
 
     def _now_state(self, model: str) -> State:
         """The state a race's winner left: the loser reports it and acts on nothing."""
         return self._store.get(model).state
 
-    def _check_waking(self, spec: ModelSpec, item: StateItem, endpoint: EndpointStatus) -> State:
-        if endpoint.status == "InService":
-            if not self._move(item, to=State.AWAKE):
-                return self._now_state(spec.name)
-            emit("Wakes", model=spec.name)
-            return State.AWAKE
-        changed_at = item.state_changed_at or 0.0
-        if not endpoint.exists and self._clock() - changed_at > WAKE_GRACE_SECONDS:
-            self._logger.warning("waking without an endpoint; back to asleep", extra={"model": spec.name})
-            return State.ASLEEP if self._move(item, to=State.ASLEEP) else self._now_state(spec.name)
-        return item.state
-
-    def _check_awake(self, spec: ModelSpec, item: StateItem, endpoint: EndpointStatus) -> State:
-        if not endpoint.exists:
-            self._logger.warning("awake but the endpoint is gone; now asleep", extra={"model": spec.name})
-            return State.ASLEEP if self._move(item, to=State.ASLEEP) else self._now_state(spec.name)
-        now = self._clock()
-        cutoff = idle_cutoff(now=now, idle_minutes=spec.idle_minutes)
-        last_used = max(item.last_invoked_at or 0.0, item.state_changed_at or 0.0)
-        if last_used >= cutoff:
-            return item.state
-        # The condition re-checks last_invoked_at, so a request recorded since the read keeps it awake.
-        if not self._move(item, to=State.SLEEPING, idle_before=cutoff):
-            return self._now_state(spec.name)
+    def _delete(self, spec: ModelSpec, item: StateItem, *, idle_before: float | None = None) -> None:
+        """Delete the endpoint if the item is still as read (and unused since ``idle_before``)."""
+        if not self._store.claim_delete(item, now=self._clock(), idle_before=idle_before):
+            self._logger.info("state changed before the delete; not deleting", extra={"model": spec.name})
+            return
         delete_endpoint(self._sagemaker, spec.endpoint_name)
-        emit("Sleeps", model=spec.name)
-        emit("MinutesAwake", model=spec.name, value=(now - (item.state_changed_at or now)) / 60)
-        return State.SLEEPING
 
-    def _check_sleeping(self, spec: ModelSpec, item: StateItem, endpoint: EndpointStatus) -> State:
-        if not endpoint.exists:
-            return State.ASLEEP if self._move(item, to=State.ASLEEP) else self._now_state(spec.name)
-        if endpoint.status != "Deleting":
-            # A run that won the transition did not get to delete the endpoint: finish its work.
-            delete_endpoint(self._sagemaker, spec.endpoint_name)
-        return item.state
-
-    def _fail(self, spec: ModelSpec, item: StateItem, endpoint: EndpointStatus) -> State:
-        reason = endpoint.failure_reason or "the endpoint's status is Failed (no reason given)"
-        if not self._move(item, to=State.FAILED, failure_reason=reason):
+    def _fail(self, spec: ModelSpec, item: StateItem, reason: str) -> State:
+        failed = self._move(item, to=State.FAILED, failure_reason=reason)
+        if failed is None:
             return self._now_state(spec.name)
-        # Report before deleting: only the run that won the transition reports, so a delete that raises
-        # must not swallow the notice. A later run in state failed retries the delete.
+        # Report before deleting: only the run that won the transition reports (once), so a delete that
+        # raises must not swallow the notice. A later run in state failed retries the delete.
         emit("Failures", model=spec.name)
-        if item.state is State.AWAKE and item.state_changed_at is not None:
-            emit("MinutesAwake", model=spec.name, value=(self._clock() - item.state_changed_at) / 60)
         self._notify_failure(spec, reason)
-        delete_endpoint(self._sagemaker, spec.endpoint_name)
+        self._delete(spec, failed)
         return State.FAILED
+
+    def _count_minutes_awake(self, spec: ModelSpec, item: StateItem, endpoint: EndpointStatus) -> None:
+        """MinutesAwake (interfaces.md #3): the minutes since the previous run that saw the endpoint.
+
+        SageMaker bills an endpoint until it is gone, Deleting included. The first sighting adds nothing,
+        so a daily Sum undercounts by at most one check period per wake.
+        """
+        if not endpoint.exists:
+            if item.observed_at is not None:
+                self._store.forget_observation(spec.name)
+            return
+        now = self._clock()
+        previous = self._store.observe(spec.name, now=now)
+        if previous is not None:
+            emit("MinutesAwake", model=spec.name, value=(now - previous) / 60, unit=MetricUnit.Count)
 
     def _notify_failure(self, spec: ModelSpec, reason: str) -> None:
         if self._settings.notify_topic_arn is None:
@@ -170,19 +281,50 @@ class IdleChecker:
             # The state already says failed, with the reason; a lost notice must not undo that.
             self._logger.exception("could not publish the failure notice", extra={"model": spec.name})
 
-    def _stop_schedule(self) -> None:
-        """Disable the rule, then re-read: a wake that raced the disable turns it back on."""
-        rule = self._settings.idle_rule_name
-        if rule is None:
-            return
-        self._events.disable_rule(Name=rule)
-        woken = [
-            spec.name for spec in self.watched if self._store.get(spec.name).state.value not in QUIET_STATES
-        ]
-        if woken:
-            self._events.enable_rule(Name=rule)
-            self._logger.info(
-                "a model woke while the schedule stopped; rule re-enabled", extra={"models": woken}
-            )
-        else:
-            self._logger.info("every watched model is asleep; idle rule disabled", extra={"rule": rule})
+    # -- endpoints no model owns -------------------------------------------------------------------
+
+    def _reconcile_untracked(self) -> dict[str, str]:
+        """Adopt endpoints with this app's prefix that no model owns (e.g. of a model since removed).
+
+        Nothing can invoke them (the API serves configured models only), so each is deleted once it has
+        been watched for the longest ``idle_minutes`` plus the slack; its item goes when it is gone.
+        """
+        prefix = self._settings.endpoint_prefix or ""
+        owned = {spec.endpoint_name for spec in self._settings.models.values()}
+        idle = max((spec.idle_minutes for spec in self.watched), default=15)
+        results: dict[str, str] = {}
+        for name in list_endpoint_names(self._sagemaker, prefix):
+            if name in owned:
+                continue
+            key = f"{UNTRACKED}{name}"
+            try:
+                results[key] = self._untracked(name, key, idle_minutes=idle).value
+            except (ClientError, BotoCoreError):
+                self._logger.exception("reconciling an untracked endpoint failed", extra={"endpoint": name})
+                emit("ReconcilerErrors", model=APP_DIMENSION)
+                results[key] = ERROR
+        return results
+
+    def _untracked(self, name: str, key: str, *, idle_minutes: int) -> State:
+        item = self._store.get(key)
+        endpoint = describe_endpoint(self._sagemaker, name)
+        if not endpoint.exists or endpoint.status == "Deleting":
+            if item.stored_state is not None:
+                self._store.delete_item(key, item)
+            return State.ASLEEP
+        if item.stored_state is None:
+            emit("OrphansAdopted", model=APP_DIMENSION)
+            self._logger.warning("an endpoint no model owns: adopted", extra={"endpoint": name})
+            return self._settle_untracked(self._move(item, to=State.AWAKE), key)
+        now = self._clock()
+        watched_since = item.state_changed_at or now
+        if now - watched_since <= idle_minutes * 60 + coalescing_seconds(idle_minutes):
+            return item.state
+        if self._store.claim_delete(item, now=now):
+            delete_endpoint(self._sagemaker, name)
+            # Its item goes with it: if the name shows up again, it is adopted again.
+            self._store.delete_item(key, item)
+        return State.SLEEPING
+
+    def _settle_untracked(self, moved: StateItem | None, key: str) -> State:
+        return moved.state if moved is not None else self._store.get(key).state

@@ -1,4 +1,4 @@
-"""Lambda entry point of the scheduled idle check: settings and clients are built once per container."""
+"""Lambda entry point of the scheduled reconciler: settings and clients are built once per container."""
 
 from __future__ import annotations
 
@@ -17,7 +17,6 @@ checker = IdleChecker(
     settings=parse_settings(os.environ),
     sagemaker=control_client("sagemaker"),
     dynamodb=control_client("dynamodb"),
-    events=control_client("events"),
     sns=control_client("sns"),
     clock=time.time,
     logger=logger,

@@ -11,7 +11,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from botocore.exceptions import BotoCoreError, ClientError
-from seqserve_common.lifecycle import State
+from seqserve_common.lifecycle import State, estimated_ready_at, retry_after_seconds
 from seqserve_common.metrics import emit
 from seqserve_common.settings import ModelSpec, Settings
 from seqserve_common.state import StateStore
@@ -19,12 +19,11 @@ from seqserve_common.state import StateStore
 from invoker.api_error import (
     RETRY_STARTING_SECONDS,
     RETRY_UNAVAILABLE_SECONDS,
-    RETRY_WAKING_SECONDS,
     ApiError,
     error_response,
     json_response,
 )
-from invoker.endpoint_call import EndpointDown, ModelAnswered, invoke
+from invoker.endpoint_call import EndpointDown, invoke
 from invoker.endpoint_state import managed_endpoint_state
 from invoker.payload import check_predict_body
 from invoker.recorder import InvocationRecorder
@@ -59,22 +58,16 @@ def build_app(
     runtime: Any,
     sagemaker: Any,
     dynamodb: Any,
-    events: Any,
     clock: Callable[[], float],
     logger: Logger,
+    record_dynamodb: Any = None,
 ) -> APIGatewayRestResolver:
+    """``record_dynamodb``: the client that records invocations (default ``dynamodb``)."""
     app = APIGatewayRestResolver()
     store = StateStore(dynamodb=dynamodb, table=settings.state_table)
-    recorder = InvocationRecorder(store=store, clock=clock, logger=logger)
-    waker = Waker(
-        store=store,
-        sagemaker=sagemaker,
-        events=events,
-        idle_rule_name=settings.idle_rule_name,
-        clock=clock,
-        logger=logger,
-        tags=settings.tags,
-    )
+    record_store = StateStore(dynamodb=record_dynamodb or dynamodb, table=settings.state_table)
+    recorder = InvocationRecorder(store=record_store, clock=clock, logger=logger)
+    waker = Waker(store=store, sagemaker=sagemaker, clock=clock, logger=logger, tags=settings.tags)
 
     def model_spec(name: str) -> ModelSpec:
         spec = settings.models.get(name)
@@ -93,11 +86,11 @@ def build_app(
     @app.get("/models/<name>/status")
     def status(name: str) -> Response:
         spec = model_spec(name)
-        state = (
-            store.get(spec.name).to_json()
-            if spec.on_demand
-            else managed_endpoint_state(sagemaker, spec.endpoint_name)
-        )
+        if spec.on_demand:
+            item = store.get(spec.name)
+            state = {**item.to_json(), "estimated_ready_at": estimated_ready_at(item, now=clock())}
+        else:
+            state = managed_endpoint_state(sagemaker, spec.endpoint_name)
         body = {
             "model": spec.name,
             "preset": spec.preset,
@@ -117,11 +110,12 @@ def build_app(
                 "not_on_demand",
                 f"model {name} is served in mode {spec.mode}; only on_demand models sleep",
             )
-        state = waker.wake(spec, endpoint_down=False, retry_failed=True)
-        if state is State.AWAKE:
-            return json_response(200, {"model": name, "state": state.value})
+        item = waker.wake(spec, endpoint_down=False, retry_failed=True)
+        if item.state is State.AWAKE:
+            return json_response(200, {"model": name, "state": item.state.value})
+        retry_after = retry_after_seconds(item, now=clock())
         return json_response(
-            202, {"model": name, "state": state.value}, headers={"Retry-After": str(RETRY_WAKING_SECONDS)}
+            202, {"model": name, "state": item.state.value}, headers={"Retry-After": str(retry_after)}
         )
 
     @app.post("/models/<name>/predict")
@@ -129,6 +123,9 @@ def build_app(
         spec = model_spec(name)
         raw = request_body(app.current_event.body, base64_encoded=app.current_event.is_base64_encoded)
         check_predict_body(raw, max_inputs=settings.max_inputs, max_body_bytes=settings.max_body_bytes)
+        if spec.on_demand:
+            # When the request starts, so a request in flight while the reconciler decides is seen.
+            recorder.record(spec)
         try:
             starting = RETRY_STARTING_SECONDS if spec.mode == "serverless" else None
             answer = invoke(
@@ -143,12 +140,16 @@ def build_app(
                     f"model {name}'s endpoint is not in service; retry later",
                     retry_after=RETRY_UNAVAILABLE_SECONDS,
                 ) from None
-            waker.wake(spec, endpoint_down=True, retry_failed=False)
+            item = waker.wake(spec, endpoint_down=True, retry_failed=False)
             raise ApiError(
-                503, "waking", f"model {name} is waking up; retry later", retry_after=RETRY_WAKING_SECONDS
+                503,
+                "waking",
+                f"model {name} is waking up; retry later",
+                retry_after=retry_after_seconds(item, now=clock()),
             ) from None
-        except ModelAnswered:
-            if spec.on_demand:
+        except ApiError as error:
+            # Answered by the endpoint or SageMaker (4xx, 429, 502, 504): the endpoint is in use.
+            if spec.on_demand and error.status != 503:
                 recorder.record(spec)
             raise
         if spec.on_demand:

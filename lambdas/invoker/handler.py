@@ -8,7 +8,7 @@ import time
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from seqserve_common.clients import control_client, runtime_client
+from seqserve_common.clients import invoker_client, record_client, runtime_client
 from seqserve_common.settings import parse_settings
 
 from invoker.app import build_app
@@ -18,9 +18,9 @@ metrics = Metrics()
 app = build_app(
     settings=parse_settings(os.environ),
     runtime=runtime_client(),
-    sagemaker=control_client("sagemaker"),
-    dynamodb=control_client("dynamodb"),
-    events=control_client("events"),
+    sagemaker=invoker_client("sagemaker"),
+    dynamodb=invoker_client("dynamodb"),
+    record_dynamodb=record_client(),
     clock=time.time,
     logger=logger,
 )

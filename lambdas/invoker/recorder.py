@@ -8,7 +8,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from aws_lambda_powertools import Logger
-from botocore.exceptions import BotoCoreError, ClientError
 from seqserve_common.lifecycle import coalescing_seconds
 from seqserve_common.metrics import emit
 from seqserve_common.settings import ModelSpec
@@ -16,7 +15,12 @@ from seqserve_common.state import StateStore
 
 
 class InvocationRecorder:
-    """Writes ``last_invoked_at`` when this container's last write is a coalescing interval old."""
+    """Writes ``last_invoked_at`` when this container's last write is a coalescing interval old.
+
+    The invoker records when a request starts and again when it is answered (200, 4xx, 429, 502,
+    504), each coalesced: the stored value lags this container's latest start or answer by less than
+    one coalescing interval, which is the slack of invariant 3.
+    """
 
     def __init__(self, *, store: StateStore, clock: Callable[[], float], logger: Logger):
         self._store = store
@@ -31,7 +35,7 @@ class InvocationRecorder:
             return
         try:
             self._store.record_invocation(spec.name, at=now)
-        except (ClientError, BotoCoreError) as error:
+        except Exception as error:  # invariant 4: recording never fails the prediction
             self._logger.warning(
                 "could not record the invocation", extra={"model": spec.name, "error": str(error)}
             )

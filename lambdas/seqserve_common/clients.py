@@ -1,15 +1,18 @@
-"""boto3 clients with timeouts and retries sized to API Gateway's 29-second integration limit.
+"""boto3 clients with timeouts and retries sized to the invoker's Lambda timeout.
 
-The worst case of one predict request is one endpoint call and one state write:
-- sagemaker-runtime: 2 s to connect, 18 s to read, no retry. A retry after a read timeout would
-  double the wait and miss the 29 s limit anyway; the API answers 504 and the client retries.
-  Throttling is answered as 429 with ``Retry-After`` instead of being retried here.
-- DynamoDB, the SageMaker control plane, EventBridge and SNS: 1 s to connect, 2 s to read, at most
-  2 attempts (standard mode), so one such call costs at most about 7 s including backoff.
-So a prediction answers within about 27 s even when both hang, inside the invoker's 29 s timeout
-(stacks/lambda_environment.py). A wake makes more control-plane calls and can take longer in the worst
-case; the caller then gets API Gateway's 504 and retries, and the conditional state write keeps a retry
-from creating a second endpoint.
+API Gateway waits 29 s for the invoker; the invoker's Lambda timeout is 25 s
+(stacks/lambda_environment.py), leaving room for the response. Worst cases, with these settings:
+- a prediction: record the start (state client: 1 s connect + 1 s read, one attempt = 2 s), the
+  endpoint call (sagemaker-runtime: 2 s connect + 15 s read, no retry), record the answer (2 s):
+  about 21 s. A retry after a read timeout would double the wait and miss the limit anyway; the API
+  answers 504 and the client retries. Throttling is answered as 429 with ``Retry-After``.
+- a wake after SageMaker said the endpoint is down: at most five control-plane calls (read the state,
+  describe, the conditional transition, CreateEndpoint, describe after "already exists"), each
+  1 s connect + 2 s read with one attempt = 3 s: 15 s on top of the endpoint call's answer. If the
+  Lambda is stopped anyway, the state is already ``waking`` and the reconciler finishes the wake.
+A failed state write never fails a prediction (invariant 4): the next request retries it.
+
+The reconciler has no client waiting: its clients retry (standard mode, 3 attempts).
 """
 
 from __future__ import annotations
@@ -20,10 +23,19 @@ import boto3
 from botocore.config import Config
 
 RUNTIME_CONFIG = Config(
-    connect_timeout=2, read_timeout=18, retries={"mode": "standard", "total_max_attempts": 1}
+    connect_timeout=2, read_timeout=15, retries={"mode": "standard", "total_max_attempts": 1}
 )
+# The invoker's control-plane calls (state table reads and transitions, CreateEndpoint, DescribeEndpoint).
+INVOKER_CONTROL_CONFIG = Config(
+    connect_timeout=1, read_timeout=2, retries={"mode": "standard", "total_max_attempts": 1}
+)
+# Recording an invocation: best effort, coalesced, retried by the next request.
+RECORD_CONFIG = Config(
+    connect_timeout=1, read_timeout=1, retries={"mode": "standard", "total_max_attempts": 1}
+)
+# The reconciler's calls: no client is waiting, so throttling and faults get retried.
 CONTROL_PLANE_CONFIG = Config(
-    connect_timeout=1, read_timeout=2, retries={"mode": "standard", "total_max_attempts": 2}
+    connect_timeout=2, read_timeout=5, retries={"mode": "standard", "total_max_attempts": 3}
 )
 
 
@@ -31,6 +43,15 @@ def runtime_client() -> Any:
     return boto3.client("sagemaker-runtime", config=RUNTIME_CONFIG)
 
 
+def invoker_client(service: str) -> Any:
+    """The invoker's dynamodb or sagemaker client: one attempt, short timeouts."""
+    return boto3.client(service, config=INVOKER_CONTROL_CONFIG)
+
+
+def record_client() -> Any:
+    return boto3.client("dynamodb", config=RECORD_CONFIG)
+
+
 def control_client(service: str) -> Any:
-    """A client for dynamodb, sagemaker, events or sns."""
+    """The reconciler's client for dynamodb, sagemaker or sns."""
     return boto3.client(service, config=CONTROL_PLANE_CONFIG)

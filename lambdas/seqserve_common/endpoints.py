@@ -64,3 +64,26 @@ def delete_endpoint(sagemaker: Any, name: str) -> bool:
             return False
         raise
     return True
+
+
+# SageMaker's unclear answers: the call may or may not have taken effect.
+TRANSIENT_CODES = THROTTLING_CODES | {"InternalFailure", "ServiceUnavailable", "InternalServerError"}
+# An endpoint in one of these never serves again by itself: the failure path deletes it.
+BAD_STATUSES = frozenset({"Failed", "OutOfService", "RollingBack", "UpdateRollbackFailed"})
+# On its way to InService (or back to it after an update).
+PENDING_STATUSES = frozenset({"Creating", "Updating", "SystemUpdating"})
+
+
+def already_exists(error: ClientError) -> bool:
+    message = error_message(error).lower()
+    return error_code(error) in {"ValidationException", "ValidationError"} and (
+        "already existing" in message or "already exists" in message
+    )
+
+
+def list_endpoint_names(sagemaker: Any, prefix: str) -> list[str]:
+    """Every endpoint whose name starts with ``prefix`` (NameContains also matches mid-name)."""
+    names: list[str] = []
+    for page in sagemaker.get_paginator("list_endpoints").paginate(NameContains=prefix):
+        names.extend(e["EndpointName"] for e in page["Endpoints"] if e["EndpointName"].startswith(prefix))
+    return names

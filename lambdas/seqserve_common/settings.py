@@ -26,6 +26,8 @@ class ModelSpec:
     # None until a training run records a configuration; the state item's value wins over this one.
     endpoint_config_name: str | None
     idle_minutes: int
+    # A wake that has not reached InService this long after it started takes the failure path.
+    max_wake_minutes: int = 30
 
     @property
     def on_demand(self) -> bool:
@@ -36,7 +38,8 @@ class ModelSpec:
 class Settings:
     state_table: str
     models: Mapping[str, ModelSpec]
-    idle_rule_name: str | None = None
+    # Every endpoint this app creates starts with it (ListEndpoints finds untracked ones); None: no scan.
+    endpoint_prefix: str | None = None
     notify_topic_arn: str | None = None
     max_inputs: int = 64
     max_body_bytes: int = 1_000_000
@@ -79,6 +82,9 @@ def _model_spec(name: str, raw: object) -> ModelSpec:
     idle_minutes = raw.get("idle_minutes", 15)
     if isinstance(idle_minutes, bool) or not isinstance(idle_minutes, int) or idle_minutes <= 0:
         raise SettingsError(f"{where}.idle_minutes must be a positive integer, got {idle_minutes!r}")
+    max_wake_minutes = raw.get("max_wake_minutes", 30)
+    if isinstance(max_wake_minutes, bool) or not isinstance(max_wake_minutes, int) or max_wake_minutes <= 0:
+        raise SettingsError(f"{where}.max_wake_minutes must be a positive integer, got {max_wake_minutes!r}")
     return ModelSpec(
         name=name,
         preset=raw["preset"],
@@ -86,6 +92,7 @@ def _model_spec(name: str, raw: object) -> ModelSpec:
         endpoint_name=raw["endpoint_name"],
         endpoint_config_name=config_name,
         idle_minutes=idle_minutes,
+        max_wake_minutes=max_wake_minutes,
     )
 
 
@@ -98,10 +105,19 @@ def parse_settings(environ: Mapping[str, str]) -> Settings:
         raise SettingsError(f"environment variable MODELS is not valid JSON: {error}") from None
     if not isinstance(models, dict) or not models:
         raise SettingsError("environment variable MODELS must be a non-empty JSON object of models")
+    specs = {name: _model_spec(name, spec) for name, spec in models.items()}
+    prefix = environ.get("ENDPOINT_PREFIX", "").strip() or None
+    if prefix is not None:
+        for spec in specs.values():
+            if spec.on_demand and not spec.endpoint_name.startswith(prefix):
+                raise SettingsError(
+                    f"MODELS[{spec.name!r}].endpoint_name {spec.endpoint_name!r} does not start with "
+                    f"ENDPOINT_PREFIX {prefix!r}; the idle check finds this app's endpoints by that prefix"
+                )
     return Settings(
         state_table=_required(environ, "STATE_TABLE"),
-        models={name: _model_spec(name, spec) for name, spec in models.items()},
-        idle_rule_name=environ.get("IDLE_RULE_NAME") or None,
+        models=specs,
+        endpoint_prefix=prefix,
         notify_topic_arn=environ.get("NOTIFY_TOPIC_ARN") or None,
         max_inputs=_positive_int(environ, "MAX_INPUTS", Settings.max_inputs),
         max_body_bytes=_positive_int(environ, "MAX_BODY_BYTES", Settings.max_body_bytes),

@@ -2,7 +2,7 @@
 
 Every transition is conditioned on the state and ``state_changed_at`` the caller read, so when two
 callers race (concurrent wakes, overlapping idle checks) exactly one of them wins and the others learn
-they lost instead of overwriting each other.
+they lost instead of overwriting each other. docs/internals.md lists the item's attributes.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ from botocore.exceptions import ClientError
 from seqserve_common.lifecycle import State
 
 CONDITION_FAILED = "ConditionalCheckFailedException"
+# The newest wake durations kept on the item (interfaces.md #2).
+MAX_WAKE_SAMPLES = 10
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -27,6 +29,13 @@ class StateItem:
     state_changed_at: float | None = None
     endpoint_config_name: str | None = None
     failure_reason: str | None = None
+    # Seconds each recent wake took from "waking" to InService, newest last.
+    wake_seconds: tuple[float, ...] = ()
+    # CreateEndpoint calls made for the current wake, and when the latest was made.
+    create_attempts: int = 0
+    create_attempted_at: float | None = None
+    # When the reconciler last saw this model's endpoint exist (the MinutesAwake metric counts from it).
+    observed_at: float | None = None
 
     @property
     def state(self) -> State:
@@ -53,6 +62,54 @@ def _epoch(value: float) -> dict[str, str]:
     return {"N": repr(round(value, 3))}
 
 
+def parse_item(model: str, item: Mapping[str, Any]) -> StateItem:
+    raw_state = _string(item, "state")
+    samples = item.get("wake_seconds", {}).get("L", [])
+    return StateItem(
+        model=model,
+        stored_state=State(raw_state) if raw_state in State.__members__.values() else None,
+        last_invoked_at=_number(item, "last_invoked_at"),
+        state_changed_at=_number(item, "state_changed_at"),
+        endpoint_config_name=_string(item, "endpoint_config_name"),
+        failure_reason=_string(item, "failure_reason"),
+        wake_seconds=tuple(float(s["N"]) for s in samples if "N" in s),
+        create_attempts=int(_number(item, "create_attempts") or 0),
+        create_attempted_at=_number(item, "create_attempted_at"),
+        observed_at=_number(item, "observed_at"),
+    )
+
+
+class _Condition:
+    """A condition expression built clause by clause, with its placeholder values."""
+
+    def __init__(self) -> None:
+        self.clauses: list[str] = []
+        self.values: dict[str, Any] = {}
+
+    def same_state(self, seen: StateItem) -> _Condition:
+        if seen.stored_state is None:
+            self.clauses.append("attribute_not_exists(#state)")
+            return self
+        self.values[":from"] = {"S": seen.stored_state.value}
+        self.clauses.append("#state = :from")
+        if seen.state_changed_at is None:
+            self.clauses.append("attribute_not_exists(state_changed_at)")
+        else:
+            self.values[":changed"] = _epoch(seen.state_changed_at)
+            self.clauses.append("state_changed_at = :changed")
+        return self
+
+    def unused_since(self, idle_before: float | None) -> _Condition:
+        if idle_before is not None:
+            self.values[":idle_before"] = _epoch(idle_before)
+            self.clauses.append("(attribute_not_exists(last_invoked_at) OR last_invoked_at < :idle_before)")
+        return self
+
+    @property
+    def expression(self) -> str:
+        return " AND ".join(self.clauses)
+
+
 class StateStore:
     def __init__(self, *, dynamodb: Any, table: str) -> None:
         self._dynamodb = dynamodb
@@ -62,15 +119,29 @@ class StateStore:
         item = self._dynamodb.get_item(
             TableName=self._table, Key={"model": {"S": model}}, ConsistentRead=True
         ).get("Item", {})
-        raw_state = _string(item, "state")
-        return StateItem(
-            model=model,
-            stored_state=State(raw_state) if raw_state in State.__members__.values() else None,
-            last_invoked_at=_number(item, "last_invoked_at"),
-            state_changed_at=_number(item, "state_changed_at"),
-            endpoint_config_name=_string(item, "endpoint_config_name"),
-            failure_reason=_string(item, "failure_reason"),
-        )
+        return parse_item(model, item)
+
+    def _update(self, model: str, *, update: str, condition: _Condition, values: dict[str, Any]) -> bool:
+        """One conditional UpdateItem; False when the condition failed (another caller won)."""
+        names = {"#state": "state"} if "#state" in update or "#state" in condition.expression else None
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "Key": {"model": {"S": model}},
+            "UpdateExpression": update,
+        }
+        if condition.values or values:
+            request["ExpressionAttributeValues"] = {**condition.values, **values}
+        if condition.clauses:
+            request["ConditionExpression"] = condition.expression
+        if names:
+            request["ExpressionAttributeNames"] = names
+        try:
+            self._dynamodb.update_item(**request)
+        except ClientError as error:
+            if error.response["Error"]["Code"] == CONDITION_FAILED:
+                return False
+            raise
+        return True
 
     def transition(
         self,
@@ -80,45 +151,40 @@ class StateStore:
         now: float,
         failure_reason: str | None = None,
         idle_before: float | None = None,
+        wake_seconds: float | None = None,
+        create_attempted: bool = False,
     ) -> StateItem | None:
         """Move ``seen.model`` from the state in ``seen`` to ``to``; None if someone moved it first.
 
         ``idle_before`` adds the idle rule to the condition: no invocation recorded at or after it.
+        ``wake_seconds`` appends a measured wake duration; ``create_attempted`` starts a wake's count
+        of CreateEndpoint calls at one (any other transition resets it to zero).
         """
-        names = {"#state": "state"}
-        values: dict[str, Any] = {":to": {"S": to.value}, ":now": _epoch(now)}
-        if seen.stored_state is None:
-            conditions = ["attribute_not_exists(#state)"]
+        condition = _Condition().same_state(seen).unused_since(idle_before)
+        values: dict[str, Any] = {
+            ":to": {"S": to.value},
+            ":now": _epoch(now),
+            ":attempts": {"N": "1" if create_attempted else "0"},
+        }
+        sets = ["#state = :to", "state_changed_at = :now", "create_attempts = :attempts"]
+        removes = []
+        if create_attempted:
+            sets.append("create_attempted_at = :now")
         else:
-            values[":from"] = {"S": seen.stored_state.value}
-            conditions = ["#state = :from"]
-            if seen.state_changed_at is None:
-                conditions.append("attribute_not_exists(state_changed_at)")
-            else:
-                values[":changed"] = _epoch(seen.state_changed_at)
-                conditions.append("state_changed_at = :changed")
-        if idle_before is not None:
-            values[":idle_before"] = _epoch(idle_before)
-            conditions.append("(attribute_not_exists(last_invoked_at) OR last_invoked_at < :idle_before)")
-        update = "SET #state = :to, state_changed_at = :now"
+            removes.append("create_attempted_at")
         if failure_reason is None:
-            update += " REMOVE failure_reason"
+            removes.append("failure_reason")
         else:
             values[":reason"] = {"S": failure_reason}
-            update += ", failure_reason = :reason"
-        try:
-            self._dynamodb.update_item(
-                TableName=self._table,
-                Key={"model": {"S": seen.model}},
-                UpdateExpression=update,
-                ConditionExpression=" AND ".join(conditions),
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=values,
-            )
-        except ClientError as error:
-            if error.response["Error"]["Code"] == CONDITION_FAILED:
-                return None
-            raise
+            sets.append("failure_reason = :reason")
+        samples = seen.wake_seconds
+        if wake_seconds is not None:
+            samples = (*seen.wake_seconds, round(wake_seconds, 3))[-MAX_WAKE_SAMPLES:]
+            values[":samples"] = {"L": [{"N": repr(s)} for s in samples]}
+            sets.append("wake_seconds = :samples")
+        update = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
+        if not self._update(seen.model, update=update, condition=condition, values=values):
+            return None
         return StateItem(
             model=seen.model,
             stored_state=to,
@@ -126,20 +192,93 @@ class StateStore:
             state_changed_at=round(now, 3),
             endpoint_config_name=seen.endpoint_config_name,
             failure_reason=failure_reason,
+            wake_seconds=samples,
+            create_attempts=1 if create_attempted else 0,
+            create_attempted_at=round(now, 3) if create_attempted else None,
+            observed_at=seen.observed_at,
+        )
+
+    def count_create_attempt(self, seen: StateItem, *, now: float) -> bool:
+        """Claim one more CreateEndpoint call for the wake in ``seen``; False if the item moved on."""
+        condition = _Condition().same_state(seen)
+        condition.values[":seen_attempts"] = {"N": str(seen.create_attempts)}
+        condition.clauses.append(
+            "(attribute_not_exists(create_attempts) OR create_attempts = :seen_attempts)"
+        )
+        return self._update(
+            seen.model,
+            update="SET create_attempts = :next, create_attempted_at = :now",
+            condition=condition,
+            values={":next": {"N": str(seen.create_attempts + 1)}, ":now": _epoch(now)},
+        )
+
+    def claim_delete(self, seen: StateItem, *, now: float, idle_before: float | None = None) -> bool:
+        """The write before a DeleteEndpoint: True only if the item is still as read (and still idle).
+
+        A wake, a request recorded since the read, or another run's move makes it False, so a delete
+        never acts on a stale read.
+        """
+        condition = _Condition().same_state(seen).unused_since(idle_before)
+        return self._update(
+            seen.model,
+            update="SET delete_requested_at = :now",
+            condition=condition,
+            values={":now": _epoch(now)},
+        )
+
+    def observe(self, model: str, *, now: float) -> float | None:
+        """Mark the endpoint seen at ``now``; the previous mark, or None (first sight, or a later mark).
+
+        Conditional on moving forward, so a duplicate run never counts the same minutes twice.
+        """
+        try:
+            answer = self._dynamodb.update_item(
+                TableName=self._table,
+                Key={"model": {"S": model}},
+                UpdateExpression="SET observed_at = :now",
+                ConditionExpression="attribute_not_exists(observed_at) OR observed_at < :now",
+                ExpressionAttributeValues={":now": _epoch(now)},
+                ReturnValues="UPDATED_OLD",
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] == CONDITION_FAILED:
+                return None
+            raise
+        return _number(answer.get("Attributes", {}), "observed_at")
+
+    def forget_observation(self, model: str) -> None:
+        self._update(
+            model, update="REMOVE observed_at", condition=_with(["attribute_exists(observed_at)"]), values={}
         )
 
     def record_invocation(self, model: str, *, at: float) -> bool:
         """Move ``last_invoked_at`` forward to ``at``; False if a later time is already stored."""
+        return self._update(
+            model,
+            update="SET last_invoked_at = :at",
+            condition=_with(["attribute_not_exists(last_invoked_at) OR last_invoked_at < :at"]),
+            values={":at": _epoch(at)},
+        )
+
+    def delete_item(self, model: str, seen: StateItem) -> bool:
+        """Remove an item (an untracked endpoint's, once its endpoint is gone) if it is still as read."""
+        condition = _Condition().same_state(seen)
         try:
-            self._dynamodb.update_item(
+            self._dynamodb.delete_item(
                 TableName=self._table,
                 Key={"model": {"S": model}},
-                UpdateExpression="SET last_invoked_at = :at",
-                ConditionExpression="attribute_not_exists(last_invoked_at) OR last_invoked_at < :at",
-                ExpressionAttributeValues={":at": _epoch(at)},
+                ConditionExpression=condition.expression,
+                ExpressionAttributeNames={"#state": "state"},
+                ExpressionAttributeValues=condition.values,
             )
         except ClientError as error:
             if error.response["Error"]["Code"] == CONDITION_FAILED:
                 return False
             raise
         return True
+
+
+def _with(clauses: list[str]) -> _Condition:
+    condition = _Condition()
+    condition.clauses.extend(clauses)
+    return condition

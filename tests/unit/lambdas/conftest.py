@@ -16,7 +16,7 @@ for folder in (HERE.parents[2] / "lambdas", HERE):
     if str(folder) not in sys.path:
         sys.path.insert(0, str(folder))
 
-from lambdas_testkit import MODELS, RULE, TABLE, Aws, Clock, FakeRuntime  # noqa: E402
+from lambdas_testkit import MODELS, TABLE, Aws, Clock, FakeRuntime  # noqa: E402
 from moto import mock_aws  # noqa: E402
 
 
@@ -66,7 +66,6 @@ def environ(aws: Aws) -> dict[str, str]:
     return {
         "STATE_TABLE": TABLE,
         "MODELS": json.dumps(MODELS),
-        "IDLE_RULE_NAME": RULE,
         "NOTIFY_TOPIC_ARN": aws.topic_arn,
         "MAX_INPUTS": "8",
         "MAX_BODY_BYTES": "4096",
@@ -94,7 +93,6 @@ def make_invoker(aws: Aws, runtime: FakeRuntime, clock: Clock, environ: dict[str
             runtime=runtime.client,
             sagemaker=sagemaker or aws.sagemaker,
             dynamodb=dynamodb or aws.dynamodb,
-            events=aws.events,
             clock=clock,
             logger=Logger(),
         )
@@ -113,12 +111,11 @@ def make_checker(aws: Aws, clock: Clock, environ: dict[str, str]) -> Callable[..
     from idle_checker.checker import IdleChecker
     from seqserve_common.settings import parse_settings
 
-    def make(*, sagemaker: Any = None, dynamodb: Any = None, events: Any = None) -> Any:
+    def make(*, sagemaker: Any = None, dynamodb: Any = None) -> Any:
         return IdleChecker(
             settings=parse_settings(environ),
             sagemaker=sagemaker or aws.sagemaker,
             dynamodb=dynamodb or aws.dynamodb,
-            events=events or aws.events,
             sns=aws.sns,
             clock=clock,
             logger=Logger(),

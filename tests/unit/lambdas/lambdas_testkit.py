@@ -17,7 +17,6 @@ from botocore.exceptions import ClientError
 
 REGION = "us-east-1"
 TABLE = "seqserve-state"
-RULE = "seqserve-idle-check"
 CONFIG = "circrna-config-1"
 START = 1_800_000_000.0
 MODELS = {
@@ -102,7 +101,7 @@ class Aws:
         return client
 
     def provision(self) -> None:
-        """What the CDK app deploys: the state table, endpoint configurations, the rule and the topic."""
+        """What the CDK app deploys: the state table, endpoint configurations and the topic."""
         self.created.clear()
         self.dynamodb.create_table(
             TableName=TABLE,
@@ -127,16 +126,12 @@ class Aws:
                     }
                 ],
             )
-        self.events.put_rule(Name=RULE, ScheduleExpression="rate(5 minutes)", State="DISABLED")
         self.topic_arn = self.sns.create_topic(Name="seqserve-lifecycle")["TopicArn"]
         self.queue_url = self.sqs.create_queue(QueueName="notices")["QueueUrl"]
         queue_arn = self.sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])[
             "Attributes"
         ]["QueueArn"]
         self.sns.subscribe(TopicArn=self.topic_arn, Protocol="sqs", Endpoint=queue_arn)
-
-    def rule_state(self) -> str:
-        return self.events.describe_rule(Name=RULE)["State"]
 
     def item(self, model: str) -> dict[str, Any]:
         return self.dynamodb.get_item(TableName=TABLE, Key={"model": {"S": model}}, ConsistentRead=True).get(

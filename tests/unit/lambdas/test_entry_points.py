@@ -7,7 +7,7 @@ import json
 import sys
 
 import pytest
-from lambdas_testkit import MODELS, RULE, TABLE, Context, api_event, http_response
+from lambdas_testkit import MODELS, TABLE, Context, api_event, http_response
 from seqserve_common.clients import control_client, runtime_client
 from seqserve_common.settings import SettingsError, parse_settings
 
@@ -32,19 +32,16 @@ def test_invoker_handler_serves_the_api_with_correlation_ids(deployed_env):
     assert response["statusCode"] == 202
     assert json.loads(response["body"]) == {"model": "circrna", "state": "waking"}
     assert deployed_env.endpoint_exists("circrna-endpoint")
-    assert deployed_env.rule_state() == "ENABLED"
     # The request id of API Gateway's event becomes the logs' correlation id.
     assert module.logger.get_correlation_id() == "corr-123"
 
 
 def test_idle_checker_handler_runs_the_check(deployed_env):
-    deployed_env.events.enable_rule(Name=RULE)
     module = fresh_import("idle_checker.handler")
     assert module.handler({"source": "aws.events"}, Context(function_name="idle-checker")) == {
         "circrna": "asleep",
         "entailment": "asleep",
     }
-    assert deployed_env.rule_state() == "DISABLED"
 
 
 @pytest.mark.parametrize(
@@ -78,7 +75,8 @@ def test_settings_defaults():
     settings = parse_settings(GOOD)
     assert settings.models["circrna"].endpoint_config_name == "circrna-config-1"
     assert settings.models["entailment"].endpoint_config_name is None
-    assert (settings.idle_rule_name, settings.notify_topic_arn) == (None, None)
+    assert (settings.endpoint_prefix, settings.notify_topic_arn) == (None, None)
+    assert settings.models["circrna"].max_wake_minutes == 30
 
 
 def count_attempts(client, operation: str, answer) -> list[int]:
@@ -106,7 +104,7 @@ def test_endpoint_calls_are_not_retried_inside_the_api_deadline(aws):
     assert config.connect_timeout + config.read_timeout < 29
 
 
-def test_control_plane_calls_are_retried_once(aws):
+def test_reconciler_control_plane_calls_are_retried(aws):
     client = control_client("dynamodb")
     failure = http_response(
         500, {"__type": "InternalServerError", "message": "x"}, error_type="InternalServerError"
@@ -114,4 +112,19 @@ def test_control_plane_calls_are_retried_once(aws):
     attempts = count_attempts(client, "GetItem", failure)
     with pytest.raises(client.exceptions.ClientError):
         client.get_item(TableName=TABLE, Key={"model": {"S": "circrna"}})
-    assert len(attempts) == 2
+    assert len(attempts) == 3
+
+
+def test_a_predictions_worst_case_fits_the_invokers_timeout():
+    """Record the start, call the endpoint, record the answer: each client's connect + read timeouts,
+    times its attempts, add up to less than the invoker's Lambda timeout (itself below API Gateway's 29 s)."""
+    from seqserve_common.clients import INVOKER_CONTROL_CONFIG, RECORD_CONFIG, RUNTIME_CONFIG
+
+    from stacks.lambda_environment import INVOKER_TIMEOUT_SECONDS
+
+    def worst(config) -> float:
+        return (config.connect_timeout + config.read_timeout) * config.retries["total_max_attempts"]
+
+    assert worst(RECORD_CONFIG) * 2 + worst(RUNTIME_CONFIG) < INVOKER_TIMEOUT_SECONDS < 29
+    # The wake path's five control-plane calls after the endpoint said "not found".
+    assert worst(RECORD_CONFIG) + 5 * worst(INVOKER_CONTROL_CONFIG) < INVOKER_TIMEOUT_SECONDS

@@ -1,4 +1,4 @@
-"""The idle check: each lifecycle step, the schedule switch, overlap safety and its metrics."""
+"""The reconciler: each lifecycle step, overlap safety and its metrics."""
 
 from __future__ import annotations
 
@@ -104,7 +104,6 @@ def test_idle_endpoint_is_deleted_and_then_recorded_asleep(aws, checker, clock):
     assert checker.run() == {"circrna": "sleeping", "entailment": "asleep"}
     assert aws.state_of("circrna") == "sleeping"
     assert not aws.endpoint_exists(ENDPOINT)
-    assert aws.rule_state() == "DISABLED"
     clock.advance(300)
     assert checker.run() == {"circrna": "asleep", "entailment": "asleep"}
     assert aws.state_of("circrna") == "asleep"
@@ -130,11 +129,14 @@ def test_waking_while_creating_stays_waking(aws, make_checker, stubbed_sagemaker
     assert aws.state_of("circrna") == "waking"
 
 
-def test_waking_without_an_endpoint_past_the_grace_goes_back_to_asleep(aws, checker, clock):
-    aws.put_state("circrna", state="waking", state_changed_at=START - 30)
+def test_waking_without_an_endpoint_past_the_grace_creates_it_again(aws, checker, clock):
+    aws.put_state("circrna", state="waking", state_changed_at=START - 30, create_attempts=1)
     assert checker.run()["circrna"] == "waking"
+    assert aws.created == []
     clock.advance(600)
-    assert checker.run()["circrna"] == "asleep"
+    assert checker.run()["circrna"] == "waking"
+    assert aws.created == [ENDPOINT]
+    assert aws.item("circrna")["create_attempts"]["N"] == "2"
 
 
 def test_sleeping_while_deleting_waits(aws, make_checker, stubbed_sagemaker):
@@ -147,7 +149,6 @@ def test_sleeping_while_deleting_waits(aws, make_checker, stubbed_sagemaker):
     )
     aws.put_state("circrna", state="sleeping", state_changed_at=START - 60)
     assert make_checker(sagemaker=client).run()["circrna"] == "sleeping"
-    assert aws.rule_state() == "DISABLED"  # untouched: a model is still sleeping
 
 
 def test_sleeping_with_the_endpoint_still_in_service_finishes_the_delete(aws, checker):
@@ -186,8 +187,6 @@ def test_failed_endpoint_is_deleted_reported_and_not_retried(aws, make_checker, 
     answer = call(make_invoker(), "POST", "/models/circrna/predict", json.dumps({"inputs": "ACGU"}))
     assert (answer.status, answer.body["error"]["code"]) == (502, "endpoint_failed")
     assert aws.created == []
-    # Every model is now asleep or failed: the schedule stops.
-    assert aws.rule_state() == "DISABLED"
 
 
 def test_failure_is_reported_even_when_its_delete_fails_and_the_next_run_deletes(aws, make_checker):
@@ -248,11 +247,16 @@ def test_overlapping_idle_runs_delete_once_and_agree(aws, make_checker, clock):
     assert aws.state_of("circrna") == "sleeping"
 
 
-def test_asleep_model_with_an_endpoint_is_logged_and_left_alone(aws, checker):
+def test_asleep_model_with_an_endpoint_is_adopted_as_awake_from_now(aws, checker, clock):
     aws.create_endpoint(ENDPOINT)
-    aws.put_state("circrna", state="asleep", state_changed_at=START - 60)
-    assert checker.run()["circrna"] == "asleep"
+    aws.put_state("circrna", state="asleep", state_changed_at=START - 7200)
+    assert checker.run()["circrna"] == "awake"
+    assert float(aws.item("circrna")["state_changed_at"]["N"]) == START
     assert aws.endpoint_exists(ENDPOINT)
+    # Watched from now: idle-deleted once idle_minutes and the slack have passed.
+    clock.advance(IDLE + coalescing_seconds(15) + 1)
+    assert checker.run()["circrna"] == "sleeping"
+    assert not aws.endpoint_exists(ENDPOINT)
 
 
 def test_unknown_state_value_is_left_alone(aws, checker):
@@ -270,48 +274,21 @@ def test_throttled_describe_is_an_error_not_a_missing_endpoint(aws, make_checker
         "describe_endpoint", service_error_code="AccessDeniedException", http_status_code=400
     )
     aws.put_state("circrna", state="awake", state_changed_at=START - 7200)
-    aws.events.enable_rule(Name="seqserve-idle-check")
     results = make_checker(sagemaker=client).run()
     assert results == {"circrna": "error", "entailment": "error"}
     assert aws.state_of("circrna") == "awake"
-    assert aws.rule_state() == "ENABLED"
-
-
-def test_rule_is_disabled_when_every_model_is_asleep(aws, checker):
-    aws.events.enable_rule(Name="seqserve-idle-check")
-    assert checker.run() == {"circrna": "asleep", "entailment": "asleep"}
-    assert aws.rule_state() == "DISABLED"
-
-
-def test_rule_stays_enabled_while_a_model_is_awake(aws, checker, clock):
-    awake_since(aws, START - 60, last_invoked_at=START - 10)
-    aws.events.enable_rule(Name="seqserve-idle-check")
-    checker.run()
-    assert aws.rule_state() == "ENABLED"
-
-
-def test_wake_racing_the_disable_turns_the_rule_back_on(aws, make_checker, make_invoker):
-    """The check disables the rule, then re-reads: a wake in between re-enables it."""
-    aws.events.enable_rule(Name="seqserve-idle-check")
-    events = boto3.client("events", region_name=REGION)
-    invoker = make_invoker()
-
-    def wake_right_after_disable(**_):
-        call(invoker, "POST", "/models/circrna/wake")
-
-    events.meta.events.register("after-call.events.DisableRule", wake_right_after_disable)
-    make_checker(events=events).run()
-    assert aws.state_of("circrna") == "waking"
-    assert aws.rule_state() == "ENABLED"
 
 
 def test_sleep_emits_sleeps_and_minutes_awake(aws, checker, clock, capsys):
-    awake_since(aws, START - 7200, last_invoked_at=START - 3600)
+    """MinutesAwake adds the minutes since the previous run that saw the endpoint (interfaces.md #3)."""
+    awake_since(aws, START - 7200, last_invoked_at=START - 10)
+    checker.run()  # first sighting: counts from here
+    clock.advance(IDLE + 120)
     capsys.readouterr()
     checker.run()
     metrics = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
     by_name = {m["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Name"]: m for m in metrics}
     assert by_name["Sleeps"]["Sleeps"] == [1.0]
-    assert by_name["MinutesAwake"]["MinutesAwake"] == [120.0]
+    assert by_name["MinutesAwake"]["MinutesAwake"] == [17.0]
     assert by_name["MinutesAwake"]["model"] == "circrna"
     assert by_name["Sleeps"]["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "seqserve"

@@ -6,7 +6,7 @@ import json
 
 import pytest
 from botocore.exceptions import ConnectTimeoutError, ReadTimeoutError
-from lambdas_testkit import PREDICTION, RULE, START, call, http_response, model_error, raw_response
+from lambdas_testkit import PREDICTION, START, call, http_response, model_error, raw_response
 
 BODY = json.dumps({"inputs": ["ACGUACGU", "GGCCAAUU"], "parameters": {"top_k": 1}})
 ENDPOINT = "circrna-endpoint"
@@ -131,7 +131,6 @@ def test_sagemaker_faults_are_never_taken_for_a_missing_endpoint(
         assert int(answer.headers["retry-after"]) > 0
     assert aws.created == []
     assert aws.state_of("circrna") == "asleep"
-    assert aws.rule_state() == "DISABLED"
 
 
 def test_missing_endpoint_wakes_it_and_answers_503_waking(aws, runtime, invoker):
@@ -140,7 +139,6 @@ def test_missing_endpoint_wakes_it_and_answers_503_waking(aws, runtime, invoker)
     assert int(answer.headers["retry-after"]) > 0
     assert aws.created == [ENDPOINT]
     assert aws.state_of("circrna") == "waking"
-    assert aws.rule_state() == "ENABLED"
     assert runtime.bodies == []
 
 
@@ -201,7 +199,6 @@ def test_always_on_model_is_not_woken(aws, runtime, invoker):
     answer = predict(invoker, "medical")
     assert (answer.status, answer.body["error"]["code"]) == (503, "unavailable")
     assert aws.created == []
-    assert aws.rule_state() == "DISABLED"
 
 
 def test_status_reports_the_state_item(aws, invoker):
@@ -217,7 +214,3 @@ def test_status_reports_the_state_item(aws, invoker):
 def test_status_of_a_model_without_item_is_asleep(aws, invoker):
     answer = call(invoker, "GET", "/models/circrna/status")
     assert (answer.body["state"], answer.body["last_invoked_at"]) == ("asleep", None)
-
-
-def test_rule_name_is_the_deployed_one(aws):
-    assert aws.events.describe_rule(Name=RULE)["ScheduleExpression"] == "rate(5 minutes)"

@@ -1,4 +1,4 @@
-"""Wake on demand: race-safe, from the model's current configuration, with the idle rule enabled."""
+"""Wake on demand: race-safe, from the model's current configuration, never leaving a stranded state."""
 
 from __future__ import annotations
 
@@ -65,7 +65,6 @@ def test_twenty_concurrent_requests_on_a_sleeping_model_create_the_endpoint_once
     assert answers == [503] * 20
     assert aws.created == [ENDPOINT]
     assert aws.state_of("circrna") == "waking"
-    assert aws.rule_state() == "ENABLED"
 
 
 def test_wake_route_answers_202_while_waking_and_200_once_awake(aws, invoker):
@@ -142,7 +141,9 @@ def stubbed_sagemaker():
         stubber.assert_no_pending_responses()
 
 
-def test_endpoint_that_already_exists_counts_as_woken(aws, make_invoker, stubbed_sagemaker):
+@pytest.mark.parametrize("status", ["Creating", "InService", "Deleting"])
+def test_endpoint_that_already_exists_counts_as_woken(aws, make_invoker, stubbed_sagemaker, status):
+    """Creating/InService: the wake is under way; Deleting: the reconciler creates it once gone."""
     client, stubber = stubbed_sagemaker
     stubber.add_client_error(
         "create_endpoint",
@@ -150,10 +151,20 @@ def test_endpoint_that_already_exists_counts_as_woken(aws, make_invoker, stubbed
         service_message=f'Cannot create already existing endpoint "arn:aws:sagemaker:{REGION}:1:endpoint/x".',
         expected_params={"EndpointName": ENDPOINT, "EndpointConfigName": "circrna-config-1"},
     )
+    stubber.add_response(
+        "describe_endpoint",
+        {
+            "EndpointName": ENDPOINT,
+            "EndpointArn": f"arn:aws:sagemaker:{REGION}:123456789012:endpoint/{ENDPOINT}",
+            "EndpointStatus": status,
+            "CreationTime": START,
+            "LastModifiedTime": START,
+        },
+        {"EndpointName": ENDPOINT},
+    )
     answer = call(make_invoker(sagemaker=client), "POST", "/models/circrna/wake")
     assert answer.status == 202
     assert aws.state_of("circrna") == "waking"
-    assert aws.rule_state() == "ENABLED"
 
 
 def test_create_refused_marks_the_model_failed_with_the_reason(aws, make_invoker, stubbed_sagemaker):
@@ -170,17 +181,18 @@ def test_create_refused_marks_the_model_failed_with_the_reason(aws, make_invoker
     assert "ResourceLimitExceeded" in aws.item("circrna")["failure_reason"]["S"]
 
 
-def test_throttled_create_puts_the_model_back_to_sleep_and_asks_to_retry(
+def test_throttled_create_stays_waking_for_the_reconciler_and_asks_to_retry(
     aws, make_invoker, stubbed_sagemaker
 ):
+    """A throttled create may still have been made: the model stays waking (never silently asleep)."""
     client, stubber = stubbed_sagemaker
     stubber.add_client_error(
         "create_endpoint", service_error_code="ThrottlingException", http_status_code=400
     )
     answer = call(make_invoker(sagemaker=client), "POST", "/models/circrna/predict", BODY)
-    assert (answer.status, answer.body["error"]["code"]) == (503, "unavailable")
+    assert (answer.status, answer.body["error"]["code"]) == (503, "waking")
     assert int(answer.headers["retry-after"]) > 0
-    assert aws.state_of("circrna") == "asleep"
+    assert aws.state_of("circrna") == "waking"
 
 
 def test_state_table_throttling_while_waking_is_503_not_500(aws, make_invoker):
@@ -194,8 +206,8 @@ def test_state_table_throttling_while_waking_is_503_not_500(aws, make_invoker):
     assert aws.created == []
 
 
-def test_create_whose_answer_is_lost_still_leaves_the_idle_check_running(aws, make_invoker):
-    """The endpoint may exist although CreateEndpoint timed out: the idle check must watch it."""
+def test_create_whose_answer_is_lost_leaves_the_model_waking(aws, make_invoker):
+    """The endpoint may exist although CreateEndpoint timed out: the model stays waking, watched."""
     sagemaker = boto3.client("sagemaker", region_name=REGION)
 
     def answer_lost(**_) -> None:
@@ -203,7 +215,6 @@ def test_create_whose_answer_is_lost_still_leaves_the_idle_check_running(aws, ma
 
     sagemaker.meta.events.register("after-call.sagemaker.CreateEndpoint", answer_lost)
     answer = call(make_invoker(sagemaker=sagemaker), "POST", "/models/circrna/predict", BODY)
-    assert (answer.status, answer.body["error"]["code"]) == (503, "unavailable")
+    assert (answer.status, answer.body["error"]["code"]) == (503, "waking")
     assert aws.endpoint_exists(ENDPOINT)
     assert aws.state_of("circrna") == "waking"
-    assert aws.rule_state() == "ENABLED"

@@ -109,6 +109,10 @@ def test_several_models_keep_their_order_and_modes():
             "models.circrna.serving.check_every_minutes: 10 exceeds idle_minutes 5",
         ),
         (
+            one_model(serving={"max_wake_minutes": 2}),
+            "models.circrna.serving.max_wake_minutes: must be from 5 to 240",
+        ),
+        (
             one_model(serving={"instance_type": "m5.large"}),
             "models.circrna.serving.instance_type: 'm5.large' is not",
         ),

@@ -8,7 +8,6 @@ import re
 from tests.unit.stacks.template_text import actions_on, logical_id_of, statements, text
 
 SAGEMAKER = "arn:${AWS::Partition}:sagemaker:${AWS::Region}:${AWS::AccountId}"
-RULE = "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:rule/seqserve-service-idle-check"
 TABLE_ARN = re.compile(r"\$\{Import:seqserve-stateful:ExportsOutputFnGetAttStateTableArn\w+\}")
 
 
@@ -85,7 +84,7 @@ def test_environment_follows_the_internals_contract(full):
         assert set(env) == {
             "STATE_TABLE",
             "MODELS",
-            "IDLE_RULE_NAME",
+            "ENDPOINT_PREFIX",
             "NOTIFY_TOPIC_ARN",
             "MAX_INPUTS",
             "MAX_BODY_BYTES",
@@ -95,7 +94,7 @@ def test_environment_follows_the_internals_contract(full):
         assert env["STATE_TABLE"] == {
             "Fn::ImportValue": "seqserve-stateful:ExportsOutputRefStateTableB9CBD53A"
         }
-        assert env["IDLE_RULE_NAME"] == "seqserve-service-idle-check"
+        assert env["ENDPOINT_PREFIX"] == "seqserve-"
         assert (env["MAX_INPUTS"], env["MAX_BODY_BYTES"]) == ("200", "262144")
         assert (env["POWERTOOLS_SERVICE_NAME"], env["POWERTOOLS_METRICS_NAMESPACE"]) == (service, "seqserve")
 
@@ -121,6 +120,7 @@ def test_models_variable_is_what_the_lambda_settings_parser_accepts(full):
         "endpoint_name": "seqserve-service-circrna",
         "endpoint_config_name": None,
         "idle_minutes": 15,
+        "max_wake_minutes": 30,
     }
     # The artifact given in config makes an endpoint configuration the Lambdas start from.
     assert "Model-aptamers/Serving/EndpointConfig" in config_names[models["aptamers"]["endpoint_config_name"]]
@@ -132,7 +132,12 @@ def test_models_variable_is_what_the_lambda_settings_parser_accepts(full):
         ("always_on", specialty["Properties"]["EndpointName"]),
     ]
     settings = parse_settings(
-        {"MODELS": json.dumps(models), "STATE_TABLE": "t", "MAX_INPUTS": env["MAX_INPUTS"]}
+        {
+            "MODELS": json.dumps(models),
+            "STATE_TABLE": "t",
+            "MAX_INPUTS": env["MAX_INPUTS"],
+            "ENDPOINT_PREFIX": env["ENDPOINT_PREFIX"],
+        }
     )
     assert settings.models["circrna"].endpoint_config_name is None
     assert settings.models["aptamers"].idle_minutes == 10
@@ -155,28 +160,47 @@ def test_invoker_invokes_only_these_endpoints_and_wakes_only_on_demand_ones(full
     # /status describes every endpoint: on_demand ones to wake them, the others to report their state.
     assert allowed["sagemaker:describeendpoint"] == allowed["sagemaker:invokeendpoint"]
     assert "sagemaker:deleteendpoint" not in allowed
-    assert allowed["events:enablerule"] == {RULE}
+    assert not any(a.startswith("events:") for a in allowed)
     (table,) = allowed["dynamodb:updateitem"]
     assert TABLE_ARN.fullmatch(table)
     assert {a for a in allowed if a.startswith("dynamodb:")} == {"dynamodb:getitem", "dynamodb:updateitem"}
 
 
-def test_idle_checker_deletes_only_on_demand_endpoints(full):
+def test_idle_checker_reconciles_only_this_apps_endpoints(full):
     allowed = role_permissions(full, "IdleChecker")
     endpoint = f"{SAGEMAKER}:endpoint/seqserve-service-"
-    assert allowed["sagemaker:deleteendpoint"] == {endpoint + "circrna", endpoint + "aptamers"}
-    assert allowed["sagemaker:describeendpoint"] == {endpoint + "circrna", endpoint + "aptamers"}
-    assert "sagemaker:createendpoint" not in allowed and "sagemaker:invokeendpoint" not in allowed
-    assert allowed["events:disablerule"] == allowed["events:enablerule"] == {RULE}
+    untracked = f"{SAGEMAKER}:endpoint/seqserve-*"
+    assert allowed["sagemaker:deleteendpoint"] == {endpoint + "circrna", endpoint + "aptamers", untracked}
+    assert allowed["sagemaker:describeendpoint"] == {endpoint + "circrna", endpoint + "aptamers", untracked}
+    create = allowed["sagemaker:createendpoint"]
+    assert {r for r in create if ":endpoint/" in r} == {endpoint + "circrna", endpoint + "aptamers"}
+    assert f"{SAGEMAKER}:endpoint-config/seqserve-service-circrna-*" in create
+    assert allowed["sagemaker:listendpoints"] == {"*"}
+    assert "sagemaker:invokeendpoint" not in allowed
+    assert not any(a.startswith("events:") for a in allowed)
     assert allowed["sns:publish"] == {"${NotificationsTopicAE679CBD}"}
-    assert {a for a in allowed if a.startswith("dynamodb:")} == {"dynamodb:getitem", "dynamodb:updateitem"}
+    assert {a for a in allowed if a.startswith("dynamodb:")} == {
+        "dynamodb:getitem",
+        "dynamodb:updateitem",
+        "dynamodb:deleteitem",
+    }
+
+
+def test_reconciler_runs_never_overlap_and_the_invoker_answers_before_api_gateway(full):
+    assert function(full, "IdleChecker")["Properties"]["ReservedConcurrentExecutions"] == 1
+    assert "ReservedConcurrentExecutions" not in function(full, "Invoker")["Properties"]
+    # API Gateway gives up at 29 s: the invoker's timeout leaves room for the response.
+    assert function(full, "Invoker")["Properties"]["Timeout"] < 29
 
 
 def test_only_xray_and_the_topic_key_are_unscoped(full):
     for name in ("Invoker", "IdleChecker"):
         allowed = role_permissions(full, name)
         unscoped = {action for action, resources in allowed.items() if "*" in resources}
-        assert unscoped == {"xray:puttracesegments", "xray:puttelemetryrecords"}, name
+        expected = {"xray:puttracesegments", "xray:puttelemetryrecords"}
+        if name == "IdleChecker":
+            expected.add("sagemaker:listendpoints")  # no resource-level permission exists for it
+        assert unscoped == expected, name
         logs = allowed["logs:putlogevents"]
         assert len(logs) == 1 and "Functions" in next(iter(logs)), name
         assert "logs:createloggroup" not in allowed
@@ -190,7 +214,7 @@ def test_every_action_the_lambda_code_calls_is_granted(full):
     calls = set(
         re.findall(
             r"\.(invoke_endpoint|create_endpoint|describe_endpoint|delete_endpoint|"
-            r"get_item|update_item|put_item|enable_rule|disable_rule|publish)\(",
+            r"get_item|update_item|put_item|delete_item|enable_rule|disable_rule|publish)\(",
             source,
         )
     )
@@ -203,9 +227,12 @@ def test_every_action_the_lambda_code_calls_is_granted(full):
         "get_item": "dynamodb",
         "update_item": "dynamodb",
         "put_item": "dynamodb",
+        "delete_item": "dynamodb",
         "enable_rule": "events",
         "disable_rule": "events",
         "publish": "sns",
     }
     missing = {f"{services[c]}:{c.replace('_', '')}" for c in calls} - set(granted)
     assert calls and not missing
+    # The reconciler lists endpoints through a paginator, which the pattern above cannot see.
+    assert '"list_endpoints"' in source and "sagemaker:listendpoints" in granted

@@ -18,8 +18,9 @@ def alarms(built) -> dict[str, dict]:
 def test_every_alarm_notifies_the_topic(full):
     (topic_id,) = full.service.find_resources("AWS::SNS::Topic")
     found = alarms(full)
-    # Per model: failed training and failed endpoint; one 5xx-rate alarm for the shared API.
-    assert len(found) == 4 * 2 + 1
+    # Per model: failed training and failed endpoint, and for the two on-demand models an adopted
+    # orphan and reconciler errors; one 5xx-rate alarm for the shared API; three app-wide reconciler ones.
+    assert len(found) == 4 * 2 + 2 * 2 + 1 + 3
     for properties in found.values():
         assert properties["AlarmActions"] == [{"Ref": topic_id}]
 
@@ -111,3 +112,27 @@ def test_dashboard_lifecycle_metrics_carry_the_service_that_emits_them(full):
         assert model == "circrna"
         code = "\n".join(p.read_text() for p in SERVICE_CODE[service].glob("*.py"))
         assert f'emit("{name}"' in code, f"{name} is not emitted by the {service} Lambda"
+
+
+def test_reconciler_alarms_watch_adopted_orphans_and_errors(full):
+    found = alarms(full)
+    orphan = found["seqserve-service/Model-circrna/Monitoring/OrphanAdopted/Resource"]
+    assert (orphan["Namespace"], orphan["MetricName"], orphan["Threshold"]) == (
+        "seqserve",
+        "OrphansAdopted",
+        1,
+    )
+    assert {d["Name"]: d["Value"] for d in orphan["Dimensions"]} == {
+        "model": "circrna",
+        "service": "idle-checker",
+    }
+    errors = found["seqserve-service/Model-circrna/Monitoring/ReconcilerErrors/Resource"]
+    assert errors["MetricName"] == "ReconcilerErrors"
+    assert "seqserve-service/Model-specialty/Monitoring/OrphanAdopted/Resource" not in found
+    untracked = found["seqserve-service/Reconciler/UntrackedEndpointAdopted/Resource"]
+    assert {d["Name"]: d["Value"] for d in untracked["Dimensions"]} == {
+        "model": "_app",
+        "service": "idle-checker",
+    }
+    run = found["seqserve-service/Reconciler/ReconcilerRunErrors/Resource"]
+    assert (run["Namespace"], run["MetricName"]) == ("AWS/Lambda", "Errors")

@@ -21,6 +21,7 @@ app = build_app(
     sagemaker=control_client("sagemaker"),
     dynamodb=control_client("dynamodb"),
     events=control_client("events"),
+    s3=control_client("s3"),
     clock=time.time,
     logger=logger,
 )

@@ -40,6 +40,8 @@ class Settings:
     notify_topic_arn: str | None = None
     max_inputs: int = 64
     max_body_bytes: int = 1_000_000
+    # Origins browsers may call the API from (api.cors_origins); "*" allows any.
+    cors_origins: tuple[str, ...] = ("*",)
 
 
 def _required(environ: Mapping[str, str], key: str) -> str:
@@ -103,4 +105,18 @@ def parse_settings(environ: Mapping[str, str]) -> Settings:
         notify_topic_arn=environ.get("NOTIFY_TOPIC_ARN") or None,
         max_inputs=_positive_int(environ, "MAX_INPUTS", Settings.max_inputs),
         max_body_bytes=_positive_int(environ, "MAX_BODY_BYTES", Settings.max_body_bytes),
+        cors_origins=_origins(environ),
     )
+
+
+def _origins(environ: Mapping[str, str]) -> tuple[str, ...]:
+    raw = environ.get("CORS_ORIGINS", "").strip()
+    if not raw:
+        return Settings.cors_origins
+    try:
+        origins = json.loads(raw)
+    except json.JSONDecodeError:
+        origins = None
+    if not isinstance(origins, list) or not origins or not all(isinstance(o, str) and o for o in origins):
+        raise SettingsError(f"environment variable CORS_ORIGINS must be a JSON list of origins, got {raw!r}")
+    return tuple(origins)

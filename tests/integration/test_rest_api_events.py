@@ -45,7 +45,7 @@ def test_a_request_becomes_the_rest_proxy_event() -> None:
     )
     assert response.status_code == 200
     [event] = lambda_.events
-    assert event["resource"] == "/models/{model}/predict"
+    assert event["resource"] == "/models/{name}/predict"
     assert event["path"] == "/models/circrna/predict"
     assert event["httpMethod"] == "POST"
     assert event["pathParameters"] == {"model": "circrna"}
@@ -56,7 +56,7 @@ def test_a_request_becomes_the_rest_proxy_event() -> None:
     assert event["body"] == '{"inputs": "ACGT"}'
     assert event["isBase64Encoded"] is False
     context = event["requestContext"]
-    assert context["resourcePath"] == "/models/{model}/predict"
+    assert context["resourcePath"] == "/models/{name}/predict"
     assert context["stage"] == "prod"
     assert context["path"] == "/prod/models/circrna/predict"
     assert context["identity"]["apiKey"] == "k"

@@ -63,7 +63,8 @@ def cors_headers(origins: Sequence[str], origin: str | None) -> dict[str, str]:
     if not origin or ("*" not in origins and origin not in origins):
         return {}
     return {
-        "Access-Control-Allow-Origin": origin,
+        # As Powertools' CORSConfig answers: the origin itself when listed, else "*".
+        "Access-Control-Allow-Origin": origin if origin in origins else "*",
         "Access-Control-Allow-Headers": ",".join(sorted(CORS_ALLOW_HEADERS)),
         "Access-Control-Expose-Headers": ",".join(CORS_EXPOSE_HEADERS),
         "Vary": "Origin",

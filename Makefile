@@ -30,7 +30,7 @@ openapi: $(STAMP)
 
 # Schemathesis against the local stack, more examples per route than make test; JSON report on stdout.
 fuzz: $(STAMP)
-	$(PY) -m tests.fuzz.run --examples 200
+	$(PY) -m bench.fuzz --examples 200
 
 bench: $(STAMP)
 	$(PY) -m bench

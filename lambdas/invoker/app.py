@@ -271,6 +271,10 @@ def build_app(
     def not_found(_: Exception) -> Response[Any]:
         path = app.current_event.path
         allowed = sorted({method for method, pattern in ROUTES if pattern.match(path)})
+        if app.current_event.http_method in allowed:
+            # Powertools' path parameters take URL-safe characters only; no deployed model has a name
+            # with others, so this is an unknown model, not a wrong method.
+            return error_response(404, "unknown_model", f"no model at {path}; GET /models lists the models")
         if allowed:
             response = error_response(
                 405,

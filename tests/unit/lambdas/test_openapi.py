@@ -331,3 +331,10 @@ def test_evaluation_of_an_untrained_or_unknown_model_is_explained(artifact_app):
     assert (answer.status, answer.body["error"]["code"]) == (409, "not_trained")
     answer = call(app, "GET", "/models/nope/evaluation")
     assert (answer.status, answer.body["error"]["code"]) == (404, "unknown_model")
+
+
+@pytest.mark.parametrize("name", ["ÿÞ§\U000c0e84ùÇ&", "a b"])
+def test_model_name_outside_url_safe_characters_is_an_unknown_model_not_a_wrong_method(invoker, name):
+    # Found by the fuzzer: such a name missed Powertools' route pattern and was answered "405, use GET".
+    answer = call(invoker, "GET", f"/models/{name}/status")
+    assert (answer.status, answer.body["error"]["code"]) == (404, "unknown_model")

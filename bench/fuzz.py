@@ -94,7 +94,7 @@ def fuzz(*, base_url: str, examples: int, model: str = "circrna") -> dict[str, A
         variants = [("positive", GenerationMode.POSITIVE, served)]
         if has_name:
             variants.append(("positive-any-name", GenerationMode.POSITIVE, None))
-        if operation.body or has_name:
+        if operation.body:
             variants.append(("negative", GenerationMode.NEGATIVE, served))
         for variant, mode, path_parameters in variants:
             checks = CHECKS + ([negative_data_rejection] if mode is GenerationMode.NEGATIVE else [])

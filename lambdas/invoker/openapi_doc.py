@@ -68,6 +68,8 @@ def responses(
 ) -> dict[int, dict[str, Any]]:
     """A route's ``responses=``: its success, the listed errors and the gateway's own errors."""
     content: dict[str, Any] = {"model": model} if model is not None else {"schema": {"type": "string"}}
+    if model is None and media_type == "application/json":
+        content = {"schema": {"type": "object"}}
     if media_type == "image/png":
         content = {"schema": {"type": "string", "format": "binary"}}
     ok: dict[str, Any] = {"description": description, "content": {media_type: content}}

@@ -17,6 +17,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 def test_every_answer_conforms_to_the_document(stack: LocalStack) -> None:
     report = fuzz(base_url=stack.api_url, examples=8)
     assert report["examples_tried"] >= 8 * len(report["per_operation"])
-    # The served model was really exercised, not only unknown names.
-    assert any(key.startswith("POST /models/{name}/predict 200") for key in report["statuses"])
+    # The served model was really exercised, not only unknown names, and bad bodies were sent.
+    assert report["statuses"].get("GET /models/{name}/status 200")
+    assert report["statuses"].get("GET /models/{name}/evaluation 200")
+    assert report["statuses"].get("POST /models/{name}/predict 400")
+    assert report["per_operation"]["POST /models/{name}/predict"] >= 3 * 8
     assert report["failures"] == [], json.dumps(report["failures"], indent=1)

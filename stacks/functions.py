@@ -151,6 +151,20 @@ class ServiceFunctions(Construct):
                 resources=self._endpoint_arns(stack, models, on_demand_only=False),
             )
         )
+        # GET /models/{name}/evaluation: endpoint config -> model -> its artifact (invoker/artifacts.py).
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="ReadOwnModelArtifactNames",
+                actions=["sagemaker:DescribeEndpointConfig", "sagemaker:DescribeModel"],
+                resources=[sagemaker_arn(stack, "endpoint-config", f"{m.endpoint_name}-*") for m in models]
+                + [
+                    sagemaker_arn(stack, "endpoint-config", m.endpoint_config_name)
+                    for m in models
+                    if m.endpoint_config_name is not None
+                ]
+                + [sagemaker_arn(stack, "model", f"{m.endpoint_name}-*") for m in models],
+            )
+        )
         on_demand = [m for m in models if m.mode == "on_demand"]
         if on_demand:
             config_arns = [sagemaker_arn(stack, "endpoint-config", f"{m.endpoint_name}-*") for m in on_demand]

@@ -23,7 +23,7 @@ from stacks.notifications import Notifications
 from stacks.serving import ModelServing
 from stacks.serving_image import ServingImages
 from stacks.source_bundle import build_source_tarball
-from stacks.storage import Storage
+from stacks.storage import ARTIFACT_PREFIX, Storage
 from stacks.training_image import registry_account, training_image_uri
 from stacks.training_pipeline import TrainingPipeline
 
@@ -129,6 +129,8 @@ class ServiceStack(Stack):
             idle_rule_name=rule_name,
             api=config.api,
         )
+        # The invoker reads evaluation.json and the confusion matrix from the served artifact.
+        storage.bucket.grant_read(functions.invoker, f"{ARTIFACT_PREFIX}*")
         on_demand = config.on_demand_models or config.models
         IdleShutdown(
             self,

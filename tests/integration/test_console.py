@@ -115,3 +115,38 @@ def test_keyboard_reaches_every_control(stack: LocalStack, browser_page: tuple[P
         page.keyboard.press("Tab")
         reached.add(page.evaluate("document.activeElement.id || document.activeElement.textContent"))
     assert {"model-select", "sequences", "file", "top-k", "predict-button"} <= reached
+
+
+def test_a_page_on_another_origin_reads_answers_errors_and_retry_after(
+    stack: LocalStack, browser_page: tuple[Page, list[str]]
+) -> None:
+    """CORS as a browser enforces it: a page on another origin (served by Playwright) calls the API with
+    a JSON body and an API key header (so the browser sends an OPTIONS preflight first)."""
+    page, _ = browser_page
+    # Put the awake model back to sleep behind the state's back, so the next prediction is a 503.
+    stack.client("sagemaker").delete_endpoint(EndpointName=stack.deployment.models["circrna"].endpoint_name)
+    page.route(
+        "http://lab.example/",
+        lambda route: route.fulfill(status=200, content_type="text/html", body="<!doctype html><p>lab</p>"),
+    )
+    page.goto("http://lab.example/")
+    seen = page.evaluate(
+        """async (api) => {
+          const post = (body) => fetch(api + "/models/circrna/predict", {method: "POST",
+            headers: {"Content-Type": "application/json", "X-Api-Key": "key"}, body: JSON.stringify(body)});
+          const listed = await fetch(api + "/models");
+          const invalid = await post({inputs: ""});
+          const missing = await fetch(api + "/nowhere");
+          let waking = await post({inputs: "ACGT"});
+          for (let i = 0; i < 20 && waking.status !== 503; i++) waking = await post({inputs: "ACGT"});
+          return {listed: listed.status, invalid: invalid.status, invalidBody: await invalid.json(),
+                  missing: missing.status, waking: waking.status,
+                  retryAfter: waking.headers.get("Retry-After")};
+        }""",
+        stack.api_url,
+    )
+    assert seen["listed"] == 200
+    assert seen["invalid"] == 400 and seen["invalidBody"]["error"]["code"] == "invalid_input"
+    assert seen["missing"] == 403  # the gateway's own error, readable too
+    assert seen["waking"] == 503
+    assert int(seen["retryAfter"]) > 0

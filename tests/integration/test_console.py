@@ -5,7 +5,10 @@ as a person would use it: load, see the model, predict one sequence while it wak
 from __future__ import annotations
 
 import shutil
+import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -117,21 +120,44 @@ def test_keyboard_reaches_every_control(stack: LocalStack, browser_page: tuple[P
     assert {"model-select", "sequences", "file", "top-k", "predict-button"} <= reached
 
 
+@contextmanager
+def other_origin() -> Iterator[str]:
+    """A page on another origin of the same machine (a browser lets loopback pages call loopback)."""
+
+    class Page(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = b"<!doctype html><title>lab</title><p>a lab's own page</p>"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Page)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def test_a_page_on_another_origin_reads_answers_errors_and_retry_after(
     stack: LocalStack, browser_page: tuple[Page, list[str]]
 ) -> None:
-    """CORS as a browser enforces it: a page on another origin (served by Playwright) calls the API with
+    """CORS as a browser enforces it: a page on another origin (a second local server) calls the API with
     a JSON body and an API key header (so the browser sends an OPTIONS preflight first)."""
     page, _ = browser_page
     # Put the awake model back to sleep behind the state's back, so the next prediction is a 503.
     stack.client("sagemaker").delete_endpoint(EndpointName=stack.deployment.models["circrna"].endpoint_name)
-    page.route(
-        "http://lab.example/",
-        lambda route: route.fulfill(status=200, content_type="text/html", body="<!doctype html><p>lab</p>"),
-    )
-    page.goto("http://lab.example/")
-    seen = page.evaluate(
-        """async (api) => {
+    with other_origin() as lab:
+        page.goto(lab)
+        seen = page.evaluate(
+            """async (api) => {
           const post = (body) => fetch(api + "/models/circrna/predict", {method: "POST",
             headers: {"Content-Type": "application/json", "X-Api-Key": "key"}, body: JSON.stringify(body)});
           const listed = await fetch(api + "/models");
@@ -143,8 +169,8 @@ def test_a_page_on_another_origin_reads_answers_errors_and_retry_after(
                   missing: missing.status, waking: waking.status,
                   retryAfter: waking.headers.get("Retry-After")};
         }""",
-        stack.api_url,
-    )
+            stack.api_url,
+        )
     assert seen["listed"] == 200
     assert seen["invalid"] == 400 and seen["invalidBody"]["error"]["code"] == "invalid_input"
     assert seen["missing"] == 403  # the gateway's own error, readable too

@@ -180,6 +180,7 @@ def build_app(
         ),
     )
     def predict(name: str, request: Annotated[PredictRequest, Body()]) -> Response[Any]:
+        # ``request`` is what Powertools validated (and documents); the model gets the client's bytes.
         spec = model_spec(name)
         raw = request_body(app.current_event.body, base64_encoded=app.current_event.is_base64_encoded)
         check_predict_body(raw, max_inputs=settings.max_inputs, max_body_bytes=settings.max_body_bytes)
@@ -251,7 +252,7 @@ def build_app(
         return None
 
     @app.exception_handler(RequestValidationError)
-    def invalid_request(error: RequestValidationError) -> Response[Any]:
+    def invalid_request(error: RequestValidationError) -> Response:
         # Powertools' 422 becomes DESIGN.md's 400. The hand-written checks name the input and the reason
         # (and answer 413 for size); pydantic's own error is the fallback. test_openapi.py holds both
         # to the same verdicts.
@@ -259,7 +260,7 @@ def build_app(
         return explained or error_response(400, "invalid_input", describe_validation_error(error.errors()))
 
     @app.exception_handler([RecursionError, ValueError])
-    def unreadable_body(error: Exception) -> Response[Any]:
+    def unreadable_body(error: Exception) -> Response:
         # Powertools parses the body before the route runs: bad base64, bytes that are not UTF-8, or
         # brackets nested past the parser's depth raise here rather than as a validation error.
         explained = explain_body()
@@ -268,7 +269,7 @@ def build_app(
         return unexpected(error)
 
     @app.not_found
-    def not_found(_: Exception) -> Response[Any]:
+    def not_found(_: Exception) -> Response:
         path = app.current_event.path
         allowed = sorted({method for method, pattern in ROUTES if pattern.match(path)})
         if app.current_event.http_method in allowed:
@@ -286,13 +287,13 @@ def build_app(
         return error_response(404, "not_found", f"no route {path}; see GET /models")
 
     @app.exception_handler(ApiError)
-    def api_error(error: ApiError) -> Response[Any]:
+    def api_error(error: ApiError) -> Response:
         if error.status >= 500:
             logger.warning("answered with an error", extra={"status": error.status, "code": error.code})
         return error.response()
 
     @app.exception_handler([ClientError, BotoCoreError])
-    def aws_error(error: Exception) -> Response[Any]:
+    def aws_error(error: Exception) -> Response:
         logger.exception("an AWS call failed")
         return error_response(
             503,
@@ -302,7 +303,7 @@ def build_app(
         )
 
     @app.exception_handler(Exception)
-    def unexpected(error: Exception) -> Response[Any]:
+    def unexpected(error: Exception) -> Response:
         logger.exception("unexpected error")
         return error_response(500, "internal_error", "the API failed unexpectedly; the error is logged")
 

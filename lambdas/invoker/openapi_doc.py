@@ -93,7 +93,8 @@ def openapi_document(app: APIGatewayRestResolver, *, server_url: str | None = No
                 "Predict with, inspect and wake seqserve's models. Every error answers "
                 '{"error": {"code", "message"}}. With api.auth = api_key, send the key as x-api-key.'
             ),
-            servers=[Server(url=server_url or "/")],
+            # Relative to where the document is served: /openapi.json locally, /v1/openapi.json on AWS.
+            servers=[Server(url=server_url or "./")],
             security_schemes={"apiKey": APIKey(name="x-api-key", in_=APIKeyIn.header)},
         )
     )

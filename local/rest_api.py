@@ -24,6 +24,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from stacks.api_document import cors_headers, load_document, preflight_headers, routes
 from stacks.gateway_errors import CLIENT_ERROR, GATEWAY_ERROR, error_body
 
 from .aws import ACCOUNT_ID
@@ -43,16 +44,12 @@ class Resource:
         return re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", self.path) + "$")
 
 
-RESOURCES = (
-    Resource(path="/models", methods=("GET",)),
-    Resource(path="/models/{model}/predict", methods=("POST",)),
-    Resource(path="/models/{model}/status", methods=("GET",)),
-    Resource(path="/models/{model}/wake", methods=("POST",)),
-)
+# The API's routes as the committed OpenAPI document lists them (stacks/api.py deploys the same).
+RESOURCES = tuple(Resource(path=path, methods=methods) for path, methods in routes(load_document()).items())
 
 
-def _json(status: int, body: dict[str, Any]) -> Response:
-    return Response(json.dumps(body), status_code=status, media_type="application/json")
+def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
+    return Response(json.dumps(body), status_code=status, media_type="application/json", headers=headers)
 
 
 def _match(path: str, method: str) -> tuple[Resource, dict[str, str]] | None:
@@ -133,11 +130,18 @@ def proxy_response(result: Any) -> Response:
     return Response(content, status_code=result["statusCode"], headers=headers)
 
 
-def create_app(*, invoke: Callable[[dict[str, Any]], Any]) -> Starlette:
+def create_app(
+    *, invoke: Callable[[dict[str, Any]], Any], cors_origins: tuple[str, ...] = ("*",)
+) -> Starlette:
     async def handle(request: Request) -> Response:
+        origin = request.headers.get("origin")
+        if request.method == "OPTIONS" and any(r.pattern.match(request.url.path) for r in RESOURCES):
+            # API Gateway answers preflights itself (a mock integration), without auth or the Lambda.
+            return Response(status_code=204, headers=preflight_headers(cors_origins, origin))
+        cors = cors_headers(cors_origins, origin)
         matched = _match(request.url.path, request.method)
         if matched is None:
-            return _json(403, error_body(CLIENT_ERROR, "Missing Authentication Token"))
+            return _json(403, error_body(CLIENT_ERROR, "Missing Authentication Token"), cors)
         resource, path_parameters = matched
         event = proxy_event(
             request=request, body=await request.body(), resource=resource, path_parameters=path_parameters
@@ -145,11 +149,14 @@ def create_app(*, invoke: Callable[[dict[str, Any]], Any]) -> Starlette:
         try:
             result = await run_in_threadpool(invoke, event)
         except LambdaTimeout:
-            return _json(504, error_body(GATEWAY_ERROR, "Endpoint request timed out"))
+            return _json(504, error_body(GATEWAY_ERROR, "Endpoint request timed out"), cors)
         except Exception:
             # API Gateway hides a failed invocation behind this answer; the Lambda's log has the cause.
-            return _json(502, error_body(GATEWAY_ERROR, "Internal server error"))
-        return proxy_response(result)
+            return _json(502, error_body(GATEWAY_ERROR, "Internal server error"), cors)
+        response = proxy_response(result)
+        if response.status_code == 502 and "access-control-allow-origin" not in response.headers:
+            response.headers.update(cors)
+        return response
 
     methods = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"]
     return Starlette(routes=[Route("/{path:path}", handle, methods=methods)])

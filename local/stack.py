@@ -200,7 +200,9 @@ class LocalStack:
         )
         self.idle_timer.start()
         self._api = _HttpServer(
-            app=rest_api.create_app(invoke=self.invoker.invoke), name="rest-api", port=options.api_port
+            app=rest_api.create_app(invoke=self.invoker.invoke, cors_origins=options.config.api.cors_origins),
+            name="rest-api",
+            port=options.api_port,
         )
         self._api.start()
 

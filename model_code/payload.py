@@ -146,7 +146,7 @@ def _from_fasta(text: str) -> Request:
             continue
         if line.startswith(">"):
             header = line[1:].split(maxsplit=1)
-            names.append(f"record {len(names)} ({header[0] if header else 'no id'})")
+            names.append(f"record {len(names) + 1} ({header[0] if header else 'no id'})")
             sequences.append([])
         elif not sequences:
             raise invalid_input(f"FASTA line {number}: sequence before the first '>' header")

@@ -48,7 +48,7 @@ def normalise_sequence(text: object, *, name: str) -> str:
     bad = _NOT_A_LETTER.search(sequence)
     if bad is not None:
         raise ValueError(
-            f"{name}: character {bad.group()!r} at position {bad.start()} is not a nucleotide letter "
+            f"{name}: character {bad.group()!r} at position {bad.start() + 1} is not a nucleotide letter "
             "(expected A, C, G, T/U or an IUPAC ambiguity code)"
         )
     if not sequence:
@@ -173,8 +173,8 @@ class NucleotideKmerTokenizer(PreTrainedTokenizer):
         batched = isinstance(text, (list, tuple))
         texts = list(text) if batched else [text]
         encoded = [
-            self.encode_sequence(t, name=f"input {i}" if batched else "the input", max_length=max_length)
-            for i, t in enumerate(texts)
+            self.encode_sequence(t, name=f"input {number}" if batched else "the input", max_length=max_length)
+            for number, t in enumerate(texts, start=1)
         ]
         batch = {key: [e[key] for e in encoded] for key in ("input_ids", "token_type_ids", "composition")}
         strategy = kwargs.get("padding_strategy")

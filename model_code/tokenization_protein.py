@@ -49,7 +49,7 @@ def _residues(text: object, name: str) -> object:
     if text is None:
         return None
     if isinstance(text, (list, tuple)):
-        return [protbert_residues(item, name=f"{name} {index}") for index, item in enumerate(text)]
+        return [protbert_residues(item, name=f"{name} {number}") for number, item in enumerate(text, start=1)]
     return protbert_residues(text, name=f"the {name}")
 
 

@@ -120,11 +120,11 @@ def _check_text(text: str, *, where: str, alphabet: frozenset[str] | None, limit
     if alphabet is None:
         return
     # Sequences are read case-insensitively with whitespace ignored, as the tokenizers read them;
-    # positions count the sequence letters only, so they match what the client sees in FASTA.
+    # positions count the sequence letters only, from 1, so they match what the client sees in FASTA.
     letters = "".join(text.split())
     if set(letters.upper()) <= alphabet:
         return
-    position, char = next((i, c) for i, c in enumerate(letters) if c.upper() not in alphabet)
+    position, char = next((i, c) for i, c in enumerate(letters, start=1) if c.upper() not in alphabet)
     raise invalid_input(
         f"{where}: character {char!r} at position {position} is invalid "
         f"(expected one of {''.join(sorted(alphabet))})"

@@ -10,54 +10,33 @@ from aws_cdk import CfnOutput, RemovalPolicy
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from cdk_nag import NagSuppressions
 from constructs import Construct
 
+from stacks.api_document import (
+    CORS_ALLOW_HEADERS,
+    CORS_ALLOW_METHODS,
+    CORS_EXPOSE_HEADERS,
+    PREDICT_PATH,
+    PUBLIC_PATHS,
+    load_document,
+    request_schema,
+    routes,
+)
 from stacks.config import ApiConfig
 from stacks.gateway_errors import CLIENT_ERROR, GATEWAY_ERROR
 
 STAGE = "v1"
-PREDICT_PATH = "/models/{model}/predict"
-
-
-def _pair() -> dict[str, object]:
-    return {
-        "type": "object",
-        "required": ["text", "text_pair"],
-        "properties": {
-            "text": {"type": "string", "minLength": 1},
-            "text_pair": {"type": "string", "minLength": 1},
-        },
-        "additionalProperties": False,
-    }
 
 
 def predict_schema() -> dict[str, object]:
-    """The predict body of DESIGN.md: a sequence, a list of them, a pair, or a list of pairs.
+    """The predict body of DESIGN.md, as the committed OpenAPI document (the invoker's typed route)
+    says: a sequence, a list of them, a pair, or a list of pairs.
 
     No maxItems: too many inputs is a 413 (DESIGN.md), which the invoker answers; API Gateway's
     validator can only answer 400.
     """
-    sequence = {"type": "string", "minLength": 1}
-    return {
-        "type": "object",
-        "required": ["inputs"],
-        "properties": {
-            "inputs": {
-                "anyOf": [
-                    sequence,
-                    _pair(),
-                    {"type": "array", "minItems": 1, "items": sequence},
-                    {"type": "array", "minItems": 1, "items": _pair()},
-                ]
-            },
-            "parameters": {
-                "type": "object",
-                "properties": {"top_k": {"type": "integer", "minimum": 1}},
-                "additionalProperties": False,
-            },
-        },
-        "additionalProperties": False,
-    }
+    return request_schema(load_document())
 
 
 _TYPES = {
@@ -65,12 +44,14 @@ _TYPES = {
     "array": apigw.JsonSchemaType.ARRAY,
     "string": apigw.JsonSchemaType.STRING,
     "integer": apigw.JsonSchemaType.INTEGER,
+    "null": apigw.JsonSchemaType.NULL,
 }
 _KEYWORDS = {
     "required": "required",
     "minLength": "min_length",
     "minItems": "min_items",
     "minimum": "minimum",
+    "pattern": "pattern",
     "additionalProperties": "additional_properties",
 }
 
@@ -163,16 +144,12 @@ class PredictionApi(Construct):
             ),
             default_cors_preflight_options=apigw.CorsOptions(
                 allow_origins=list(config.cors_origins),
-                allow_methods=["GET", "POST", "OPTIONS"],
-                allow_headers=[
-                    "Content-Type",
-                    "X-Api-Key",
-                    "Authorization",
-                    "X-Amz-Date",
-                    "X-Amz-Security-Token",
-                ],
+                allow_methods=list(CORS_ALLOW_METHODS),
+                allow_headers=list(CORS_ALLOW_HEADERS),
             ),
             default_method_options=method_options,
+            # The confusion-matrix plot: the console fetches it with Accept: image/png.
+            binary_media_types=["image/png"],
         )
         integration = apigw.LambdaIntegration(handler, proxy=True)
         validator = self.api.add_request_validator(
@@ -187,25 +164,57 @@ class PredictionApi(Construct):
             model_name="PredictRequest",
             schema=to_json_schema(predict_schema(), root=True),
         )
-        models = self.api.root.add_resource("models")
-        models.add_method("GET", integration)
-        model = models.add_resource("{model}")
-        model.add_resource("predict").add_method(
-            "POST",
-            integration,
-            request_validator=validator,
-            request_models={"application/json": request_model},
-        )
-        model.add_resource("status").add_method("GET", integration)
-        model.add_resource("wake").add_method("POST", integration)
+        # Every route of the committed OpenAPI document, which the invoker's typed routes generate.
+        public = apigw.MethodOptions(authorization_type=apigw.AuthorizationType.NONE, api_key_required=False)
+        for path, methods in routes(load_document()).items():
+            resource = self.api.root.resource_for_path(path)
+            for method in methods:
+                if path == PREDICT_PATH and method == "POST":
+                    resource.add_method(
+                        method,
+                        integration,
+                        request_validator=validator,
+                        request_models={"application/json": request_model},
+                    )
+                elif path in PUBLIC_PATHS:
+                    # The console and the document: a browser navigating there cannot send a key; the
+                    # page then asks for the key and sends it on its API calls.
+                    page = resource.add_method(
+                        method,
+                        integration,
+                        authorization_type=public.authorization_type,
+                        api_key_required=public.api_key_required,
+                    )
+                    NagSuppressions.add_resource_suppressions(
+                        page,
+                        [
+                            {
+                                "id": rule,
+                                "reason": f"{path} is the console page or the API document: static, "
+                                "no model data; a browser opens it by navigating and cannot send a key first",
+                            }
+                            for rule in ("AwsSolutions-APIG4", "AwsSolutions-COG4")
+                        ],
+                    )
+                else:
+                    resource.add_method(method, integration)
         self._gateway_errors(config)
         if api_key_auth:
             self._usage_plan(config)
         CfnOutput(self, "Url", value=self.api.url, description="seqserve REST API base URL")
 
     def _gateway_errors(self, config: ApiConfig) -> None:
-        origin = config.cors_origins[0] if len(config.cors_origins) == 1 else None
-        headers = {"Access-Control-Allow-Origin": f"'{origin}'"} if origin else None
+        # One configured origin (or "*") is sent as is; several are answered with the caller's Origin,
+        # since a gateway response cannot pick from a list (the Lambda's answers do pick).
+        origin = (
+            f"'{config.cors_origins[0]}'" if len(config.cors_origins) == 1 else "method.request.header.Origin"
+        )
+        if "*" in config.cors_origins:
+            origin = "'*'"
+        headers = {
+            "Access-Control-Allow-Origin": origin,
+            "Access-Control-Expose-Headers": f"'{','.join(CORS_EXPOSE_HEADERS)}'",
+        }
         for response_type, status, code, message in GATEWAY_ERRORS:
             self.api.add_gateway_response(
                 f"{code.title().replace('_', '')}Response",

@@ -71,6 +71,7 @@ def lambda_environment(
         "NOTIFY_TOPIC_ARN": topic_arn,
         "MAX_INPUTS": str(api.max_inputs),
         "MAX_BODY_BYTES": str(api.max_body_bytes),
+        "CORS_ORIGINS": json.dumps(list(api.cors_origins)),
         "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
         **prefix,
     }

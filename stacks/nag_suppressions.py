@@ -55,6 +55,24 @@ def suppress_service_findings(stack: ServiceStack) -> None:
                 _regex(r"^Resource::arn:(<AWS::Partition>|aws[a-z-]*):sagemaker:.*:endpoint-config/.+-\*$")
             ],
         ),
+        NagPackSuppression(
+            id="AwsSolutions-IAM5",
+            reason=(
+                "each training run creates the SageMaker model <endpoint name>-<run uuid> and writes its "
+                "artifact under artifacts/; the invoker reads the served one's evaluation.json"
+            ),
+            applies_to=[
+                _regex(r"^Resource::arn:(<AWS::Partition>|aws[a-z-]*):sagemaker:.*:model/.+-\*$"),
+                _regex(r"^Resource::.*/artifacts/\*$"),
+            ],
+        ),
+        _rule(
+            "AwsSolutions-IAM5",
+            "CDK's S3 read grant action groups, limited to the artifacts/ prefix of the app's bucket",
+            "Action::s3:GetObject*",
+            "Action::s3:GetBucket*",
+            "Action::s3:List*",
+        ),
     )
     _suppress(
         functions.idle_checker.role,

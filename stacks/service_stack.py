@@ -26,7 +26,7 @@ from stacks.platform import PlatformOptions
 from stacks.serving import ModelServing
 from stacks.serving_image import ServingImages
 from stacks.source_bundle import build_source_tarball
-from stacks.storage import Storage
+from stacks.storage import ARTIFACT_PREFIX, Storage
 from stacks.training_image import registry_account, training_image_uri
 from stacks.training_pipeline import TrainingPipeline
 
@@ -152,6 +152,8 @@ class ServiceStack(Stack):
             [sagemaker_arn(self, "endpoint", m.endpoint_name) for m in served if m.mode == "on_demand"],
         )
         platform.grant_volume_keys(self, functions.invoker)
+        # The invoker reads evaluation.json and the confusion matrix from the served artifact.
+        storage.bucket.grant_read(functions.invoker, f"{ARTIFACT_PREFIX}*")
         on_demand = config.on_demand_models or config.models
         IdleShutdown(
             self,

@@ -6,10 +6,13 @@ import base64
 import binascii
 import re
 from collections.abc import Callable
-from typing import Any
+from pathlib import Path
+from typing import Annotated, Any
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.params import Body
 from botocore.exceptions import BotoCoreError, ClientError
 from seqserve_common.lifecycle import State, estimated_ready_at, retry_after_seconds
 from seqserve_common.metrics import emit
@@ -23,19 +26,47 @@ from invoker.api_error import (
     error_response,
     json_response,
 )
+from invoker.api_models import Evaluation, ModelList, ModelStatus, Prediction, PredictRequest, WakeAnswer
+from invoker.artifacts import ArtifactReader
 from invoker.endpoint_call import EndpointDown, invoke
 from invoker.endpoint_state import managed_endpoint_state
-from invoker.payload import check_predict_body
+from invoker.openapi_doc import RETRY_AFTER, openapi_document, responses
+from invoker.payload import check_predict_body, describe_validation_error
 from invoker.recorder import InvocationRecorder
 from invoker.waker import Waker
 
+PREDICT_PATH = re.compile(r"^/models/[^/]+/predict$")
 # (method, path pattern) of every route, to tell a wrong method (405) from an unknown path (404).
 ROUTES = (
     ("GET", re.compile(r"^/models$")),
     ("GET", re.compile(r"^/models/[^/]+/status$")),
     ("POST", re.compile(r"^/models/[^/]+/wake$")),
-    ("POST", re.compile(r"^/models/[^/]+/predict$")),
+    ("POST", PREDICT_PATH),
+    ("GET", re.compile(r"^/models/[^/]+/evaluation$")),
+    ("GET", re.compile(r"^/models/[^/]+/confusion_matrix\.png$")),
+    ("GET", re.compile(r"^/(console)?$")),
+    ("GET", re.compile(r"^/openapi\.json$")),
 )
+CONSOLE = Path(__file__).resolve().parent / "console" / "index.html"
+# Headers a browser may send and read across origins (stacks/api.py's preflight sends the same).
+CORS_ALLOW_HEADERS = ["Content-Type", "X-Api-Key", "Authorization", "X-Amz-Date", "X-Amz-Security-Token"]
+CORS_EXPOSE_HEADERS = ["Retry-After", "Allow"]
+
+
+class JsonBodyResolver(APIGatewayRestResolver):
+    """Request bodies are JSON whatever Content-Type says, as before validation: ``curl -d`` sends
+    application/x-www-form-urlencoded, and Powertools would otherwise parse such a body as a form."""
+
+    def resolve(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        if isinstance(event, dict) and event.get("body") is not None:
+            headers = {k: v for k, v in (event.get("headers") or {}).items() if k.lower() != "content-type"}
+            multi = {
+                k: v for k, v in (event.get("multiValueHeaders") or {}).items() if k.lower() != "content-type"
+            }
+            event = {**event, "headers": {**headers, "Content-Type": "application/json"}}
+            if multi:
+                event["multiValueHeaders"] = {**multi, "Content-Type": ["application/json"]}
+        return super().resolve(event, context)
 
 
 def request_body(body: str | None, *, base64_encoded: bool | None) -> bytes:
@@ -61,10 +92,19 @@ def build_app(
     clock: Callable[[], float],
     logger: Logger,
     record_dynamodb: Any = None,
+    s3: Any = None,
 ) -> APIGatewayRestResolver:
     """``record_dynamodb``: the client that records invocations (default ``dynamodb``)."""
-    app = APIGatewayRestResolver()
+    origins = list(settings.cors_origins)
+    cors = CORSConfig(
+        allow_origin=origins[0],
+        extra_origins=origins[1:],
+        allow_headers=CORS_ALLOW_HEADERS,
+        expose_headers=CORS_EXPOSE_HEADERS,
+    )
+    app = JsonBodyResolver(enable_validation=True, cors=cors)
     store = StateStore(dynamodb=dynamodb, table=settings.state_table)
+    artifacts = ArtifactReader(sagemaker=sagemaker, s3=s3, store=store)
     record_store = StateStore(dynamodb=record_dynamodb or dynamodb, table=settings.state_table)
     recorder = InvocationRecorder(store=record_store, clock=clock, logger=logger)
     waker = Waker(store=store, sagemaker=sagemaker, clock=clock, logger=logger, tags=settings.tags)
@@ -78,13 +118,16 @@ def build_app(
         logger.append_keys(model=name)
         return spec
 
-    @app.get("/models")
-    def list_models() -> Response:
+    @app.get("/models", responses=responses(200, "the deployed models and their presets", model=ModelList))
+    def list_models() -> Response[Any]:
         models = [{"model": s.name, "preset": s.preset, "mode": s.mode} for s in settings.models.values()]
         return json_response(200, {"models": models})
 
-    @app.get("/models/<name>/status")
-    def status(name: str) -> Response:
+    @app.get(
+        "/models/<name>/status",
+        responses=responses(200, "the model's lifecycle state", model=ModelStatus, errors=(404, 503)),
+    )
+    def status(name: str) -> Response[Any]:
         spec = model_spec(name)
         if spec.on_demand:
             item = store.get(spec.name)
@@ -101,8 +144,18 @@ def build_app(
         }
         return json_response(200, body)
 
-    @app.post("/models/<name>/wake")
-    def wake(name: str) -> Response:
+    @app.post(
+        "/models/<name>/wake",
+        responses={
+            **responses(200, "the model is awake", model=WakeAnswer, errors=(404, 409, 503)),
+            202: {
+                "description": "the model is waking; poll GET /models/{name}/status",
+                "content": {"application/json": {"model": WakeAnswer}},
+                "headers": RETRY_AFTER,
+            },
+        },
+    )
+    def wake(name: str) -> Response[Any]:
         spec = model_spec(name)
         if not spec.on_demand:
             raise ApiError(
@@ -118,8 +171,17 @@ def build_app(
             202, {"model": name, "state": item.state.value}, headers={"Retry-After": str(retry_after)}
         )
 
-    @app.post("/models/<name>/predict")
-    def predict(name: str) -> Response:
+    @app.post(
+        "/models/<name>/predict",
+        responses=responses(
+            200,
+            "one entry per input: a label and score, or with top_k a list of them, best first",
+            model=Prediction,
+            errors=(400, 404, 409, 413, 503),
+        ),
+    )
+    def predict(name: str, request: Annotated[PredictRequest, Body()]) -> Response[Any]:
+        # ``request`` is what Powertools validated (and documents); the model gets the client's bytes.
         spec = model_spec(name)
         raw = request_body(app.current_event.body, base64_encoded=app.current_event.is_base64_encoded)
         check_predict_body(raw, max_inputs=settings.max_inputs, max_body_bytes=settings.max_body_bytes)
@@ -157,10 +219,74 @@ def build_app(
         emit("Predictions", model=name)
         return Response(status_code=200, content_type="application/json", body=answer)
 
+    @app.get(
+        "/models/<name>/evaluation",
+        responses=responses(200, "the model's evaluation.json", model=Evaluation, errors=(404, 409, 503)),
+    )
+    def evaluation(name: str) -> Response[Any]:
+        spec = model_spec(name)
+        return Response(
+            status_code=200, content_type="application/json", body=artifacts.read(spec, "evaluation.json")
+        )
+
+    @app.get(
+        "/models/<name>/confusion_matrix.png",
+        responses=responses(
+            200, "the model's confusion matrix plot", media_type="image/png", errors=(404, 409, 503)
+        ),
+    )
+    def confusion_matrix(name: str):  # no return type: Powertools would validate the PNG as text
+        spec = model_spec(name)
+        return Response(
+            status_code=200, content_type="image/png", body=artifacts.read(spec, "confusion_matrix.png")
+        )
+
+    @app.get("/openapi.json", responses=responses(200, "this document", model=None))
+    def openapi() -> Response[Any]:
+        return json_response(200, openapi_document(app))
+
+    @app.get("/", responses=responses(200, "the web console", media_type="text/html"))
+    @app.get("/console", responses=responses(200, "the web console", media_type="text/html"))
+    def console():  # no return type: HTML is not validated
+        return Response(status_code=200, content_type="text/html; charset=utf-8", body=CONSOLE.read_text())
+
+    def explain_body() -> Response | None:
+        """The 400/413 naming the input at fault, or None when the hand-written checks accept the body."""
+        event = app.current_event
+        if event.http_method != "POST" or not PREDICT_PATH.match(event.path):
+            return None
+        try:
+            raw = request_body(event.body, base64_encoded=event.is_base64_encoded)
+            check_predict_body(raw, max_inputs=settings.max_inputs, max_body_bytes=settings.max_body_bytes)
+        except ApiError as explained:
+            return explained.response()
+        return None
+
+    @app.exception_handler(RequestValidationError)
+    def invalid_request(error: RequestValidationError) -> Response:
+        # Powertools' 422 becomes DESIGN.md's 400. The hand-written checks name the input and the reason
+        # (and answer 413 for size); pydantic's own error is the fallback. test_openapi.py holds both
+        # to the same verdicts.
+        explained = explain_body()
+        return explained or error_response(400, "invalid_input", describe_validation_error(error.errors()))
+
+    @app.exception_handler([RecursionError, ValueError])
+    def unreadable_body(error: Exception) -> Response:
+        # Powertools parses the body before the route runs: bad base64, bytes that are not UTF-8, or
+        # brackets nested past the parser's depth raise here rather than as a validation error.
+        explained = explain_body()
+        if explained is not None:
+            return explained
+        return unexpected(error)
+
     @app.not_found
     def not_found(_: Exception) -> Response:
         path = app.current_event.path
         allowed = sorted({method for method, pattern in ROUTES if pattern.match(path)})
+        if app.current_event.http_method in allowed:
+            # Powertools' path parameters take URL-safe characters only; no deployed model has a name
+            # with others, so this is an unknown model, not a wrong method.
+            return error_response(404, "unknown_model", f"no model at {path}; GET /models lists the models")
         if allowed:
             response = error_response(
                 405,

@@ -21,6 +21,7 @@ app = build_app(
     sagemaker=invoker_client("sagemaker"),
     dynamodb=invoker_client("dynamodb"),
     record_dynamodb=record_client(),
+    s3=control_client("s3"),
     clock=time.time,
     logger=logger,
 )

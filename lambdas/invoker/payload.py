@@ -93,3 +93,22 @@ def check_predict_body(body: bytes | None, *, max_inputs: int, max_body_bytes: i
     _check_inputs(document["inputs"], max_inputs=max_inputs)
     if "parameters" in document:
         _check_parameters(document["parameters"])
+
+
+def _where(location: tuple[object, ...]) -> str:
+    """pydantic's error location as the input's name: ('body', 'inputs', 1, 'text') -> inputs[1].text."""
+    where = ""
+    for part in location[1:] if location[:1] == ("body",) else location:
+        if isinstance(part, int):
+            where += f"[{part}]"
+        elif isinstance(part, str) and not part.startswith(("list[", "function-")) and part[:1].islower():
+            where += f".{part}" if where else part
+    return where or "request body"
+
+
+def describe_validation_error(errors: list[dict[str, Any]]) -> str:
+    """One sentence from pydantic's errors (the first one), naming the input at fault and why."""
+    if not errors:
+        return "request body is invalid"
+    first = errors[0]
+    return f"{_where(tuple(first.get('loc', ())))}: {first.get('msg', 'is invalid')}"

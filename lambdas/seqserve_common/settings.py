@@ -45,6 +45,8 @@ class Settings:
     max_body_bytes: int = 1_000_000
     # cdk.json "tags": put on the endpoints the Lambdas create (CloudFormation tags only its own resources).
     tags: Mapping[str, str] = field(default_factory=dict)
+    # Origins browsers may call the API from (api.cors_origins); "*" allows any.
+    cors_origins: tuple[str, ...] = ("*",)
 
 
 def _required(environ: Mapping[str, str], key: str) -> str:
@@ -136,3 +138,18 @@ def _tags(environ: Mapping[str, str]) -> dict[str, str]:
     if not isinstance(tags, dict) or not all(isinstance(v, str) for v in tags.values()):
         raise SettingsError("environment variable TAGS must be a JSON object of strings")
     return tags
+        cors_origins=_origins(environ),
+    )
+
+
+def _origins(environ: Mapping[str, str]) -> tuple[str, ...]:
+    raw = environ.get("CORS_ORIGINS", "").strip()
+    if not raw:
+        return Settings.cors_origins
+    try:
+        origins = json.loads(raw)
+    except json.JSONDecodeError:
+        origins = None
+    if not isinstance(origins, list) or not origins or not all(isinstance(o, str) and o for o in origins):
+        raise SettingsError(f"environment variable CORS_ORIGINS must be a JSON list of origins, got {raw!r}")
+    return tuple(origins)

@@ -45,10 +45,10 @@ def test_a_request_becomes_the_rest_proxy_event() -> None:
     )
     assert response.status_code == 200
     [event] = lambda_.events
-    assert event["resource"] == "/models/{model}/predict"
+    assert event["resource"] == "/models/{name}/predict"
     assert event["path"] == "/models/circrna/predict"
     assert event["httpMethod"] == "POST"
-    assert event["pathParameters"] == {"model": "circrna"}
+    assert event["pathParameters"] == {"name": "circrna"}
     assert event["queryStringParameters"] == {"debug": "1", "tag": "b"}
     assert event["multiValueQueryStringParameters"] == {"debug": ["1"], "tag": ["a", "b"]}
     assert event["headers"]["Content-Type"] == "application/json"
@@ -56,7 +56,7 @@ def test_a_request_becomes_the_rest_proxy_event() -> None:
     assert event["body"] == '{"inputs": "ACGT"}'
     assert event["isBase64Encoded"] is False
     context = event["requestContext"]
-    assert context["resourcePath"] == "/models/{model}/predict"
+    assert context["resourcePath"] == "/models/{name}/predict"
     assert context["stage"] == "prod"
     assert context["path"] == "/prod/models/circrna/predict"
     assert context["identity"]["apiKey"] == "k"
@@ -105,7 +105,9 @@ def test_a_failed_invocation_is_api_gateways_502(lambda_: Recorder) -> None:
     assert response.json() == {"error": {"code": "gateway_error", "message": "Internal server error"}}
 
 
-@pytest.mark.parametrize(("method", "path"), [("GET", "/"), ("PUT", "/models"), ("GET", "/models/x/predict")])
+@pytest.mark.parametrize(
+    ("method", "path"), [("GET", "/elsewhere"), ("PUT", "/models"), ("GET", "/models/x/predict")]
+)
 def test_outside_the_routes_is_missing_authentication_token(method: str, path: str) -> None:
     lambda_ = Recorder()
     response = TestClient(create_app(invoke=lambda_)).request(method, path)
@@ -118,3 +120,36 @@ def test_a_function_timeout_is_api_gateways_504() -> None:
     response = TestClient(create_app(invoke=Recorder(error=LambdaTimeout("29 s")))).get("/models")
     assert response.status_code == 504
     assert response.json() == {"error": {"code": "gateway_error", "message": "Endpoint request timed out"}}
+
+
+def test_preflight_is_answered_by_the_gateway_with_the_cors_policy() -> None:
+    lambda_ = Recorder()
+    client = TestClient(create_app(invoke=lambda_, cors_origins=("https://lab.example",)))
+    response = client.options(
+        "/models/circrna/predict",
+        headers={
+            "Origin": "https://lab.example",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "content-type,x-api-key",
+        },
+    )
+    assert response.status_code == 204
+    assert response.headers["access-control-allow-origin"] == "https://lab.example"
+    assert "POST" in response.headers["access-control-allow-methods"]
+    assert "X-Api-Key" in response.headers["access-control-allow-headers"]
+    assert lambda_.events == []  # as API Gateway's mock integration: the Lambda never sees it
+
+
+@pytest.mark.parametrize(
+    ("error", "status"), [(None, 403), (LambdaTimeout("slow"), 504), (RuntimeError("x"), 502)]
+)
+def test_gateway_errors_carry_cors_headers_for_allowed_origins(error, status) -> None:
+    lambda_ = Recorder(error=error) if error else Recorder()
+    client = TestClient(create_app(invoke=lambda_, cors_origins=("https://lab.example",)))
+    path = "/models/circrna/predict" if error else "/elsewhere"
+    response = client.post(path, content=b"{}", headers={"Origin": "https://lab.example"})
+    assert response.status_code == status
+    assert response.headers["access-control-allow-origin"] == "https://lab.example"
+    assert "Retry-After" in response.headers["access-control-expose-headers"]
+    other = client.post(path, content=b"{}", headers={"Origin": "https://evil.example"})
+    assert "access-control-allow-origin" not in other.headers

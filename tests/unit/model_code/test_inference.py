@@ -315,8 +315,8 @@ def test_protein_sequences_are_scored(protein):
         ('{"inputs": "AC', "application/json", 400, "the body is not valid JSON"),
         ('{"inputs": ' + "[" * 100_000, "application/json", 400, "the body is nested too deeply"),
         (b'{"inputs": "\xff"}', "application/json", 400, "the body is not UTF-8: invalid byte at offset 12"),
-        ('{"inputs": "ACGZT"}', "application/json", 400, "inputs: character 'Z' at position 3 is invalid"),
-        ('{"inputs": ["ACGT", "AC GT1"]}', "application/json", 400, "inputs[1]: character '1' at position 4"),
+        ('{"inputs": "ACGZT"}', "application/json", 400, "inputs: character 'Z' at position 4 is invalid"),
+        ('{"inputs": ["ACGT", "AC GT1"]}', "application/json", 400, "inputs[1]: character '1' at position 5"),
         (
             '{"inputs": [{"text": "ACGT", "text_pair": "ACGT"}]}',
             "application/json",
@@ -335,9 +335,9 @@ def test_protein_sequences_are_scored(protein):
             413,
             "inputs[1]: 2001 characters",
         ),
-        (">a\nACGT\n>b\n\n>c\nACGT", "text/x-fasta", 400, "record 1 (b): the record has no sequence"),
+        (">a\nACGT\n>b\n\n>c\nACGT", "text/x-fasta", 400, "record 2 (b): the record has no sequence"),
         ("ACGT\n>a\nACGT", "text/x-fasta", 400, "FASTA line 1: sequence before the first '>' header"),
-        (">a\nAC*T\n", "text/x-fasta", 400, "record 0 (a): character '*' at position 2"),
+        (">a\nAC*T\n", "text/x-fasta", 400, "record 1 (a): character '*' at position 3"),
         ("", "text/x-fasta", 400, "the FASTA body holds no records"),
         (" \n", "text/plain", 400, "the body is empty"),
         ("ACGT", "text/csv", 415, "content type 'text/csv' is not supported"),
@@ -367,7 +367,7 @@ def test_sequence_content_types_are_refused_for_a_text_preset(entailment):
 def test_protein_letters_are_checked_against_the_protein_alphabet(protein):
     error = refusal(protein, json.dumps({"inputs": ["MKT", "MK TJ"]}))
     assert error.status == 400
-    assert error.message.startswith("inputs[1]: character 'J' at position 3 is invalid")
+    assert error.message.startswith("inputs[1]: character 'J' at position 4 is invalid")
 
 
 @pytest.mark.parametrize("accept", ["application/json", "*/*", None, "", "text/html, application/*;q=0.8"])

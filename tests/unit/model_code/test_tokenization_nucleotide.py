@@ -62,16 +62,18 @@ def test_iupac_ambiguity_codes_map_to_unknown(tokenizer: NucleotideKmerTokenizer
 def test_non_letter_is_value_error_naming_input_and_character(
     tokenizer: NucleotideKmerTokenizer, bad: str, char: str
 ) -> None:
-    with pytest.raises(ValueError, match=rf"input 1: character '{re.escape(char)}' at position \d+"):
+    # Inputs and positions count from 1, as editors and FASTA tools do.
+    position = bad.index(char) + 1
+    with pytest.raises(ValueError, match=rf"input 2: character '{re.escape(char)}' at position {position} "):
         tokenizer(["ACGT", bad], padding=True)
     with pytest.raises(ValueError, match=rf"character '{re.escape(char)}'"):
         tokenizer(bad)
 
 
 def test_empty_or_non_string_input_is_value_error(tokenizer: NucleotideKmerTokenizer) -> None:
-    with pytest.raises(ValueError, match="input 0: the sequence is empty"):
+    with pytest.raises(ValueError, match="input 1: the sequence is empty"):
         tokenizer([">header only\n", "ACGT"], padding=True)
-    with pytest.raises(ValueError, match="input 1: expected a nucleotide sequence string, got int"):
+    with pytest.raises(ValueError, match="input 2: expected a nucleotide sequence string, got int"):
         tokenizer(["ACGT", 7], padding=True)
     with pytest.raises(ValueError, match="text_pair"):
         tokenizer("ACGT", "ACGT")

@@ -49,7 +49,7 @@ def test_batches_pad_and_truncate_to_the_window(tokenizer):
     batch = tokenizer(["MKV", "A" * 40], padding=True, truncation=True, return_tensors="pt")
     assert batch["input_ids"].shape == (2, 16)
     assert batch["attention_mask"][0].tolist() == [1] * 5 + [0] * 11
-    with pytest.raises(ValueError, match="input 1: character 'J'"):
+    with pytest.raises(ValueError, match="input 2: character 'J' at position 2 "):
         tokenizer(["MKV", "MJ"])
 
 

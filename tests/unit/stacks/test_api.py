@@ -33,9 +33,9 @@ def methods(built) -> dict[tuple[str, str], dict]:
 
 ROUTES = {
     ("GET", "/models"),
-    ("POST", "/models/{model}/predict"),
-    ("GET", "/models/{model}/status"),
-    ("POST", "/models/{model}/wake"),
+    ("POST", "/models/{name}/predict"),
+    ("GET", "/models/{name}/status"),
+    ("POST", "/models/{name}/wake"),
 }
 
 
@@ -72,7 +72,7 @@ def test_iam_mode_signs_requests_and_has_no_key(iam_app):
 
 def test_cors_preflight_answers_without_auth(full):
     found = methods(full)
-    options = found[("OPTIONS", "/models/{model}/predict")]
+    options = found[("OPTIONS", "/models/{name}/predict")]
     assert options["AuthorizationType"] == "NONE" and not options.get("ApiKeyRequired", False)
     headers = options["Integration"]["IntegrationResponses"][0]["ResponseParameters"]
     assert headers["method.response.header.Access-Control-Allow-Origin"] == "'*'"
@@ -80,7 +80,7 @@ def test_cors_preflight_answers_without_auth(full):
 
 
 def test_predict_validates_the_body_against_the_model(full):
-    predict = methods(full)[("POST", "/models/{model}/predict")]
+    predict = methods(full)[("POST", "/models/{name}/predict")]
     assert predict["RequestValidatorId"]
     assert set(predict["RequestModels"]) == {"application/json"}
     full.service.has_resource_properties(
@@ -202,3 +202,28 @@ def test_api_is_named_from_the_prefix_and_leaves_the_account_setting_alone(full,
         (api,) = built.service.find_resources("AWS::ApiGateway::RestApi").values()
         assert api["Properties"]["Name"] == name
     assert feature_flags()["@aws-cdk/aws-apigateway:disableCloudWatchRole"] is True
+def test_every_route_of_the_openapi_document_is_deployed(full):
+    from stacks.api_document import PUBLIC_PATHS, load_document, routes
+
+    found = methods(full)
+    documented = {(method, path) for path, verbs in routes(load_document()).items() for method in verbs}
+    assert documented >= ROUTES | {("GET", "/"), ("GET", "/console"), ("GET", "/openapi.json")}
+    assert documented <= set(found)
+    for method, path in documented:
+        # A browser opens the console and the document by navigating, with no key to send.
+        assert found[(method, path)]["ApiKeyRequired"] is (path not in PUBLIC_PATHS), (method, path)
+
+
+def test_predict_model_is_the_documents_request_schema(full):
+    from stacks.api_document import load_document, request_schema
+
+    model = next(iter(full.service.find_resources("AWS::ApiGateway::Model").values()))["Properties"]
+    schema = {key: value for key, value in model["Schema"].items() if key != "$schema"}
+    assert schema == request_schema(load_document())
+
+
+def test_gateway_errors_let_browsers_read_them_and_retry_after(full):
+    for response in full.service.find_resources("AWS::ApiGateway::GatewayResponse").values():
+        headers = response["Properties"]["ResponseParameters"]
+        assert headers["gatewayresponse.header.Access-Control-Allow-Origin"] == "'*'"
+        assert "Retry-After" in headers["gatewayresponse.header.Access-Control-Expose-Headers"]

@@ -88,6 +88,7 @@ def test_environment_follows_the_internals_contract(full):
             "NOTIFY_TOPIC_ARN",
             "MAX_INPUTS",
             "MAX_BODY_BYTES",
+            "CORS_ORIGINS",
             "POWERTOOLS_SERVICE_NAME",
             "POWERTOOLS_METRICS_NAMESPACE",
         }

@@ -16,7 +16,7 @@ from typing import Any
 
 from model_code.package import write_archive
 from stacks.config import DeploymentConfig, ModelConfig
-from stacks.lambda_environment import ServedModel, lambda_environment
+from stacks.lambda_environment import ServedModel, lambda_environment, operator_options
 from stacks.naming import idle_rule_name, sagemaker_base
 
 from .aws import ACCOUNT_ID, REGION
@@ -54,6 +54,7 @@ class Deployment:
                 endpoint_name=model.endpoint_name,
                 endpoint_config_name=model.endpoint_config_name,
                 idle_minutes=model.config.serving.idle_minutes,
+                **operator_options(model.config.serving),
             )
             for name, model in self.models.items()
         ]

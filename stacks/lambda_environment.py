@@ -10,7 +10,8 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from stacks.config import ApiConfig
+from lambdas.seqserve_common.keep_warm import Window
+from stacks.config import ApiConfig, ServingConfig
 
 METRICS_NAMESPACE = "seqserve"
 # The invoker answers inside API Gateway's 29 s integration limit; the idle check has no client waiting.
@@ -28,6 +29,11 @@ class ServedModel:
     endpoint_name: str
     endpoint_config_name: str | None
     idle_minutes: int
+    # Operator features (issue 13): operator_options(serving) fills them.
+    keep_warm: tuple[Window, ...] = ()
+    warm_lead_minutes: int = 10
+    max_lease_minutes: int = 720
+    hourly_price: float | None = None
 
     def as_environment(self) -> dict[str, object]:
         return {
@@ -36,7 +42,21 @@ class ServedModel:
             "endpoint_name": self.endpoint_name,
             "endpoint_config_name": self.endpoint_config_name,
             "idle_minutes": self.idle_minutes,
+            "keep_warm": [window.as_json() for window in self.keep_warm],
+            "warm_lead_minutes": self.warm_lead_minutes,
+            "max_lease_minutes": self.max_lease_minutes,
+            "hourly_price": self.hourly_price,
         }
+
+
+def operator_options(serving: ServingConfig) -> dict[str, object]:
+    """The ServedModel fields that come from a model's serving config (issue 13's features)."""
+    return {
+        "keep_warm": serving.keep_warm,
+        "warm_lead_minutes": serving.warm_lead_minutes,
+        "max_lease_minutes": serving.max_lease_minutes,
+        "hourly_price": serving.hourly_price,
+    }
 
 
 def lambda_environment(

@@ -16,7 +16,7 @@ from stacks.container_environment import container_environment
 from stacks.execution_role import ModelExecutionRole
 from stacks.functions import ServiceFunctions
 from stacks.idle_shutdown import IdleShutdown
-from stacks.lambda_environment import ServedModel
+from stacks.lambda_environment import ServedModel, operator_options
 from stacks.monitoring import ModelMonitoring, api_error_rate_alarm
 from stacks.naming import idle_rule_name, sagemaker_base
 from stacks.notifications import Notifications
@@ -109,6 +109,7 @@ class ServiceStack(Stack):
                     endpoint_name=base,
                     endpoint_config_name=serving.endpoint_config_name,
                     idle_minutes=model.serving.idle_minutes,
+                    **operator_options(model.serving),
                 )
             )
             self.models[model.name] = ModelResources(execution_role=role, serving=serving, pipeline=pipeline)

@@ -10,6 +10,8 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from seqserve_common.keep_warm import Window, WindowError, parse_windows
+
 MODES = ("on_demand", "serverless", "always_on")
 
 
@@ -26,6 +28,11 @@ class ModelSpec:
     # None until a training run records a configuration; the state item's value wins over this one.
     endpoint_config_name: str | None
     idle_minutes: int
+    # Operator features (issue 13); defaults keep a spec without them valid.
+    keep_warm: tuple[Window, ...] = ()
+    warm_lead_minutes: int = 10
+    max_lease_minutes: int = 720
+    hourly_price: float | None = None
 
     @property
     def on_demand(self) -> bool:
@@ -84,7 +91,28 @@ def _model_spec(name: str, raw: object) -> ModelSpec:
         endpoint_name=raw["endpoint_name"],
         endpoint_config_name=config_name,
         idle_minutes=idle_minutes,
+        **_operator_fields(where, raw),
     )
+
+
+def _operator_fields(where: str, raw: dict) -> dict[str, object]:
+    """keep_warm, warm_lead_minutes, max_lease_minutes, hourly_price: all optional."""
+    try:
+        windows = parse_windows(raw.get("keep_warm") or [])
+    except WindowError as error:
+        detail = str(error) if str(error).startswith("[") else f": {error}"
+        raise SettingsError(f"{where}.keep_warm{detail}") from None
+    fields: dict[str, object] = {"keep_warm": windows}
+    for key in ("warm_lead_minutes", "max_lease_minutes"):
+        value = raw.get(key, ModelSpec.__dataclass_fields__[key].default)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise SettingsError(f"{where}.{key} must be a non-negative integer, got {value!r}")
+        fields[key] = value
+    price = raw.get("hourly_price")
+    if price is not None and (isinstance(price, bool) or not isinstance(price, int | float) or price <= 0):
+        raise SettingsError(f"{where}.hourly_price must be a positive number or null, got {price!r}")
+    fields["hourly_price"] = None if price is None else float(price)
+    return fields
 
 
 def parse_settings(environ: Mapping[str, str]) -> Settings:

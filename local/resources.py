@@ -43,6 +43,7 @@ class Deployment:
     topic_arn: str
     models: Mapping[str, DeployedModel]
     config: DeploymentConfig
+    history_table: str | None = None
 
     def lambda_environment(self) -> dict[str, str]:
         """The variables the CDK app sets on both Lambdas, built by the same function."""
@@ -64,6 +65,7 @@ class Deployment:
             idle_rule_name=self.rule_name,
             topic_arn=self.topic_arn,
             api=self.config.api,
+            history_table=self.history_table,
         )
 
 
@@ -90,6 +92,22 @@ def create_deployment(
         KeySchema=[{"AttributeName": "model", "KeyType": "HASH"}],
         AttributeDefinitions=[{"AttributeName": "model", "AttributeType": "S"}],
         BillingMode="PAY_PER_REQUEST",
+    )
+    history = f"{stack_name}-history"
+    clients["dynamodb"].create_table(
+        TableName=history,
+        KeySchema=[
+            {"AttributeName": "model", "KeyType": "HASH"},
+            {"AttributeName": "at", "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[
+            {"AttributeName": "model", "AttributeType": "S"},
+            {"AttributeName": "at", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    clients["dynamodb"].update_time_to_live(
+        TableName=history, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"}
     )
     topic_arn = clients["sns"].create_topic(Name=f"{stack_name}-lifecycle")["TopicArn"]
     on_demand = [config.model(name) for name in model_dirs if config.model(name).serving.mode == "on_demand"]
@@ -129,5 +147,11 @@ def create_deployment(
             model_data_url=data_url,
         )
     return Deployment(
-        bucket=bucket, table=table, rule_name=rule_name, topic_arn=topic_arn, models=models, config=config
+        bucket=bucket,
+        table=table,
+        rule_name=rule_name,
+        topic_arn=topic_arn,
+        models=models,
+        config=config,
+        history_table=history,
     )

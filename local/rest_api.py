@@ -48,6 +48,8 @@ RESOURCES = (
     Resource(path="/models/{model}/predict", methods=("POST",)),
     Resource(path="/models/{model}/status", methods=("GET",)),
     Resource(path="/models/{model}/wake", methods=("POST",)),
+    Resource(path="/models/{model}/sleep", methods=("POST",)),
+    Resource(path="/models/{model}/lease", methods=("DELETE",)),
 )
 
 

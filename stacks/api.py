@@ -149,7 +149,7 @@ class PredictionApi(Construct):
             ),
             default_cors_preflight_options=apigw.CorsOptions(
                 allow_origins=list(config.cors_origins),
-                allow_methods=["GET", "POST", "OPTIONS"],
+                allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
                 allow_headers=[
                     "Content-Type",
                     "X-Api-Key",
@@ -184,6 +184,9 @@ class PredictionApi(Construct):
         )
         model.add_resource("status").add_method("GET", integration)
         model.add_resource("wake").add_method("POST", integration)
+        # Operator routes (issue 13).
+        model.add_resource("sleep").add_method("POST", integration)
+        model.add_resource("lease").add_method("DELETE", integration)
         self._gateway_errors(config)
         if api_key_auth:
             self._usage_plan(config)

@@ -48,6 +48,7 @@ class ServiceFunctions(Construct):
         notifications: Notifications,
         idle_rule_name: str,
         api: ApiConfig,
+        history: dynamodb.ITableV2 | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
@@ -58,6 +59,7 @@ class ServiceFunctions(Construct):
             idle_rule_name=idle_rule_name,
             topic_arn=notifications.topic.topic_arn,
             api=api,
+            history_table=None if history is None else history.table_name,
         )
         powertools = lambda_.LayerVersion.from_layer_version_arn(
             self, "Powertools", ssm.StringParameter.value_for_string_parameter(self, POWERTOOLS_PARAMETER)
@@ -85,6 +87,10 @@ class ServiceFunctions(Construct):
         )
         self._grant_invoker(stack, models, table)
         self._grant_idle_checker(stack, models, table, notifications)
+        if history is not None:
+            # Usage history (issue 13): both record transitions; the invoker counts requests and reads.
+            history.grant(self.invoker.role, "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query")
+            history.grant(self.idle_checker.role, "dynamodb:PutItem")
 
     def _function(
         self,
@@ -162,7 +168,12 @@ class ServiceFunctions(Construct):
             role.add_to_principal_policy(
                 iam.PolicyStatement(
                     sid="WakeOwnEndpoints",
-                    actions=["sagemaker:CreateEndpoint", "sagemaker:DescribeEndpoint"],
+                    # DeleteEndpoint: POST /models/{m}/sleep puts a model down now (issue 13).
+                    actions=[
+                        "sagemaker:CreateEndpoint",
+                        "sagemaker:DescribeEndpoint",
+                        "sagemaker:DeleteEndpoint",
+                    ],
                     resources=self._endpoint_arns(stack, models, on_demand_only=True),
                 )
             )
@@ -193,8 +204,27 @@ class ServiceFunctions(Construct):
             role.add_to_principal_policy(
                 iam.PolicyStatement(
                     sid="SleepOwnEndpoints",
-                    actions=["sagemaker:DescribeEndpoint", "sagemaker:DeleteEndpoint"],
+                    # CreateEndpoint: the reconciler wakes a model before its keep-warm window (issue 13).
+                    actions=[
+                        "sagemaker:DescribeEndpoint",
+                        "sagemaker:DeleteEndpoint",
+                        "sagemaker:CreateEndpoint",
+                    ],
                     resources=endpoints,
+                )
+            )
+            config_arns = [
+                sagemaker_arn(stack, "endpoint-config", f"{m.endpoint_name}-*")
+                for m in models
+                if m.mode == "on_demand"
+            ] + [
+                sagemaker_arn(stack, "endpoint-config", m.endpoint_config_name)
+                for m in models
+                if m.mode == "on_demand" and m.endpoint_config_name is not None
+            ]
+            role.add_to_principal_policy(
+                iam.PolicyStatement(
+                    sid="UseOwnEndpointConfigs", actions=["sagemaker:CreateEndpoint"], resources=config_arns
                 )
             )
         role.add_to_principal_policy(

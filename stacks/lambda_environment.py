@@ -60,10 +60,18 @@ def operator_options(serving: ServingConfig) -> dict[str, object]:
 
 
 def lambda_environment(
-    *, table_name: str, models: Iterable[ServedModel], idle_rule_name: str, topic_arn: str, api: ApiConfig
+    *,
+    table_name: str,
+    models: Iterable[ServedModel],
+    idle_rule_name: str,
+    topic_arn: str,
+    api: ApiConfig,
+    history_table: str | None = None,
 ) -> dict[str, str]:
     """The variables both functions get (each adds its own ``POWERTOOLS_SERVICE_NAME``)."""
+    history = {"HISTORY_TABLE": history_table} if history_table is not None else {}
     return {
+        **history,
         "STATE_TABLE": table_name,
         # json.dumps keeps the contract's nulls (CDK's to_json_string drops them); on AWS, CDK turns the
         # token of a CloudFormation-named endpoint configuration inside the string into Fn::Join.

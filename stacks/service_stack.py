@@ -129,6 +129,7 @@ class ServiceStack(Stack):
             notifications=notifications,
             idle_rule_name=rule_name,
             api=config.api,
+            history=storage.history,
         )
         on_demand = config.on_demand_models or config.models
         IdleShutdown(

@@ -13,9 +13,12 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 from botocore.exceptions import BotoCoreError, ClientError
+from seqserve_common.desired import up_reasons
 from seqserve_common.endpoints import EndpointStatus, delete_endpoint, describe_endpoint
+from seqserve_common.history import History
 from seqserve_common.lifecycle import State, idle_cutoff
 from seqserve_common.metrics import emit
+from seqserve_common.reasons import should_wake
 from seqserve_common.settings import ModelSpec, Settings
 from seqserve_common.state import StateItem, StateStore
 
@@ -40,7 +43,10 @@ class IdleChecker:
     ) -> None:
         self._settings = settings
         self._sagemaker = sagemaker
-        self._store = StateStore(dynamodb=dynamodb, table=settings.state_table)
+        history = History(dynamodb=dynamodb, table=settings.history_table, logger=logger)
+        self._store = StateStore(
+            dynamodb=dynamodb, table=settings.state_table, on_transition=history.record_transition
+        )
         self._events = events
         self._sns = sns
         self._clock = clock
@@ -84,7 +90,21 @@ class IdleChecker:
                 "model is asleep but its endpoint exists; left alone",
                 extra={"model": spec.name, "endpoint_status": endpoint.status},
             )
-        return state
+            return state
+        reason = should_wake(spec, item, self._clock())
+        return state if reason is None else self._wake(spec, item, reason)
+
+    def _wake(self, spec: ModelSpec, item: StateItem, reason: str) -> State:
+        """Wake an asleep model a keep-warm window, lease or queued job asks for (issue 13)."""
+        config_name = item.endpoint_config_name or spec.endpoint_config_name
+        if config_name is None or not self._move(item, to=State.WAKING):
+            return item.state if config_name is None else self._now_state(spec.name)
+        self._logger.info("waking the model", extra={"model": spec.name, "reason": reason})
+        # A create that fails leaves "waking" without an endpoint, which the grace below sends back to
+        # asleep, and the next run tries again.
+        self._sagemaker.create_endpoint(EndpointName=spec.endpoint_name, EndpointConfigName=config_name)
+        emit("WakesStarted", model=spec.name)
+        return State.WAKING
 
     def _move(self, item: StateItem, *, to: State, **kwargs: Any) -> bool:
         """Try the conditional transition; False when another caller changed the state first."""
@@ -118,8 +138,7 @@ class IdleChecker:
             return State.ASLEEP if self._move(item, to=State.ASLEEP) else self._now_state(spec.name)
         now = self._clock()
         cutoff = idle_cutoff(now=now, idle_minutes=spec.idle_minutes)
-        last_used = max(item.last_invoked_at or 0.0, item.state_changed_at or 0.0)
-        if last_used >= cutoff:
+        if up_reasons(spec=spec, item=item, now=now):
             return item.state
         # The condition re-checks last_invoked_at, so a request recorded since the read keeps it awake.
         if not self._move(item, to=State.SLEEPING, idle_before=cutoff):

@@ -11,8 +11,11 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from botocore.exceptions import BotoCoreError, ClientError
+from seqserve_common.desired import up_reasons
+from seqserve_common.history import History
 from seqserve_common.lifecycle import State
 from seqserve_common.metrics import emit
+from seqserve_common.reasons import status_fields
 from seqserve_common.settings import ModelSpec, Settings
 from seqserve_common.state import StateStore
 
@@ -24,6 +27,7 @@ from invoker.api_error import (
     json_response,
 )
 from invoker.endpoint_call import EndpointDown, ModelAnswered, invoke
+from invoker.operator_routes import Operator, operator_router
 from invoker.payload import check_predict_body
 from invoker.recorder import InvocationRecorder
 from invoker.waker import Waker
@@ -34,6 +38,9 @@ ROUTES = (
     ("GET", re.compile(r"^/models/[^/]+/status$")),
     ("POST", re.compile(r"^/models/[^/]+/wake$")),
     ("POST", re.compile(r"^/models/[^/]+/predict$")),
+    ("POST", re.compile(r"^/models/[^/]+/sleep$")),
+    ("DELETE", re.compile(r"^/models/[^/]+/lease$")),
+    ("GET", re.compile(r"^/models/[^/]+/usage$")),
 )
 
 
@@ -62,7 +69,8 @@ def build_app(
     logger: Logger,
 ) -> APIGatewayRestResolver:
     app = APIGatewayRestResolver()
-    store = StateStore(dynamodb=dynamodb, table=settings.state_table)
+    history = History(dynamodb=dynamodb, table=settings.history_table, logger=logger)
+    store = StateStore(dynamodb=dynamodb, table=settings.state_table, on_transition=history.record_transition)
     recorder = InvocationRecorder(store=store, clock=clock, logger=logger)
     waker = Waker(
         store=store,
@@ -72,6 +80,16 @@ def build_app(
         clock=clock,
         logger=logger,
     )
+    operator = Operator(
+        settings=settings,
+        store=store,
+        history=history,
+        dynamodb=dynamodb,
+        sagemaker=sagemaker,
+        clock=clock,
+        logger=logger,
+    )
+    app.include_router(operator_router(operator))
 
     def model_spec(name: str) -> ModelSpec:
         spec = settings.models.get(name)
@@ -99,6 +117,8 @@ def build_app(
             "idle_minutes": spec.idle_minutes,
             **item.to_json(),
         }
+        now = clock()
+        body.update(status_fields(spec, item, now, up_reasons=up_reasons(spec=spec, item=item, now=now)))
         return json_response(200, body)
 
     @app.post("/models/<name>/wake")
@@ -110,12 +130,14 @@ def build_app(
                 "not_on_demand",
                 f"model {name} is served in mode {spec.mode}; only on_demand models sleep",
             )
+        lease_minutes = operator.lease_minutes(spec, app.current_event.body)
         state = waker.wake(spec, endpoint_down=False, retry_failed=True)
+        answer: dict[str, object] = {"model": name, "state": state.value}
+        if lease_minutes is not None:
+            answer["lease_until"] = operator.set_lease(spec, lease_minutes)
         if state is State.AWAKE:
-            return json_response(200, {"model": name, "state": state.value})
-        return json_response(
-            202, {"model": name, "state": state.value}, headers={"Retry-After": str(RETRY_WAKING_SECONDS)}
-        )
+            return json_response(200, answer)
+        return json_response(202, answer, headers={"Retry-After": str(RETRY_WAKING_SECONDS)})
 
     @app.post("/models/<name>/predict")
     def predict(name: str) -> Response:
@@ -138,9 +160,11 @@ def build_app(
                 503, "waking", f"model {name} is waking up; retry later", retry_after=RETRY_WAKING_SECONDS
             ) from None
         except ModelAnswered:
+            history.count_request(name, at=clock())
             if spec.on_demand:
                 recorder.record(spec)
             raise
+        history.count_request(name, at=clock())
         if spec.on_demand:
             recorder.record(spec)
         emit("Predictions", model=name)

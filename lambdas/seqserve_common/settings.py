@@ -47,6 +47,8 @@ class Settings:
     notify_topic_arn: str | None = None
     max_inputs: int = 64
     max_body_bytes: int = 1_000_000
+    # Issue 13's usage history (None: not recorded, and GET usage says so).
+    history_table: str | None = None
 
 
 def _required(environ: Mapping[str, str], key: str) -> str:
@@ -131,4 +133,5 @@ def parse_settings(environ: Mapping[str, str]) -> Settings:
         notify_topic_arn=environ.get("NOTIFY_TOPIC_ARN") or None,
         max_inputs=_positive_int(environ, "MAX_INPUTS", Settings.max_inputs),
         max_body_bytes=_positive_int(environ, "MAX_BODY_BYTES", Settings.max_body_bytes),
+        history_table=environ.get("HISTORY_TABLE") or None,
     )

@@ -7,7 +7,7 @@ they lost instead of overwriting each other.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +27,8 @@ class StateItem:
     state_changed_at: float | None = None
     endpoint_config_name: str | None = None
     failure_reason: str | None = None
+    # Issue 13: epoch until which an operator's lease holds the model up (POST /wake keep_warm_minutes).
+    lease_until: float | None = None
 
     @property
     def state(self) -> State:
@@ -54,9 +56,17 @@ def _epoch(value: float) -> dict[str, str]:
 
 
 class StateStore:
-    def __init__(self, *, dynamodb: Any, table: str) -> None:
+    def __init__(
+        self,
+        *,
+        dynamodb: Any,
+        table: str,
+        on_transition: Callable[[StateItem, StateItem], None] | None = None,
+    ) -> None:
         self._dynamodb = dynamodb
         self._table = table
+        # Told of every transition that won its condition (issue 13's usage history); must not raise.
+        self._on_transition = on_transition
 
     def get(self, model: str) -> StateItem:
         item = self._dynamodb.get_item(
@@ -70,6 +80,7 @@ class StateStore:
             state_changed_at=_number(item, "state_changed_at"),
             endpoint_config_name=_string(item, "endpoint_config_name"),
             failure_reason=_string(item, "failure_reason"),
+            lease_until=_number(item, "lease_until"),
         )
 
     def transition(
@@ -119,14 +130,18 @@ class StateStore:
             if error.response["Error"]["Code"] == CONDITION_FAILED:
                 return None
             raise
-        return StateItem(
+        moved = StateItem(
             model=seen.model,
             stored_state=to,
             last_invoked_at=seen.last_invoked_at,
             state_changed_at=round(now, 3),
             endpoint_config_name=seen.endpoint_config_name,
             failure_reason=failure_reason,
+            lease_until=seen.lease_until,
         )
+        if self._on_transition is not None:
+            self._on_transition(seen, moved)
+        return moved
 
     def record_invocation(self, model: str, *, at: float) -> bool:
         """Move ``last_invoked_at`` forward to ``at``; False if a later time is already stored."""

@@ -101,6 +101,10 @@ def test_models_variable_is_what_the_lambda_settings_parser_accepts(full):
         "endpoint_name": "seqserve-service-circrna",
         "endpoint_config_name": None,
         "idle_minutes": 15,
+        "keep_warm": [],
+        "warm_lead_minutes": 10,
+        "max_lease_minutes": 720,
+        "hourly_price": None,
     }
     # The artifact given in config makes an endpoint configuration the Lambdas start from.
     assert "Model-aptamers/Serving/EndpointConfig" in config_ids[models["aptamers"]["endpoint_config_name"]]
@@ -130,11 +134,26 @@ def test_invoker_invokes_only_these_endpoints_and_wakes_only_on_demand_ones(full
     assert f"{SAGEMAKER}:endpoint-config/seqserve-service-aptamers-*" in configs
     assert any("ModelaptamersServingEndpointConfig" in r for r in configs)
     assert allowed["sagemaker:describeendpoint"] == {endpoint + "circrna", endpoint + "aptamers"}
-    assert "sagemaker:deleteendpoint" not in allowed
+    # POST /models/{m}/sleep (issue 13) deletes only on-demand endpoints.
+    assert allowed["sagemaker:deleteendpoint"] == {endpoint + "circrna", endpoint + "aptamers"}
     assert allowed["events:enablerule"] == {RULE}
-    (table,) = allowed["dynamodb:updateitem"]
-    assert TABLE_ARN.fullmatch(table)
-    assert {a for a in allowed if a.startswith("dynamodb:")} == {"dynamodb:getitem", "dynamodb:updateitem"}
+    assert any(TABLE_ARN.fullmatch(table) for table in allowed["dynamodb:updateitem"])
+    assert allowed["dynamodb:getitem"] == {
+        t for t in allowed["dynamodb:updateitem"] if TABLE_ARN.fullmatch(t)
+    }
+    # The usage history: transitions, request counts, the usage report's query.
+    history = allowed["dynamodb:query"]
+    assert (
+        len(history) == 1
+        and history <= allowed["dynamodb:putitem"]
+        and history <= allowed["dynamodb:updateitem"]
+    )
+    assert {a for a in allowed if a.startswith("dynamodb:")} == {
+        "dynamodb:getitem",
+        "dynamodb:updateitem",
+        "dynamodb:putitem",
+        "dynamodb:query",
+    }
 
 
 def test_idle_checker_deletes_only_on_demand_endpoints(full):
@@ -142,10 +161,17 @@ def test_idle_checker_deletes_only_on_demand_endpoints(full):
     endpoint = f"{SAGEMAKER}:endpoint/seqserve-service-"
     assert allowed["sagemaker:deleteendpoint"] == {endpoint + "circrna", endpoint + "aptamers"}
     assert allowed["sagemaker:describeendpoint"] == {endpoint + "circrna", endpoint + "aptamers"}
-    assert "sagemaker:createendpoint" not in allowed and "sagemaker:invokeendpoint" not in allowed
+    # It wakes a model before its keep-warm window (issue 13): on-demand endpoints only.
+    create = allowed["sagemaker:createendpoint"]
+    assert {r for r in create if ":endpoint/" in r} == {endpoint + "circrna", endpoint + "aptamers"}
+    assert "sagemaker:invokeendpoint" not in allowed
     assert allowed["events:disablerule"] == allowed["events:enablerule"] == {RULE}
     assert allowed["sns:publish"] == {"${NotificationsTopicAE679CBD}"}
-    assert {a for a in allowed if a.startswith("dynamodb:")} == {"dynamodb:getitem", "dynamodb:updateitem"}
+    assert {a for a in allowed if a.startswith("dynamodb:")} == {
+        "dynamodb:getitem",
+        "dynamodb:updateitem",
+        "dynamodb:putitem",
+    }
 
 
 def test_only_xray_and_the_topic_key_are_unscoped(full):
@@ -166,7 +192,7 @@ def test_every_action_the_lambda_code_calls_is_granted(full):
     calls = set(
         re.findall(
             r"\.(invoke_endpoint|create_endpoint|describe_endpoint|delete_endpoint|"
-            r"get_item|update_item|put_item|enable_rule|disable_rule|publish)\(",
+            r"get_item|update_item|put_item|enable_rule|disable_rule|publish|query)\(",
             source,
         )
     )
@@ -182,6 +208,7 @@ def test_every_action_the_lambda_code_calls_is_granted(full):
         "enable_rule": "events",
         "disable_rule": "events",
         "publish": "sns",
+        "query": "dynamodb",
     }
     missing = {f"{services[c]}:{c.replace('_', '')}" for c in calls} - set(granted)
     assert calls and not missing

@@ -11,10 +11,12 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 install: $(STAMP)
 
-$(STAMP): requirements.txt requirements-dev.txt
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt -r requirements-dev.txt
+	# The `seqserve` CLI (pyproject.toml's console script); setuptools comes from PyPI in pip's build isolation.
+	$(PY) -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
 lint: $(STAMP)

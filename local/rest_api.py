@@ -50,6 +50,7 @@ RESOURCES = (
     Resource(path="/models/{model}/wake", methods=("POST",)),
     Resource(path="/models/{model}/sleep", methods=("POST",)),
     Resource(path="/models/{model}/lease", methods=("DELETE",)),
+    Resource(path="/models/{model}/usage", methods=("GET",)),
 )
 
 

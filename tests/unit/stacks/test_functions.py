@@ -70,6 +70,10 @@ def test_environment_follows_the_internals_contract(full):
             "MAX_BODY_BYTES",
             "POWERTOOLS_SERVICE_NAME",
             "POWERTOOLS_METRICS_NAMESPACE",
+            "HISTORY_TABLE",
+        }
+        assert env["HISTORY_TABLE"] == {
+            "Fn::ImportValue": "seqserve-stateful:ExportsOutputRefHistoryTable0780ACA8"
         }
         assert env["STATE_TABLE"] == {
             "Fn::ImportValue": "seqserve-stateful:ExportsOutputRefStateTableB9CBD53A"

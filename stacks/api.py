@@ -187,6 +187,9 @@ class PredictionApi(Construct):
         # Operator routes (issue 13).
         model.add_resource("sleep").add_method("POST", integration)
         model.add_resource("lease").add_method("DELETE", integration)
+        model.add_resource("usage").add_method(
+            "GET", integration, request_parameters={"method.request.querystring.days": False}
+        )
         self._gateway_errors(config)
         if api_key_auth:
             self._usage_plan(config)

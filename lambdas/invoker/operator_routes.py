@@ -19,7 +19,7 @@ from seqserve_common.history import History
 from seqserve_common.keep_warm import active
 from seqserve_common.lifecycle import State
 from seqserve_common.metrics import emit
-from seqserve_common.reasons import iso, jobs_reason, lead_seconds
+from seqserve_common.reasons import iso, lead_seconds
 from seqserve_common.settings import ModelSpec, Settings
 from seqserve_common.state import StateStore
 from seqserve_common.usage import MAX_DAYS, daily_usage, day_starts
@@ -128,10 +128,6 @@ class Operator:
                 f"{iso(held.end)}; it cannot be put to sleep inside it (change serving.keep_warm)",
             )
         item = self._store.get(spec.name)
-        if jobs_reason(item, now):
-            raise ApiError(
-                409, "jobs_waiting", f"model {spec.name} has queued predictions waiting; it sleeps once done"
-            )
         if item.state is State.WAKING:
             raise ApiError(
                 409,

@@ -1,7 +1,7 @@
 """Should this model be up? The one function the reconciler asks (interfaces.md #1).
 
 The reconciler puts a model down only when ``up_reasons`` is empty. ``traffic`` is the lifecycle's own
-reason; ``window``, ``lease`` and ``jobs`` are the operator features' (``seqserve_common.reasons``).
+reason; ``window`` and ``lease`` are the operator features' (``seqserve_common.reasons``).
 """
 
 from __future__ import annotations

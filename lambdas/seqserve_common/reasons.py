@@ -5,7 +5,6 @@ The reasons (DESIGN.md, endpoint lifecycle; interfaces.md #1):
   (waking or awake) counts as a use, so a model woken on purpose is not put down at once.
 - ``window``: a keep-warm window holds it, counting ``warm_lead_minutes`` before each start.
 - ``lease``: an operator's lease (``lease_until``) has not run out.
-- ``jobs``: queued predictions wait for it (``jobs_waiting`` on the state item).
 ``desired.up_reasons`` lists them; the reconciler puts a model down only when the list is empty, and
 wakes an asleep one when ``should_wake`` names a reason (``traffic`` never wakes: a request does).
 """
@@ -58,22 +57,18 @@ def lease_reason(item: StateItem, now: float) -> str | None:
     return "lease" if item.lease_until is not None and now < item.lease_until else None
 
 
-def jobs_reason(item: StateItem, now: float) -> str | None:
-    """Queued predictions keep the model up while any waits (``jobs_waiting`` > 0)."""
-    return "jobs" if getattr(item, "jobs_waiting", 0) > 0 else None
-
-
 def operator_reasons(spec: ModelSpec, item: StateItem, now: float) -> list[str]:
     """The reasons besides traffic, in a fixed order."""
-    found = (window_reason(spec, now), lease_reason(item, now), jobs_reason(item, now))
+    found = (window_reason(spec, now), lease_reason(item, now))
     return [reason for reason in found if reason is not None]
 
 
 def should_wake(spec: ModelSpec, item: StateItem, now: float) -> str | None:
     """Why the reconciler must wake this asleep model now, or None.
 
-    Only ``asleep`` is woken: ``sleeping`` finishes its delete first (the next run wakes it), and a
-    ``failed`` model waits for an explicit wake, so a failing endpoint is not recreated in a loop.
+    Only ``asleep`` is woken (a window or a lease; ``traffic`` never wakes, a request does):
+    ``sleeping`` finishes its delete first (the next run wakes it), and a ``failed`` model waits for an
+    explicit wake, so a failing endpoint is not recreated in a loop.
     """
     if not spec.on_demand or item.state is not State.ASLEEP:
         return None
@@ -82,15 +77,13 @@ def should_wake(spec: ModelSpec, item: StateItem, now: float) -> str | None:
         return f"keep-warm window {held.window.label} (from {iso(held.start)} to {iso(held.end)})"
     if lease_reason(item, now):
         return f"lease until {iso(item.lease_until or now)}"
-    if jobs_reason(item, now):
-        return f"{item.jobs_waiting} queued prediction(s) waiting"  # type: ignore[attr-defined]
     return None
 
 
 def next_down_at(spec: ModelSpec, item: StateItem, now: float) -> float | None:
     """When, with no further traffic, no reason holds an up model any more (the reconciler's next run
-    after it puts it down); None when it is not up or queued jobs hold it for an unknown time."""
-    if not spec.on_demand or item.state not in UP_STATES or jobs_reason(item, now):
+    after it puts it down); None when it is not up."""
+    if not spec.on_demand or item.state not in UP_STATES:
         return None
     moment = now
     for _ in range(MAX_CHAIN):

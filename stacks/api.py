@@ -156,6 +156,7 @@ class PredictionApi(Construct):
                     "Authorization",
                     "X-Amz-Date",
                     "X-Amz-Security-Token",
+                    "Prefer",
                 ],
             ),
             default_method_options=method_options,

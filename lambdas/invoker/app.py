@@ -29,6 +29,7 @@ from invoker.api_error import (
 from invoker.endpoint_call import EndpointDown, ModelAnswered, invoke
 from invoker.operator_routes import Operator, operator_router
 from invoker.payload import check_predict_body
+from invoker.prefer import hold, preferred_wait
 from invoker.recorder import InvocationRecorder
 from invoker.waker import Waker
 
@@ -144,21 +145,36 @@ def build_app(
         spec = model_spec(name)
         raw = request_body(app.current_event.body, base64_encoded=app.current_event.is_base64_encoded)
         check_predict_body(raw, max_inputs=settings.max_inputs, max_body_bytes=settings.max_body_bytes)
+        wait = preferred_wait(app.current_event.headers)
+
+        def call() -> str:
+            return invoke(runtime, model=name, endpoint_name=spec.endpoint_name, body=raw)
+
         try:
-            answer = invoke(runtime, model=name, endpoint_name=spec.endpoint_name, body=raw)
-        except EndpointDown:
-            emit("EndpointDown", model=name)
-            if not spec.on_demand:
-                raise ApiError(
-                    503,
-                    "unavailable",
-                    f"model {name}'s endpoint is not in service; retry later",
-                    retry_after=RETRY_UNAVAILABLE_SECONDS,
-                ) from None
-            waker.wake(spec, endpoint_down=True, retry_failed=False)
-            raise ApiError(
-                503, "waking", f"model {name} is waking up; retry later", retry_after=RETRY_WAKING_SECONDS
-            ) from None
+            try:
+                answer = call()
+            except EndpointDown:
+                emit("EndpointDown", model=name)
+                if not spec.on_demand:
+                    raise ApiError(
+                        503,
+                        "unavailable",
+                        f"model {name}'s endpoint is not in service; retry later",
+                        retry_after=RETRY_UNAVAILABLE_SECONDS,
+                    ) from None
+                waker.wake(spec, endpoint_down=True, retry_failed=False)
+                held = None
+                if wait:
+                    remaining = getattr(app.lambda_context, "get_remaining_time_in_millis", None)
+                    held = hold(call, seconds=wait, remaining_ms=remaining)
+                if held is None:
+                    raise ApiError(
+                        503,
+                        "waking",
+                        f"model {name} is waking up; retry later",
+                        retry_after=RETRY_WAKING_SECONDS,
+                    ) from None
+                answer = held
         except ModelAnswered:
             history.count_request(name, at=clock())
             if spec.on_demand:

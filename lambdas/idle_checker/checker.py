@@ -65,7 +65,8 @@ class IdleChecker:
             except (ClientError, BotoCoreError):
                 self._logger.exception("idle check failed for a model", extra={"model": spec.name})
                 results[spec.name] = ERROR
-        if set(results.values()) <= QUIET_STATES:
+        # A keep-warm window needs the check to run while everything sleeps, to wake its model in time.
+        if set(results.values()) <= QUIET_STATES and not any(spec.keep_warm for spec in self.watched):
             self._stop_schedule()
         return results
 

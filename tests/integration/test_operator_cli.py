@@ -74,3 +74,39 @@ def test_cli_errors_are_one_line_and_non_zero(stack, tmp_path, monkeypatch, caps
     assert len(err) == 1 and "HTTP 404" in err[0] and "model 'nosuch' is not deployed" in err[0]
     assert main(["--local", "usage", "circrna", "--days", "0"]) == 1
     assert "days must be an integer from 1 to 90" in capsys.readouterr().err
+
+
+def test_serve_tells_seqserve_local_where_it_is(trained_model, tmp_path, monkeypatch):
+    """`python -m local serve` writes the state file once it takes requests and removes it on Ctrl-C;
+    the installed CLI (run as `python -m seqserve_cli`) finds the API through it."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from tests.integration.test_serve_command import REPO_ROOT, read_lines, serve, stop_everything
+
+    state = tmp_path / "local.json"
+    monkeypatch.setenv("SEQSERVE_LOCAL_STATE", str(state))
+    process = serve("--model", f"circrna={trained_model}", "--work-dir", str(tmp_path / "work"))
+    try:
+        lines = read_lines(process)
+        output = [lines.get(timeout=180)]
+        while not output[-1].startswith("API: "):
+            output.append(lines.get(timeout=180))
+        api_url = output[-1].split("API: ", 1)[1].strip()
+        assert json.loads(state.read_text())["api"] == api_url
+        listed = subprocess.run(
+            [sys.executable, "-m", "seqserve_cli", "--local", "--json", "models"],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert listed.returncode == 0, listed.stderr
+        assert [m["model"] for m in json.loads(listed.stdout)["models"]] == ["circrna"]
+        os.killpg(process.pid, signal.SIGINT)
+        assert process.wait(timeout=60) == 0
+        assert not state.exists()
+    finally:
+        stop_everything(process)

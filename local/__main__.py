@@ -115,9 +115,9 @@ def _serve(stack) -> int:
     from seqserve_cli.local_state import remove_state, write_state
 
     stack.start()
-    print(f"API: {stack.api_url}", flush=True)
-    # `seqserve --local` reads the URL from here.
+    # `seqserve --local` reads the URL from here; written first, so it exists once "API:" is printed.
     write_state(api_url=stack.api_url, aws_url=stack.moto.url)
+    print(f"API: {stack.api_url}", flush=True)
     try:
         stop.wait()
     finally:

@@ -181,10 +181,17 @@ def _serve(stack) -> int:
     # Ctrl-C and SIGTERM end the run the same way: through stack.stop(), which stops every child.
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
+    from seqserve_cli.local_state import remove_state, write_state
+
     stack.start()
+    # `seqserve --local` reads the URL from here; written first, so it exists once "API:" is printed.
+    write_state(api_url=stack.api_url, aws_url=stack.moto.url)
     _announce(stack)
     print(f"API: {stack.api_url}", flush=True)
-    stop.wait()
+    try:
+        stop.wait()
+    finally:
+        remove_state()
     return 0
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from model_code.package import write_archive
 from stacks.config import DeploymentConfig, ModelConfig
-from stacks.lambda_environment import ServedModel, lambda_environment
+from stacks.lambda_environment import ServedModel, lambda_environment, operator_options
 from stacks.naming import endpoint_prefix, idle_rule_name, sagemaker_base
 
 from .aws import ACCOUNT_ID, REGION
@@ -43,6 +43,7 @@ class Deployment:
     topic_arn: str
     models: Mapping[str, DeployedModel]
     config: DeploymentConfig
+    history_table: str | None = None
 
     def lambda_environment(self) -> dict[str, str]:
         """The variables the CDK app sets on both Lambdas, built by the same function."""
@@ -55,6 +56,7 @@ class Deployment:
                 endpoint_config_name=model.endpoint_config_name,
                 idle_minutes=model.config.serving.idle_minutes,
                 max_wake_minutes=model.config.serving.max_wake_minutes,
+                **operator_options(model.config.serving),
             )
             for name, model in self.models.items()
         ]
@@ -64,6 +66,7 @@ class Deployment:
             topic_arn=self.topic_arn,
             endpoint_prefix=endpoint_prefix(self.config.prefix),
             api=self.config.api,
+            history_table=self.history_table,
         )
 
 
@@ -90,6 +93,22 @@ def create_deployment(
         KeySchema=[{"AttributeName": "model", "KeyType": "HASH"}],
         AttributeDefinitions=[{"AttributeName": "model", "AttributeType": "S"}],
         BillingMode="PAY_PER_REQUEST",
+    )
+    history = f"{stack_name}-history"
+    clients["dynamodb"].create_table(
+        TableName=history,
+        KeySchema=[
+            {"AttributeName": "model", "KeyType": "HASH"},
+            {"AttributeName": "at", "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[
+            {"AttributeName": "model", "AttributeType": "S"},
+            {"AttributeName": "at", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    clients["dynamodb"].update_time_to_live(
+        TableName=history, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"}
     )
     topic_arn = clients["sns"].create_topic(Name=f"{stack_name}-lifecycle")["TopicArn"]
     on_demand = [config.model(name) for name in model_dirs if config.model(name).serving.mode == "on_demand"]
@@ -128,5 +147,11 @@ def create_deployment(
             model_data_url=data_url,
         )
     return Deployment(
-        bucket=bucket, table=table, rule_name=rule_name, topic_arn=topic_arn, models=models, config=config
+        bucket=bucket,
+        table=table,
+        rule_name=rule_name,
+        topic_arn=topic_arn,
+        models=models,
+        config=config,
+        history_table=history,
     )

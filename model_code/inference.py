@@ -86,7 +86,9 @@ def input_fn(input_data: object, content_type: str | None, context: object = Non
         return _refused(error)
 
 
-def predict_fn(data: Request | Refused, model: Predictor | OnnxPredictor, context: object = None) -> Prediction | Refused:
+def predict_fn(
+    data: Request | Refused, model: Predictor | OnnxPredictor, context: object = None
+) -> Prediction | Refused:
     if isinstance(data, Refused):
         return data
     if context is None:

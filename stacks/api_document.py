@@ -19,7 +19,14 @@ PREDICT_PATH = "/models/{name}/predict"
 METHODS = ("get", "post", "put", "delete", "patch")
 # Browsers may send these headers and read these answers' headers across origins (the invoker's
 # CORSConfig sends the same: tests/unit/stacks/test_api_document.py).
-CORS_ALLOW_HEADERS = ("Content-Type", "X-Api-Key", "Authorization", "X-Amz-Date", "X-Amz-Security-Token")
+CORS_ALLOW_HEADERS = (
+    "Content-Type",
+    "X-Api-Key",
+    "Authorization",
+    "X-Amz-Date",
+    "X-Amz-Security-Token",
+    "Prefer",
+)
 CORS_EXPOSE_HEADERS = ("Retry-After", "Allow")
 CORS_ALLOW_METHODS = ("GET", "POST", "DELETE", "OPTIONS")
 # Pages a browser opens by navigating, which cannot carry an API key: served without auth.

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from lambdas.seqserve_common.keep_warm import Window, WindowError, parse_windows
 from model_code.hyperparameters import UsageError, check_hyperparameters
 from model_code.presets import PRESETS
 
@@ -63,6 +64,12 @@ class ServingConfig:
     keep_configs: int = 3
     # on_demand only: alarm when the endpoint existed longer than this in the last 24 hours (None: off).
     max_awake_hours_per_day: int | None = None
+    # Operator features (issue 13): windows that hold the model up, a lease's upper bound, the
+    # endpoint's price per hour (none is assumed: without it usage reports minutes only).
+    keep_warm: tuple[Window, ...] = ()
+    warm_lead_minutes: int = 10
+    max_lease_minutes: int = 720
+    hourly_price: float | None = None
 
     @property
     def uses_gpu(self) -> bool:
@@ -223,6 +230,7 @@ def parse_serving(raw: Any, key: str) -> ServingConfig:
         runtime=_choice(section, "runtime", key, d.runtime, SERVING_RUNTIMES),
         keep_configs=_int(section, "keep_configs", key, d.keep_configs, 1, 100),
         max_awake_hours_per_day=_optional_awake_hours(section, key, mode),
+        **_operator_options(section, key, d),
     )
     if config.runtime == "onnx" and config.uses_gpu:
         raise ConfigError(
@@ -244,6 +252,24 @@ def parse_serving(raw: Any, key: str) -> ServingConfig:
             "deploy time); give the s3:// URI of a trained model.tar.gz, or use mode 'on_demand'"
         )
     return config
+
+
+def _operator_options(section: Mapping[str, Any], key: str, d: ServingConfig) -> dict[str, Any]:
+    try:
+        windows = parse_windows(section.get("keep_warm", []))
+    except WindowError as error:
+        raise ConfigError(f"{key}.keep_warm{'' if str(error).startswith('[') else ': '}{error}") from None
+    price = section.get("hourly_price")
+    if price is not None and (isinstance(price, bool) or not isinstance(price, int | float) or price <= 0):
+        raise ConfigError(f"{key}.hourly_price: expected a positive number (the endpoint's price per hour)")
+    if windows and section.get("mode", d.mode) != "on_demand":
+        raise ConfigError(f"{key}.keep_warm: only an on_demand model sleeps, so only it takes windows")
+    return {
+        "keep_warm": windows,
+        "warm_lead_minutes": _int(section, "warm_lead_minutes", key, d.warm_lead_minutes, 0, 720),
+        "max_lease_minutes": _int(section, "max_lease_minutes", key, d.max_lease_minutes, 1, 7 * 24 * 60),
+        "hourly_price": None if price is None else float(price),
+    }
 
 
 def parse_training(raw: Any, key: str, *, preset: str) -> TrainingConfig:

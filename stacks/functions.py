@@ -48,6 +48,7 @@ class ServiceFunctions(Construct):
         notifications: Notifications,
         endpoint_prefix: str,
         api: ApiConfig,
+        history: dynamodb.ITableV2 | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
@@ -64,6 +65,7 @@ class ServiceFunctions(Construct):
             topic_arn=notifications.topic.topic_arn,
             api=api,
             endpoint_prefix=endpoint_prefix,
+            history_table=None if history is None else history.table_name,
         )
         pins = layer_pins()
         powertools = lambda_.LayerVersion(
@@ -105,6 +107,10 @@ class ServiceFunctions(Construct):
         )
         self._grant_invoker(stack, models, table)
         self._grant_idle_checker(stack, models, table, notifications)
+        if history is not None:
+            # Usage history (issue 13): both record transitions; the invoker counts requests and reads.
+            history.grant(self.invoker.role, "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query")
+            history.grant(self.idle_checker.role, "dynamodb:PutItem")
 
     def _function(
         self,
@@ -212,7 +218,12 @@ class ServiceFunctions(Construct):
             role.add_to_principal_policy(
                 iam.PolicyStatement(
                     sid="WakeOwnEndpoints",
-                    actions=["sagemaker:CreateEndpoint", "sagemaker:DescribeEndpoint"],
+                    # DeleteEndpoint: POST /models/{m}/sleep puts a model down now (issue 13).
+                    actions=[
+                        "sagemaker:CreateEndpoint",
+                        "sagemaker:DescribeEndpoint",
+                        "sagemaker:DeleteEndpoint",
+                    ],
                     resources=self._endpoint_arns(stack, models, on_demand_only=True),
                 )
             )

@@ -10,7 +10,8 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from stacks.config import ApiConfig, ConfigError
+from lambdas.seqserve_common.keep_warm import Window
+from stacks.config import ApiConfig, ConfigError, ServingConfig
 
 METRICS_NAMESPACE = "seqserve"
 # The invoker answers inside API Gateway's 29 s integration limit with room for the response (the
@@ -37,6 +38,11 @@ class ServedModel:
     endpoint_config_name: str | None
     idle_minutes: int
     max_wake_minutes: int = 30
+    # Operator features (issue 13): operator_options(serving) fills them.
+    keep_warm: tuple[Window, ...] = ()
+    warm_lead_minutes: int = 10
+    max_lease_minutes: int = 720
+    hourly_price: float | None = None
 
     def as_environment(self) -> dict[str, object]:
         return {
@@ -46,7 +52,21 @@ class ServedModel:
             "endpoint_config_name": self.endpoint_config_name,
             "idle_minutes": self.idle_minutes,
             "max_wake_minutes": self.max_wake_minutes,
+            "keep_warm": [window.as_json() for window in self.keep_warm],
+            "warm_lead_minutes": self.warm_lead_minutes,
+            "max_lease_minutes": self.max_lease_minutes,
+            "hourly_price": self.hourly_price,
         }
+
+
+def operator_options(serving: ServingConfig) -> dict[str, object]:
+    """The ServedModel fields that come from a model's serving config (issue 13's features)."""
+    return {
+        "keep_warm": serving.keep_warm,
+        "warm_lead_minutes": serving.warm_lead_minutes,
+        "max_lease_minutes": serving.max_lease_minutes,
+        "hourly_price": serving.hourly_price,
+    }
 
 
 def lambda_environment(
@@ -56,16 +76,20 @@ def lambda_environment(
     topic_arn: str,
     api: ApiConfig,
     endpoint_prefix: str | None = None,
+    history_table: str | None = None,
 ) -> dict[str, str]:
     """The variables both functions get (each adds its own ``POWERTOOLS_SERVICE_NAME``).
 
     ``endpoint_prefix``: what every endpoint name of this app starts with; the reconciler lists the
     endpoints with it to adopt the ones no state knows (left out: no such scan).
+    ``history_table``: the usage history (issue 13); left out, usage is not recorded.
     Raises ConfigError when they would not fit Lambda's 4 KB environment (check_environment_size).
     """
     models = tuple(models)
     prefix = {"ENDPOINT_PREFIX": endpoint_prefix} if endpoint_prefix else {}
+    history = {"HISTORY_TABLE": history_table} if history_table is not None else {}
     environment = {
+        **history,
         "STATE_TABLE": table_name,
         "MODELS": models_variable(models),
         "NOTIFY_TOPIC_ARN": topic_arn,

@@ -76,6 +76,16 @@ def suppress_service_findings(stack: ServiceStack) -> None:
     )
     _suppress(
         functions.idle_checker.role,
+        NagPackSuppression(
+            id="AwsSolutions-IAM5",
+            reason=(
+                "the reconciler wakes a model before its keep-warm window from whichever endpoint "
+                "configuration <endpoint name>-<run uuid> its last training run created"
+            ),
+            applies_to=[
+                _regex(r"^Resource::arn:(<AWS::Partition>|aws[a-z-]*):sagemaker:.*:endpoint-config/.+-\*$")
+            ],
+        ),
         _rule("AwsSolutions-IAM5", XRAY, "Resource::*"),
         _rule("AwsSolutions-IAM5", TOPIC_KEY, "Action::kms:GenerateDataKey*"),
         NagPackSuppression(

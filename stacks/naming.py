@@ -63,11 +63,6 @@ def content_name(base: str, content: object) -> str:
     return f"{base}-{_digest(json.dumps(content, sort_keys=True, default=str), NAME_HASH)}"
 
 
-def endpoint_prefix(prefix: str) -> str:
-    """What every endpoint name of the app with this config prefix starts with (interfaces.md #5)."""
-    return f"{_clean(prefix)}-"
-
-
 def idle_rule_name(stack_name: str) -> str:
     return _shorten(_clean(f"{stack_name}-idle-check"), MAX_RULE_NAME)
 

@@ -17,7 +17,7 @@ from stacks.container_environment import container_environment
 from stacks.execution_role import ModelExecutionRole
 from stacks.functions import ServiceFunctions, sagemaker_arn
 from stacks.idle_shutdown import IdleShutdown
-from stacks.lambda_environment import ServedModel
+from stacks.lambda_environment import ServedModel, operator_options
 from stacks.model_cleanup import ModelCleanup
 from stacks.monitoring import ModelMonitoring, api_error_rate_alarm, reconciler_alarms
 from stacks.naming import api_name, endpoint_prefix, idle_rule_name, sagemaker_base
@@ -120,6 +120,7 @@ class ServiceStack(Stack):
                     endpoint_config_name=serving.endpoint_config_name,
                     idle_minutes=model.serving.idle_minutes,
                     max_wake_minutes=model.serving.max_wake_minutes,
+                    **operator_options(model.serving),
                 )
             )
             self.models[model.name] = ModelResources(execution_role=role, serving=serving, pipeline=pipeline)
@@ -139,6 +140,7 @@ class ServiceStack(Stack):
             notifications=notifications,
             endpoint_prefix=endpoint_prefix(config.prefix),
             api=config.api,
+            history=storage.history,
         )
         # A new always_on endpoint (new instance type) is in service before the invoker switches to it.
         for resources in self.models.values():

@@ -23,6 +23,7 @@ PINNED_IDS = {
     "bucket": "DataBucket",
     "repository": "ServingImageRepository",
     "table": "StateTable",
+    "history": "HistoryTable",
 }
 
 
@@ -116,6 +117,21 @@ class Storage(Construct):
             ),
             removal_policy=RemovalPolicy.RETAIN,
         )
+        # Usage history (issue 13): transitions and daily request counts, expired by TTL
+        # (lambdas/seqserve_common/history.py holds the item layout and the retention).
+        self.history = dynamodb.TableV2(
+            self,
+            "History",
+            partition_key=dynamodb.Attribute(name="model", type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(name="at", type=dynamodb.AttributeType.STRING),
+            time_to_live_attribute="expires_at",
+            billing=dynamodb.Billing.on_demand(),
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        _pin(self.history, PINNED_IDS["history"])
         _pin(self.access_logs, PINNED_IDS["access_logs"])
         _pin(self.bucket, PINNED_IDS["bucket"])
         _pin(self.repository, PINNED_IDS["repository"])

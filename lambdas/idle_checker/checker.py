@@ -31,8 +31,10 @@ from seqserve_common.endpoints import (
     error_message,
     list_endpoint_names,
 )
+from seqserve_common.history import History
 from seqserve_common.lifecycle import State, coalescing_seconds, idle_cutoff
 from seqserve_common.metrics import emit
+from seqserve_common.reasons import should_wake
 from seqserve_common.settings import ModelSpec, Settings
 from seqserve_common.state import StateItem, StateStore
 
@@ -66,7 +68,10 @@ class IdleChecker:
     ) -> None:
         self._settings = settings
         self._sagemaker = sagemaker
-        self._store = StateStore(dynamodb=dynamodb, table=settings.state_table)
+        history = History(dynamodb=dynamodb, table=settings.history_table, logger=logger)
+        self._store = StateStore(
+            dynamodb=dynamodb, table=settings.state_table, on_transition=history.record_transition
+        )
         self._sns = sns
         self._clock = clock
         self._logger = logger
@@ -113,8 +118,11 @@ class IdleChecker:
         return self._asleep(spec, item, endpoint)
 
     def _asleep(self, spec: ModelSpec, item: StateItem, endpoint: EndpointStatus) -> State:
-        if not endpoint.exists or endpoint.status == "Deleting":
+        if endpoint.status == "Deleting":
             return item.state
+        if not endpoint.exists:
+            reason = should_wake(spec, item, self._clock())
+            return item.state if reason is None else self._wake(spec, item, reason)
         emit("OrphansAdopted", model=spec.name)
         self._logger.warning(
             "asleep but its endpoint exists: adopted", extra={"model": spec.name, "status": endpoint.status}
@@ -126,6 +134,27 @@ class IdleChecker:
         # Awake from now (waking while it is still being created), so it is idle-deleted later.
         to = State.AWAKE if endpoint.status == "InService" else State.WAKING
         return self._settle(self._move(item, to=to), spec)
+
+    def _wake(self, spec: ModelSpec, item: StateItem, reason: str) -> State:
+        """Wake an asleep model that a keep-warm window or a lease asks for (issue 13)."""
+        config_name = item.endpoint_config_name or spec.endpoint_config_name
+        if not config_name:
+            return item.state
+        waking = self._move(item, to=State.WAKING, create_attempted=True)
+        if waking is None:
+            return self._now_state(spec.name)
+        self._logger.info("waking the model", extra={"model": spec.name, "reason": reason})
+        emit("WakesStarted", model=spec.name)
+        try:
+            self._sagemaker.create_endpoint(EndpointName=spec.endpoint_name, EndpointConfigName=config_name)
+        except ClientError as error:
+            if already_exists(error) or error_code(error) in TRANSIENT_CODES:
+                # Created after all, or unclear: the next run describes it and acts on its status.
+                return waking.state
+            return self._fail(
+                spec, waking, f"CreateEndpoint failed: {error_code(error)}: {error_message(error)}"
+            )
+        return waking.state
 
     def _waking(self, spec: ModelSpec, item: StateItem, endpoint: EndpointStatus) -> State:
         now = self._clock()

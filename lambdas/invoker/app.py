@@ -14,8 +14,11 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConf
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from botocore.exceptions import BotoCoreError, ClientError
+from seqserve_common.desired import up_reasons
+from seqserve_common.history import History
 from seqserve_common.lifecycle import State, estimated_ready_at, retry_after_seconds
 from seqserve_common.metrics import emit
+from seqserve_common.reasons import status_fields
 from seqserve_common.settings import ModelSpec, Settings
 from seqserve_common.state import StateStore
 
@@ -31,7 +34,9 @@ from invoker.artifacts import ArtifactReader
 from invoker.endpoint_call import EndpointDown, invoke
 from invoker.endpoint_state import managed_endpoint_state
 from invoker.openapi_doc import RETRY_AFTER, openapi_document, responses
+from invoker.operator_routes import Operator, operator_router
 from invoker.payload import check_predict_body, describe_validation_error
+from invoker.prefer import hold, preferred_wait
 from invoker.recorder import InvocationRecorder
 from invoker.waker import Waker
 
@@ -46,10 +51,20 @@ ROUTES = (
     ("GET", re.compile(r"^/models/[^/]+/confusion_matrix\.png$")),
     ("GET", re.compile(r"^/(console)?$")),
     ("GET", re.compile(r"^/openapi\.json$")),
+    ("POST", re.compile(r"^/models/[^/]+/sleep$")),
+    ("DELETE", re.compile(r"^/models/[^/]+/lease$")),
+    ("GET", re.compile(r"^/models/[^/]+/usage$")),
 )
 CONSOLE = Path(__file__).resolve().parent / "console" / "index.html"
 # Headers a browser may send and read across origins (stacks/api.py's preflight sends the same).
-CORS_ALLOW_HEADERS = ["Content-Type", "X-Api-Key", "Authorization", "X-Amz-Date", "X-Amz-Security-Token"]
+CORS_ALLOW_HEADERS = [
+    "Content-Type",
+    "X-Api-Key",
+    "Authorization",
+    "X-Amz-Date",
+    "X-Amz-Security-Token",
+    "Prefer",
+]
 CORS_EXPOSE_HEADERS = ["Retry-After", "Allow"]
 
 
@@ -103,11 +118,22 @@ def build_app(
         expose_headers=CORS_EXPOSE_HEADERS,
     )
     app = JsonBodyResolver(enable_validation=True, cors=cors)
-    store = StateStore(dynamodb=dynamodb, table=settings.state_table)
+    history = History(dynamodb=dynamodb, table=settings.history_table, logger=logger)
+    store = StateStore(dynamodb=dynamodb, table=settings.state_table, on_transition=history.record_transition)
     artifacts = ArtifactReader(sagemaker=sagemaker, s3=s3, store=store)
     record_store = StateStore(dynamodb=record_dynamodb or dynamodb, table=settings.state_table)
     recorder = InvocationRecorder(store=record_store, clock=clock, logger=logger)
     waker = Waker(store=store, sagemaker=sagemaker, clock=clock, logger=logger, tags=settings.tags)
+    operator = Operator(
+        settings=settings,
+        store=store,
+        history=history,
+        dynamodb=dynamodb,
+        sagemaker=sagemaker,
+        clock=clock,
+        logger=logger,
+    )
+    app.include_router(operator_router(operator))
 
     def model_spec(name: str) -> ModelSpec:
         spec = settings.models.get(name)
@@ -142,6 +168,9 @@ def build_app(
             "idle_minutes": spec.idle_minutes,
             **state,
         }
+        if spec.on_demand:
+            now = clock()
+            body.update(status_fields(spec, item, now, up_reasons=up_reasons(spec=spec, item=item, now=now)))
         return json_response(200, body)
 
     @app.post(
@@ -163,13 +192,15 @@ def build_app(
                 "not_on_demand",
                 f"model {name} is served in mode {spec.mode}; only on_demand models sleep",
             )
+        lease_minutes = operator.lease_minutes(spec, app.current_event.body)
         item = waker.wake(spec, endpoint_down=False, retry_failed=True)
+        answer: dict[str, object] = {"model": name, "state": item.state.value}
+        if lease_minutes is not None:
+            answer["lease_until"] = operator.set_lease(spec, lease_minutes)
         if item.state is State.AWAKE:
-            return json_response(200, {"model": name, "state": item.state.value})
+            return json_response(200, answer)
         retry_after = retry_after_seconds(item, now=clock())
-        return json_response(
-            202, {"model": name, "state": item.state.value}, headers={"Retry-After": str(retry_after)}
-        )
+        return json_response(202, answer, headers={"Retry-After": str(retry_after)})
 
     @app.post(
         "/models/<name>/predict",
@@ -185,35 +216,50 @@ def build_app(
         spec = model_spec(name)
         raw = request_body(app.current_event.body, base64_encoded=app.current_event.is_base64_encoded)
         check_predict_body(raw, max_inputs=settings.max_inputs, max_body_bytes=settings.max_body_bytes)
+        wait = preferred_wait(app.current_event.headers)
         if spec.on_demand:
             # When the request starts, so a request in flight while the reconciler decides is seen.
             recorder.record(spec)
-        try:
-            starting = RETRY_STARTING_SECONDS if spec.mode == "serverless" else None
-            answer = invoke(
+        starting = RETRY_STARTING_SECONDS if spec.mode == "serverless" else None
+
+        def call() -> str:
+            return invoke(
                 runtime, model=name, endpoint_name=spec.endpoint_name, body=raw, starting_retry_after=starting
             )
-        except EndpointDown:
-            emit("EndpointDown", model=name)
-            if not spec.on_demand:
-                raise ApiError(
-                    503,
-                    "unavailable",
-                    f"model {name}'s endpoint is not in service; retry later",
-                    retry_after=RETRY_UNAVAILABLE_SECONDS,
-                ) from None
-            item = waker.wake(spec, endpoint_down=True, retry_failed=False)
-            raise ApiError(
-                503,
-                "waking",
-                f"model {name} is waking up; retry later",
-                retry_after=retry_after_seconds(item, now=clock()),
-            ) from None
+
+        try:
+            try:
+                answer = call()
+            except EndpointDown:
+                emit("EndpointDown", model=name)
+                if not spec.on_demand:
+                    raise ApiError(
+                        503,
+                        "unavailable",
+                        f"model {name}'s endpoint is not in service; retry later",
+                        retry_after=RETRY_UNAVAILABLE_SECONDS,
+                    ) from None
+                item = waker.wake(spec, endpoint_down=True, retry_failed=False)
+                held = None
+                if wait:
+                    remaining = getattr(app.lambda_context, "get_remaining_time_in_millis", None)
+                    held = hold(call, seconds=wait, remaining_ms=remaining)
+                if held is None:
+                    raise ApiError(
+                        503,
+                        "waking",
+                        f"model {name} is waking up; retry later",
+                        retry_after=retry_after_seconds(item, now=clock()),
+                    ) from None
+                answer = held
         except ApiError as error:
             # Answered by the endpoint or SageMaker (4xx, 429, 502, 504): the endpoint is in use.
+            if error.status != 503:
+                history.count_request(name, at=clock())
             if spec.on_demand and error.status != 503:
                 recorder.record(spec)
             raise
+        history.count_request(name, at=clock())
         if spec.on_demand:
             recorder.record(spec)
         emit("Predictions", model=name)

@@ -8,7 +8,7 @@ import time
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from seqserve_common.clients import invoker_client, record_client, runtime_client
+from seqserve_common.clients import control_client, invoker_client, record_client, runtime_client
 from seqserve_common.settings import parse_settings
 
 from invoker.app import build_app

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from seqserve_common.lifecycle import State, idle_cutoff
+from seqserve_common.reasons import operator_reasons
 from seqserve_common.settings import ModelSpec
 from seqserve_common.state import StateItem
 
@@ -22,10 +23,11 @@ def last_used(item: StateItem) -> float | None:
 def up_reasons(*, spec: ModelSpec, item: StateItem, now: float) -> list[str]:
     """Why the model must stay or come up; the reconciler puts it to sleep only when this is empty.
 
-    "traffic": used within ``idle_minutes`` plus the write-coalescing slack (seqserve_common.lifecycle).
+    "traffic": used within ``idle_minutes`` plus the write-coalescing slack (seqserve_common.lifecycle);
+    "window" and "lease": the operator features' reasons (seqserve_common.reasons).
     """
     reasons: list[str] = []
     used = last_used(item)
     if used is not None and used >= idle_cutoff(now=now, idle_minutes=spec.idle_minutes):
         reasons.append("traffic")
-    return reasons
+    return reasons + operator_reasons(spec, item, now)

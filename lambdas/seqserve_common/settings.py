@@ -10,6 +10,8 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from seqserve_common.keep_warm import Window, WindowError, parse_windows
+
 MODES = ("on_demand", "serverless", "always_on")
 
 
@@ -28,6 +30,11 @@ class ModelSpec:
     idle_minutes: int
     # A wake that has not reached InService this long after it started takes the failure path.
     max_wake_minutes: int = 30
+    # Operator features (issue 13); defaults keep a spec without them valid.
+    keep_warm: tuple[Window, ...] = ()
+    warm_lead_minutes: int = 10
+    max_lease_minutes: int = 720
+    hourly_price: float | None = None
 
     @property
     def on_demand(self) -> bool:
@@ -47,6 +54,8 @@ class Settings:
     tags: Mapping[str, str] = field(default_factory=dict)
     # Origins browsers may call the API from (api.cors_origins); "*" allows any.
     cors_origins: tuple[str, ...] = ("*",)
+    # Issue 13's usage history (None: not recorded, and GET usage says so).
+    history_table: str | None = None
 
 
 def _required(environ: Mapping[str, str], key: str) -> str:
@@ -95,7 +104,28 @@ def _model_spec(name: str, raw: object) -> ModelSpec:
         endpoint_config_name=config_name,
         idle_minutes=idle_minutes,
         max_wake_minutes=max_wake_minutes,
+        **_operator_fields(where, raw),
     )
+
+
+def _operator_fields(where: str, raw: dict) -> dict[str, object]:
+    """keep_warm, warm_lead_minutes, max_lease_minutes, hourly_price: all optional."""
+    try:
+        windows = parse_windows(raw.get("keep_warm") or [])
+    except WindowError as error:
+        detail = str(error) if str(error).startswith("[") else f": {error}"
+        raise SettingsError(f"{where}.keep_warm{detail}") from None
+    fields: dict[str, object] = {"keep_warm": windows}
+    for key in ("warm_lead_minutes", "max_lease_minutes"):
+        value = raw.get(key, ModelSpec.__dataclass_fields__[key].default)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise SettingsError(f"{where}.{key} must be a non-negative integer, got {value!r}")
+        fields[key] = value
+    price = raw.get("hourly_price")
+    if price is not None and (isinstance(price, bool) or not isinstance(price, int | float) or price <= 0):
+        raise SettingsError(f"{where}.hourly_price must be a positive number or null, got {price!r}")
+    fields["hourly_price"] = None if price is None else float(price)
+    return fields
 
 
 def parse_settings(environ: Mapping[str, str]) -> Settings:
@@ -124,6 +154,8 @@ def parse_settings(environ: Mapping[str, str]) -> Settings:
         max_inputs=_positive_int(environ, "MAX_INPUTS", Settings.max_inputs),
         max_body_bytes=_positive_int(environ, "MAX_BODY_BYTES", Settings.max_body_bytes),
         tags=_tags(environ),
+        cors_origins=_origins(environ),
+        history_table=environ.get("HISTORY_TABLE") or None,
     )
 
 
@@ -138,8 +170,6 @@ def _tags(environ: Mapping[str, str]) -> dict[str, str]:
     if not isinstance(tags, dict) or not all(isinstance(v, str) for v in tags.values()):
         raise SettingsError("environment variable TAGS must be a JSON object of strings")
     return tags
-        cors_origins=_origins(environ),
-    )
 
 
 def _origins(environ: Mapping[str, str]) -> tuple[str, ...]:

@@ -7,7 +7,7 @@ they lost instead of overwriting each other. docs/internals.md lists the item's 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +36,8 @@ class StateItem:
     create_attempted_at: float | None = None
     # When the reconciler last saw this model's endpoint exist (the MinutesAwake metric counts from it).
     observed_at: float | None = None
+    # Issue 13: epoch until which an operator's lease holds the model up (POST /wake keep_warm_minutes).
+    lease_until: float | None = None
 
     @property
     def state(self) -> State:
@@ -76,6 +78,7 @@ def parse_item(model: str, item: Mapping[str, Any]) -> StateItem:
         create_attempts=int(_number(item, "create_attempts") or 0),
         create_attempted_at=_number(item, "create_attempted_at"),
         observed_at=_number(item, "observed_at"),
+        lease_until=_number(item, "lease_until"),
     )
 
 
@@ -111,9 +114,17 @@ class _Condition:
 
 
 class StateStore:
-    def __init__(self, *, dynamodb: Any, table: str) -> None:
+    def __init__(
+        self,
+        *,
+        dynamodb: Any,
+        table: str,
+        on_transition: Callable[[StateItem, StateItem], None] | None = None,
+    ) -> None:
         self._dynamodb = dynamodb
         self._table = table
+        # Told of every transition that won its condition (issue 13's usage history); must not raise.
+        self._on_transition = on_transition
 
     def get(self, model: str) -> StateItem:
         item = self._dynamodb.get_item(
@@ -185,7 +196,7 @@ class StateStore:
         update = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
         if not self._update(seen.model, update=update, condition=condition, values=values):
             return None
-        return StateItem(
+        moved = StateItem(
             model=seen.model,
             stored_state=to,
             last_invoked_at=seen.last_invoked_at,
@@ -196,7 +207,11 @@ class StateStore:
             create_attempts=1 if create_attempted else 0,
             create_attempted_at=round(now, 3) if create_attempted else None,
             observed_at=seen.observed_at,
+            lease_until=seen.lease_until,
         )
+        if self._on_transition is not None:
+            self._on_transition(seen, moved)
+        return moved
 
     def count_create_attempt(self, seen: StateItem, *, now: float) -> bool:
         """Claim one more CreateEndpoint call for the wake in ``seen``; False if the item moved on."""

@@ -202,6 +202,8 @@ def test_api_is_named_from_the_prefix_and_leaves_the_account_setting_alone(full,
         (api,) = built.service.find_resources("AWS::ApiGateway::RestApi").values()
         assert api["Properties"]["Name"] == name
     assert feature_flags()["@aws-cdk/aws-apigateway:disableCloudWatchRole"] is True
+
+
 def test_every_route_of_the_openapi_document_is_deployed(full):
     from stacks.api_document import PUBLIC_PATHS, load_document, routes
 

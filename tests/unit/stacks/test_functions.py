@@ -91,6 +91,10 @@ def test_environment_follows_the_internals_contract(full):
             "CORS_ORIGINS",
             "POWERTOOLS_SERVICE_NAME",
             "POWERTOOLS_METRICS_NAMESPACE",
+            "HISTORY_TABLE",
+        }
+        assert env["HISTORY_TABLE"] == {
+            "Fn::ImportValue": "seqserve-stateful:ExportsOutputRefHistoryTable0780ACA8"
         }
         assert env["STATE_TABLE"] == {
             "Fn::ImportValue": "seqserve-stateful:ExportsOutputRefStateTableB9CBD53A"
@@ -122,6 +126,10 @@ def test_models_variable_is_what_the_lambda_settings_parser_accepts(full):
         "endpoint_config_name": None,
         "idle_minutes": 15,
         "max_wake_minutes": 30,
+        "keep_warm": [],
+        "warm_lead_minutes": 10,
+        "max_lease_minutes": 720,
+        "hourly_price": None,
     }
     # The artifact given in config makes an endpoint configuration the Lambdas start from.
     assert "Model-aptamers/Serving/EndpointConfig" in config_names[models["aptamers"]["endpoint_config_name"]]
@@ -160,11 +168,25 @@ def test_invoker_invokes_only_these_endpoints_and_wakes_only_on_demand_ones(full
     assert any(re.search(r"endpoint-config/seqserve-service-aptamers-[0-9a-f]{12}$", r) for r in configs)
     # /status describes every endpoint: on_demand ones to wake them, the others to report their state.
     assert allowed["sagemaker:describeendpoint"] == allowed["sagemaker:invokeendpoint"]
-    assert "sagemaker:deleteendpoint" not in allowed
+    # POST /models/{m}/sleep (issue 13) deletes only on-demand endpoints.
+    assert allowed["sagemaker:deleteendpoint"] == {endpoint + "circrna", endpoint + "aptamers"}
     assert not any(a.startswith("events:") for a in allowed)
-    (table,) = allowed["dynamodb:updateitem"]
-    assert TABLE_ARN.fullmatch(table)
-    assert {a for a in allowed if a.startswith("dynamodb:")} == {"dynamodb:getitem", "dynamodb:updateitem"}
+    assert any(TABLE_ARN.fullmatch(table) for table in allowed["dynamodb:updateitem"])
+    state_tables = {t for t in allowed["dynamodb:updateitem"] if TABLE_ARN.fullmatch(t)}
+    assert allowed["dynamodb:getitem"] == state_tables
+    # The usage history: transitions, request counts, the usage report's query.
+    history = allowed["dynamodb:query"]
+    assert (
+        len(history) == 1
+        and history <= allowed["dynamodb:putitem"]
+        and history <= allowed["dynamodb:updateitem"]
+    )
+    assert {a for a in allowed if a.startswith("dynamodb:")} == {
+        "dynamodb:getitem",
+        "dynamodb:updateitem",
+        "dynamodb:putitem",
+        "dynamodb:query",
+    }
 
 
 def test_idle_checker_reconciles_only_this_apps_endpoints(full):
@@ -184,6 +206,7 @@ def test_idle_checker_reconciles_only_this_apps_endpoints(full):
         "dynamodb:getitem",
         "dynamodb:updateitem",
         "dynamodb:deleteitem",
+        "dynamodb:putitem",
     }
 
 
@@ -215,7 +238,7 @@ def test_every_action_the_lambda_code_calls_is_granted(full):
     calls = set(
         re.findall(
             r"\.(invoke_endpoint|create_endpoint|describe_endpoint|delete_endpoint|"
-            r"get_item|update_item|put_item|delete_item|enable_rule|disable_rule|publish)\(",
+            r"get_item|update_item|put_item|delete_item|enable_rule|disable_rule|publish|query)\(",
             source,
         )
     )
@@ -232,6 +255,7 @@ def test_every_action_the_lambda_code_calls_is_granted(full):
         "enable_rule": "events",
         "disable_rule": "events",
         "publish": "sns",
+        "query": "dynamodb",
     }
     missing = {f"{services[c]}:{c.replace('_', '')}" for c in calls} - set(granted)
     assert calls and not missing

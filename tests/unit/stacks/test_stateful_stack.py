@@ -15,11 +15,18 @@ def test_logical_ids_are_pinned(full):
     assert resources["AccessLogsBucket"]["Type"] == "AWS::S3::Bucket"
     assert resources["ServingImageRepository"]["Type"] == "AWS::ECR::Repository"
     assert resources["StateTable"]["Type"] == "AWS::DynamoDB::GlobalTable"
+    history = resources["HistoryTable"]
+    assert history["Properties"]["TimeToLiveSpecification"] == {
+        "AttributeName": "expires_at",
+        "Enabled": True,
+    }
+    assert [k["AttributeName"] for k in history["Properties"]["KeySchema"]] == ["model", "at"]
     assert set(PINNED_IDS.values()) == {
         "DataBucket",
         "AccessLogsBucket",
         "ServingImageRepository",
         "StateTable",
+        "HistoryTable",
     }
 
 

@@ -1,0 +1,1 @@
+"""The seqserve operator CLI (console script ``seqserve``)."""

@@ -142,7 +142,6 @@ def _writes_for_simulated_traffic(idle_minutes: int) -> dict[str, Any]:
         runtime=boto3.client("sagemaker-runtime"),
         sagemaker=boto3.client("sagemaker"),
         dynamodb=dynamodb,
-        events=boto3.client("events"),
         clock=lambda: now[0],
         logger=Logger(service="seqserve-bench"),
     )

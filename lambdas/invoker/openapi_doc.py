@@ -128,7 +128,6 @@ def committed_document() -> dict[str, Any]:
         runtime=None,
         sagemaker=None,
         dynamodb=None,
-        events=None,
         clock=float,
         logger=Logger(),
     )

@@ -25,6 +25,7 @@ from seqserve_common.state import StateStore
 from seqserve_common.usage import MAX_DAYS, daily_usage, day_starts
 
 from invoker.api_error import ApiError, json_response
+from invoker.openapi_doc import responses
 
 WAKE_FIELDS = ("keep_warm_minutes",)
 DEFAULT_USAGE_DAYS = 7
@@ -187,18 +188,27 @@ def _days(text: str | None) -> int:
 def operator_router(operator: Operator) -> Router:
     router = Router()
 
-    @router.post("/models/<name>/sleep")
-    def sleep(name: str) -> Response:
+    @router.post(
+        "/models/<name>/sleep",
+        responses={
+            **responses(200, "the model was already asleep (or failed)", errors=(404, 409, 503)),
+            202: {"description": "the model is going to sleep", "content": {"application/json": {}}},
+        },
+    )
+    def sleep(name: str) -> Response[Any]:
         status, state = operator.sleep(operator.spec(name))
         return json_response(status, {"model": name, "state": state.value})
 
-    @router.delete("/models/<name>/lease")
-    def end_lease(name: str) -> Response:
+    @router.delete("/models/<name>/lease", responses=responses(200, "the lease ended", errors=(404, 503)))
+    def end_lease(name: str) -> Response[Any]:
         operator.end_lease(operator.spec(name))
         return json_response(200, {"model": name, "lease_until": None})
 
-    @router.get("/models/<name>/usage")
-    def usage(name: str) -> Response:
+    @router.get(
+        "/models/<name>/usage",
+        responses=responses(200, "per UTC day: minutes up, wakes, requests, cost", errors=(400, 404, 503)),
+    )
+    def usage(name: str) -> Response[Any]:
         days = router.current_event.get_query_string_value("days")
         return json_response(200, operator.usage(operator.spec(name), days))
 

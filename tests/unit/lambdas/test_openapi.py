@@ -224,7 +224,6 @@ def test_origins_outside_the_configured_ones_get_no_cors_headers(aws, make_invok
         runtime=None,
         sagemaker=None,
         dynamodb=None,
-        events=None,
         clock=float,
         logger=Logger(),
     )
@@ -308,7 +307,6 @@ def artifact_app(aws, environ):
         runtime=None,
         sagemaker=aws.sagemaker,
         dynamodb=aws.dynamodb,
-        events=aws.events,
         clock=float,
         logger=Logger(),
         s3=s3,

@@ -24,6 +24,7 @@ from invoker.api_error import (
     json_response,
 )
 from invoker.endpoint_call import EndpointDown, ModelAnswered, invoke
+from invoker.job_routes import QueuedPredictions, parse_prefer
 from invoker.payload import check_predict_body
 from invoker.recorder import InvocationRecorder
 from invoker.waker import Waker
@@ -34,6 +35,7 @@ ROUTES = (
     ("GET", re.compile(r"^/models/[^/]+/status$")),
     ("POST", re.compile(r"^/models/[^/]+/wake$")),
     ("POST", re.compile(r"^/models/[^/]+/predict$")),
+    ("GET", re.compile(r"^/jobs/[^/]+$")),
 )
 
 
@@ -60,6 +62,8 @@ def build_app(
     events: Any,
     clock: Callable[[], float],
     logger: Logger,
+    s3: Any = None,
+    sqs: Any = None,
 ) -> APIGatewayRestResolver:
     app = APIGatewayRestResolver()
     store = StateStore(dynamodb=dynamodb, table=settings.state_table)
@@ -72,6 +76,11 @@ def build_app(
         clock=clock,
         logger=logger,
     )
+    queued = QueuedPredictions(
+        settings=settings, runtime=runtime, sagemaker=sagemaker, dynamodb=dynamodb, s3=s3, sqs=sqs,
+        waker=waker, clock=clock, logger=logger,
+    )  # fmt: skip
+    app.include_router(queued.router)
 
     def model_spec(name: str) -> ModelSpec:
         spec = settings.models.get(name)
@@ -122,6 +131,9 @@ def build_app(
         spec = model_spec(name)
         raw = request_body(app.current_event.body, base64_encoded=app.current_event.is_base64_encoded)
         check_predict_body(raw, max_inputs=settings.max_inputs, max_body_bytes=settings.max_body_bytes)
+        prefer = parse_prefer(app.current_event.headers.get("prefer"))
+        if prefer.respond_async:
+            return queued.submit(spec, raw)
         try:
             answer = invoke(runtime, model=name, endpoint_name=spec.endpoint_name, body=raw)
         except EndpointDown:
@@ -134,6 +146,12 @@ def build_app(
                     retry_after=RETRY_UNAVAILABLE_SECONDS,
                 ) from None
             waker.wake(spec, endpoint_down=True, retry_failed=False)
+            if prefer.wait:
+                remaining_ms = app.lambda_context.get_remaining_time_in_millis()
+                held = queued.hold(spec, raw, seconds=prefer.wait, remaining_ms=remaining_ms)
+                if held is not None:
+                    recorder.record(spec)
+                    return Response(status_code=200, content_type="application/json", body=held)
             raise ApiError(
                 503, "waking", f"model {name} is waking up; retry later", retry_after=RETRY_WAKING_SECONDS
             ) from None

@@ -21,6 +21,8 @@ app = build_app(
     sagemaker=control_client("sagemaker"),
     dynamodb=control_client("dynamodb"),
     events=control_client("events"),
+    s3=control_client("s3"),
+    sqs=control_client("sqs"),
     clock=time.time,
     logger=logger,
 )

@@ -40,6 +40,10 @@ class Settings:
     notify_topic_arn: str | None = None
     max_inputs: int = 64
     max_body_bytes: int = 1_000_000
+    # Queued predictions (seqserve_common.jobs); None where they are not deployed.
+    jobs_table: str | None = None
+    jobs_bucket: str | None = None
+    jobs_queue_url: str | None = None
 
 
 def _required(environ: Mapping[str, str], key: str) -> str:
@@ -103,4 +107,7 @@ def parse_settings(environ: Mapping[str, str]) -> Settings:
         notify_topic_arn=environ.get("NOTIFY_TOPIC_ARN") or None,
         max_inputs=_positive_int(environ, "MAX_INPUTS", Settings.max_inputs),
         max_body_bytes=_positive_int(environ, "MAX_BODY_BYTES", Settings.max_body_bytes),
+        jobs_table=environ.get("JOBS_TABLE") or None,
+        jobs_bucket=environ.get("JOBS_BUCKET") or None,
+        jobs_queue_url=environ.get("JOBS_QUEUE_URL") or None,
     )

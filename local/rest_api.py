@@ -48,6 +48,7 @@ RESOURCES = (
     Resource(path="/models/{model}/predict", methods=("POST",)),
     Resource(path="/models/{model}/status", methods=("GET",)),
     Resource(path="/models/{model}/wake", methods=("POST",)),
+    Resource(path="/jobs/{job_id}", methods=("GET",)),
 )
 
 

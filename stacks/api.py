@@ -156,6 +156,7 @@ class PredictionApi(Construct):
                     "Authorization",
                     "X-Amz-Date",
                     "X-Amz-Security-Token",
+                    "Prefer",
                 ],
             ),
             default_method_options=method_options,
@@ -184,6 +185,7 @@ class PredictionApi(Construct):
         )
         model.add_resource("status").add_method("GET", integration)
         model.add_resource("wake").add_method("POST", integration)
+        self.api.root.add_resource("jobs").add_resource("{job_id}").add_method("GET", integration)
         self._gateway_errors(config)
         if api_key_auth:
             self._usage_plan(config)

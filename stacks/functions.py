@@ -18,6 +18,7 @@ from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from stacks.config import ApiConfig
+from stacks.jobs_environment import JOB_RUNNER_TIMEOUT_SECONDS
 from stacks.lambda_environment import (
     IDLE_CHECKER_TIMEOUT_SECONDS,
     INVOKER_TIMEOUT_SECONDS,
@@ -83,7 +84,19 @@ class ServiceFunctions(Construct):
             environment=environment,
             timeout=Duration.seconds(IDLE_CHECKER_TIMEOUT_SECONDS),
         )
+        # Queued predictions (stacks/job_queue.py): it calls and wakes endpoints as the invoker does.
+        self.job_runner = self._function(
+            "JobRunner",
+            handler="job_runner.handler.handler",
+            service="job-runner",
+            description="seqserve: run queued predictions once their endpoint is in service",
+            code=code,
+            layer=powertools,
+            environment=environment,
+            timeout=Duration.seconds(JOB_RUNNER_TIMEOUT_SECONDS),
+        )
         self._grant_invoker(stack, models, table)
+        self._grant_invoker(stack, models, table, role=self.job_runner.role)
         self._grant_idle_checker(stack, models, table, notifications)
 
     def _function(
@@ -142,8 +155,15 @@ class ServiceFunctions(Construct):
             if m.mode == "on_demand" or not on_demand_only
         ]
 
-    def _grant_invoker(self, stack: Stack, models: tuple[ServedModel, ...], table: dynamodb.ITableV2) -> None:
-        role = self.invoker.role
+    def _grant_invoker(
+        self,
+        stack: Stack,
+        models: tuple[ServedModel, ...],
+        table: dynamodb.ITableV2,
+        *,
+        role: iam.IRole | None = None,
+    ) -> None:
+        role = role or self.invoker.role
         role.add_to_principal_policy(
             iam.PolicyStatement(
                 sid="InvokeOwnEndpoints",

@@ -16,6 +16,7 @@ from stacks.container_environment import container_environment
 from stacks.execution_role import ModelExecutionRole
 from stacks.functions import ServiceFunctions
 from stacks.idle_shutdown import IdleShutdown
+from stacks.job_queue import JobQueue
 from stacks.lambda_environment import ServedModel
 from stacks.monitoring import ModelMonitoring, api_error_rate_alarm
 from stacks.naming import idle_rule_name, sagemaker_base
@@ -136,6 +137,16 @@ class ServiceStack(Stack):
             rule_name=rule_name,
             every_minutes=min(m.serving.check_every_minutes for m in on_demand),
             checker=functions.idle_checker,
+        )
+        JobQueue(
+            self,
+            "JobQueue",
+            invoker=functions.invoker,
+            runner=functions.job_runner,
+            state_table=storage.table,
+            jobs_table=storage.jobs_table,
+            bucket=storage.bucket,
+            topic=notifications.topic,
         )
         api = PredictionApi(self, "Api", config=config.api, handler=functions.invoker)
         api_alarm = api_error_rate_alarm(self, "ApiServerErrorRate", api=api.api, topic=notifications.topic)

@@ -13,7 +13,9 @@ def test_logical_ids_are_pinned(full):
     assert resources["AccessLogsBucket"]["Type"] == "AWS::S3::Bucket"
     assert resources["ServingImageRepository"]["Type"] == "AWS::ECR::Repository"
     assert resources["StateTable"]["Type"] == "AWS::DynamoDB::GlobalTable"
+    assert resources["JobsTable"]["Type"] == "AWS::DynamoDB::GlobalTable"
     assert set(PINNED_IDS.values()) == {
+        "JobsTable",
         "DataBucket",
         "AccessLogsBucket",
         "ServingImageRepository",

@@ -20,7 +20,8 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
-from seqserve_common.endpoints import describe_endpoint
+from botocore.exceptions import BotoCoreError, ClientError
+from seqserve_common.endpoints import describe_endpoint, error_code
 from seqserve_common.jobs import JobState, JobStore
 from seqserve_common.metrics import emit
 from seqserve_common.settings import ModelSpec, Settings
@@ -110,9 +111,14 @@ class QueuedPredictions:
         """Store an already validated body as a job, queue it, wake the model: 202 + Location."""
         store = self._jobs()
         job = store.create(job_id=uuid.uuid4().hex, model=spec.name, body=body, now=self._clock())
-        self._sqs.send_message(
-            QueueUrl=self._settings.jobs_queue_url, MessageBody=json.dumps({"job": job.id})
-        )
+        try:
+            self._sqs.send_message(
+                QueueUrl=self._settings.jobs_queue_url, MessageBody=json.dumps({"job": job.id})
+            )
+        except (ClientError, BotoCoreError):
+            # Unqueued, it would never run: end it (and its count) now, and the client gets a 503.
+            store.fail(job, reason="the job could not be queued; submit it again", now=self._clock())
+            raise
         emit("JobsQueued", model=spec.name)
         if spec.on_demand:
             try:
@@ -130,8 +136,9 @@ class QueuedPredictions:
     def job_status(self, job_id: str) -> Response:
         store = self._jobs()
         job = store.get(job_id) if JOB_ID.match(job_id) else None
+        unknown = ApiError(404, "unknown_job", f"no job {job_id!r}; jobs are kept for 7 days")
         if job is None:
-            raise ApiError(404, "unknown_job", f"no job {job_id!r}; jobs are kept for 7 days")
+            raise unknown
         body: dict[str, Any] = {
             "id": job.id,
             "model": job.model,
@@ -140,7 +147,13 @@ class QueuedPredictions:
             "updated_at": job.updated_at,
         }
         if job.state is JobState.DONE:
-            body["result"] = store.result(job)
+            try:
+                body["result"] = store.result(job)
+            except ClientError as error:
+                # The result expired (bucket lifecycle) before DynamoDB's TTL removed the item.
+                if error_code(error) in {"NoSuchKey", "404"}:
+                    raise unknown from None
+                raise
         elif job.state is JobState.FAILED:
             body["reason"] = job.reason
         elif job.waiting_for:

@@ -136,12 +136,16 @@ class JobRunner:
                     f"model {spec.name}'s endpoint failed ({item.failure_reason or 'no reason recorded'}); "
                     f"POST /models/{spec.name}/wake to try again, then resubmit"
                 )
-        status = describe_endpoint(self._sagemaker, spec.endpoint_name)
-        if status.status == "Failed":
-            raise Failed(f"model {spec.name}'s endpoint failed: {status.failure_reason or 'no reason given'}")
-        if status.status != "InService":
-            self._wake(spec, endpoint_down=status.status is None)
-            raise NotYet(f"model {spec.name}'s endpoint is {status.status or 'not created yet'}")
+        if spec.on_demand:
+            # Only endpoints this app wakes are described; another mode's endpoint is simply called.
+            status = describe_endpoint(self._sagemaker, spec.endpoint_name)
+            if status.status == "Failed":
+                raise Failed(
+                    f"model {spec.name}'s endpoint failed: {status.failure_reason or 'no reason given'}"
+                )
+            if status.status != "InService":
+                self._wake(spec, endpoint_down=status.status is None)
+                raise NotYet(f"model {spec.name}'s endpoint is {status.status or 'not created yet'}")
         self._jobs.mark(job, to=JobState.RUNNING, now=self._clock())
         try:
             answer = invoke(
@@ -149,7 +153,7 @@ class JobRunner:
             )
         except EndpointDown:
             self._wake(spec, endpoint_down=True)
-            raise NotYet(f"model {spec.name}'s endpoint went out of service") from None
+            raise NotYet(f"model {spec.name}'s endpoint is not in service") from None
         except ModelAnswered as error:
             if spec.on_demand:
                 self._recorder.record(spec)

@@ -20,6 +20,9 @@ from botocore.exceptions import ClientError
 JOB_TTL_SECONDS = 7 * 24 * 3600
 JOBS_PREFIX = "jobs/"
 JOBS_REASON = "jobs"
+# A counter no job has moved for this long is ignored: a job whose messages all crashed (dead letters)
+# never ends, and must not keep its model up forever. Longer than any job's wait (about 37 minutes).
+STALE_COUNTER_SECONDS = 2 * 3600
 
 
 class JobState(StrEnum):
@@ -32,17 +35,32 @@ class JobState(StrEnum):
 OPEN_STATES = (JobState.PENDING, JobState.RUNNING)
 
 
-def jobs_reason(item_or_count: Mapping[str, Any] | int | None) -> str | None:
+def _number(item: Mapping[str, Any], key: str) -> float | None:
+    raw = item.get(key)
+    if raw is None:
+        return None
+    return float(raw["N"]) if isinstance(raw, Mapping) else float(raw)
+
+
+def jobs_reason(
+    item_or_count: Mapping[str, Any] | int | None,
+    *,
+    now: float | None = None,
+    stale_after: float = STALE_COUNTER_SECONDS,
+) -> str | None:
     """``"jobs"`` while the model has jobs waiting, else None: a reason for up_reasons().
 
     Takes the count, or the state item as DynamoDB returns it (``{"pending_jobs": {"N": "2"}}``) or as
-    a plain mapping (``{"pending_jobs": 2}``). A missing counter is zero.
+    a plain mapping (``{"pending_jobs": 2, "jobs_changed_at": ...}``). A missing counter is zero. Given
+    ``now``, a counter that no job created or ended within ``stale_after`` seconds is ignored.
     """
     if item_or_count is None:
         return None
     if isinstance(item_or_count, Mapping):
-        raw = item_or_count.get("pending_jobs", 0)
-        count = int(raw["N"]) if isinstance(raw, Mapping) else int(raw)
+        count = _number(item_or_count, "pending_jobs") or 0
+        changed = _number(item_or_count, "jobs_changed_at")
+        if now is not None and changed is not None and now - changed > stale_after:
+            return None
     else:
         count = int(item_or_count)
     return JOBS_REASON if count > 0 else None
@@ -91,13 +109,13 @@ class JobStore:
         self._state_table = state_table
         self._bucket = bucket
 
-    def _count(self, model: str, delta: int) -> dict[str, Any]:
+    def _count(self, model: str, delta: int, *, now: float) -> dict[str, Any]:
         return {
             "Update": {
                 "TableName": self._state_table,
                 "Key": {"model": {"S": model}},
-                "UpdateExpression": "ADD pending_jobs :delta",
-                "ExpressionAttributeValues": {":delta": {"N": str(delta)}},
+                "UpdateExpression": "ADD pending_jobs :delta SET jobs_changed_at = :now",
+                "ExpressionAttributeValues": {":delta": {"N": str(delta)}, ":now": _epoch(now)},
             }
         }
 
@@ -122,7 +140,7 @@ class JobStore:
                         "ConditionExpression": "attribute_not_exists(id)",
                     }
                 },
-                self._count(model, +1),
+                self._count(model, +1, now=now),
             ]
         )
         return job
@@ -173,7 +191,7 @@ class JobStore:
             self._dynamodb.transact_write_items(
                 TransactItems=[
                     {"Update": self._set(job, to=to, now=now, extra=extra)},
-                    self._count(job.model, -1),
+                    self._count(job.model, -1, now=now),
                 ]
             )
         except ClientError as error:

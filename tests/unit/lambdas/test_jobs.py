@@ -351,6 +351,60 @@ def test_bad_prefer_wait_is_an_invalid_input(header):
     assert header in raised.value.message
 
 
+def test_a_job_that_cannot_be_queued_ends_at_once_and_the_client_gets_503(aws, app, jobs_aws):
+    from botocore.stub import Stubber
+
+    with Stubber(jobs_aws["sqs"]) as stub:
+        stub.add_client_error("send_message", service_error_code="ServiceUnavailable", http_status_code=503)
+        status, headers, body = request(app, "POST", "/models/circrna/predict", BODY, prefer="respond-async")
+    assert (status, body["error"]["code"]) == (503, "unavailable")
+    assert int(headers["retry-after"]) > 0
+    [item] = aws.dynamodb.scan(TableName=JOBS_TABLE)["Items"]
+    assert (item["state"]["S"], item["reason"]["S"]) == (
+        "failed",
+        "the job could not be queued; submit it again",
+    )
+    assert pending_jobs(aws) == 0
+
+
+def test_a_done_job_whose_result_expired_is_404(aws, app, runner, jobs_aws):
+    aws.create_endpoint(ENDPOINT)
+    job_id = submit(app)
+    run_queue(runner, jobs_aws)
+    jobs_aws["s3"].delete_object(Bucket=BUCKET, Key=f"jobs/{job_id}/result.json")
+    status, _, body = request(app, "GET", f"/jobs/{job_id}")
+    assert (status, body["error"]["code"]) == (404, "unknown_job")
+
+
+def test_a_job_for_an_always_on_model_is_run_without_describing_its_endpoint(
+    aws, app, runtime, clock, environ, jobs_aws
+):
+    class DescribeDenied:
+        """SageMaker as the runner's role sees it: DescribeEndpoint only on on-demand endpoints."""
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(aws.sagemaker, name)
+
+        def describe_endpoint(self, **_: Any) -> dict[str, Any]:
+            raise AssertionError("the runner described an endpoint it has no permission on")
+
+    runner = make_runner(aws, runtime, clock, environ, jobs_aws, sagemaker=DescribeDenied())
+    aws.create_endpoint("medical-endpoint", config="medical-config")
+    status, _, body = request(app, "POST", "/models/medical/predict", BODY, prefer="respond-async")
+    assert status == 202
+    assert run_queue(runner, jobs_aws)["failed"] == set()
+    _, _, job = request(app, "GET", f"/jobs/{body['id']}")
+    assert (job["state"], job["result"]) == ("done", PREDICTION)
+
+
+def test_jobs_reason_ignores_a_counter_no_job_moved_for_hours():
+    from seqserve_common.jobs import STALE_COUNTER_SECONDS, jobs_reason
+
+    item = {"pending_jobs": {"N": "1"}, "jobs_changed_at": {"N": "1000"}}
+    assert jobs_reason(item, now=1000 + STALE_COUNTER_SECONDS) == "jobs"
+    assert jobs_reason(item, now=1001 + STALE_COUNTER_SECONDS) is None
+
+
 @pytest.mark.parametrize(
     ("given", "expected"),
     [

@@ -78,7 +78,8 @@ class JobQueue(Construct):
         jobs_table.grant(invoker, "dynamodb:PutItem", "dynamodb:GetItem")
         self.queue.grant_send_messages(invoker)
         # Runner: read inputs, write results, move jobs (and the counter), back off its messages.
-        bucket.grant_read_write(runner, objects)
+        bucket.grant_read(runner, objects)
+        bucket.grant_put(runner, objects)
         jobs_table.grant(runner, "dynamodb:GetItem", "dynamodb:UpdateItem")
         state_table.grant(runner, "dynamodb:GetItem", "dynamodb:UpdateItem")
         self.queue.grant_consume_messages(runner)

@@ -54,14 +54,15 @@ def test_installed_powertools_is_the_layer_version():
 def test_log_groups_have_retention(full):
     groups = full.service.find_resources("AWS::Logs::LogGroup")
     lambda_groups = [g for g in groups.values() if "Functions/" in g["Metadata"]["aws:cdk:path"]]
-    assert len(lambda_groups) == 2
+    assert len(lambda_groups) == 3
     assert all(g["Properties"]["RetentionInDays"] == 30 for g in lambda_groups)
 
 
 def test_environment_follows_the_internals_contract(full):
     for name, service in (("Invoker", "invoker"), ("IdleChecker", "idle-checker")):
         env = function(full, name)["Properties"]["Environment"]["Variables"]
-        assert set(env) == {
+        # Queued predictions' variables (tests/unit/stacks/test_job_queue.py) aside.
+        assert set(env) - {"JOBS_TABLE", "JOBS_BUCKET", "JOBS_QUEUE_URL"} == {
             "STATE_TABLE",
             "MODELS",
             "IDLE_RULE_NAME",
@@ -134,7 +135,13 @@ def test_invoker_invokes_only_these_endpoints_and_wakes_only_on_demand_ones(full
     assert allowed["events:enablerule"] == {RULE}
     (table,) = allowed["dynamodb:updateitem"]
     assert TABLE_ARN.fullmatch(table)
-    assert {a for a in allowed if a.startswith("dynamodb:")} == {"dynamodb:getitem", "dynamodb:updateitem"}
+    # PutItem: on the jobs table only (queued predictions).
+    assert {a for a in allowed if a.startswith("dynamodb:")} == {
+        "dynamodb:getitem",
+        "dynamodb:updateitem",
+        "dynamodb:putitem",
+    }
+    assert not any("StateTable" in r for r in allowed["dynamodb:putitem"])
 
 
 def test_idle_checker_deletes_only_on_demand_endpoints(full):

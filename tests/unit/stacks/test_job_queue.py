@@ -90,7 +90,7 @@ def test_invoker_stores_and_queues_jobs_and_the_runner_consumes_them(full):
     assert any(r.endswith("/jobs/*") for r in invoker["s3:putobject"])
     assert all(r.endswith("/jobs/*") for r in invoker["s3:putobject"])
     assert all(r.endswith("/jobs/*") for r in runner["s3:putobject"])
-    assert "s3:deleteobject" not in invoker
+    assert "s3:deleteobject*" not in invoker and "s3:deleteobject*" not in runner
     assert "dynamodb:putitem" in invoker and "dynamodb:putitem" not in runner
     assert any("JobsTable" in r for r in runner["dynamodb:updateitem"])
     assert any("StateTable" in r for r in runner["dynamodb:updateitem"])

@@ -8,6 +8,7 @@ configuration, which the invoker then finds in ``MODELS``.
 
 from __future__ import annotations
 
+import json
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from typing import Any
 
 from model_code.package import write_archive
 from stacks.config import DeploymentConfig, ModelConfig
+from stacks.jobs_environment import JOB_VISIBILITY_SECONDS, JobRetry, jobs_environment
 from stacks.lambda_environment import ServedModel, lambda_environment, operator_options
 from stacks.naming import endpoint_prefix, idle_rule_name, sagemaker_base
 
@@ -24,6 +26,8 @@ from .aws import ACCOUNT_ID, REGION
 SERVING_IMAGE = f"{ACCOUNT_ID}.dkr.ecr.{REGION}.amazonaws.com/seqserve-serving:local"
 SAGEMAKER_ROLE = f"arn:aws:iam::{ACCOUNT_ID}:role/seqserve-sagemaker-local"
 VARIANT = "AllTraffic"
+# Locally a waiting job is retried within seconds, so a test or a demo sees it run soon after the wake.
+LOCAL_JOB_RETRY = JobRetry(first_seconds=1, max_seconds=2, max_attempts=40)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -44,6 +48,10 @@ class Deployment:
     models: Mapping[str, DeployedModel]
     config: DeploymentConfig
     history_table: str | None = None
+    jobs_table: str
+    jobs_queue_url: str
+    jobs_dead_letter_url: str
+    job_retry: JobRetry
 
     def lambda_environment(self) -> dict[str, str]:
         """The variables the CDK app sets on both Lambdas, built by the same function."""
@@ -60,14 +68,22 @@ class Deployment:
             )
             for name, model in self.models.items()
         ]
-        return lambda_environment(
-            table_name=self.table,
-            models=served,
-            topic_arn=self.topic_arn,
-            endpoint_prefix=endpoint_prefix(self.config.prefix),
-            api=self.config.api,
-            history_table=self.history_table,
-        )
+        return {
+            **lambda_environment(
+                table_name=self.table,
+                models=served,
+                topic_arn=self.topic_arn,
+                endpoint_prefix=endpoint_prefix(self.config.prefix),
+                api=self.config.api,
+                history_table=self.history_table,
+            ),
+            **jobs_environment(
+                table_name=self.jobs_table,
+                bucket_name=self.bucket,
+                queue_url=self.jobs_queue_url,
+                retry=self.job_retry,
+            ),
+        }
 
 
 def model_archive(model_dir: Path) -> bytes:
@@ -110,6 +126,22 @@ def create_deployment(
     clients["dynamodb"].update_time_to_live(
         TableName=history, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"}
     )
+    jobs_table = f"{stack_name}-jobs"
+    clients["dynamodb"].create_table(
+        TableName=jobs_table,
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    dead_letter_url = clients["sqs"].create_queue(QueueName=f"{stack_name}-jobs-dlq")["QueueUrl"]
+    dead_letter_arn = clients["sqs"].get_queue_attributes(
+        QueueUrl=dead_letter_url, AttributeNames=["QueueArn"]
+    )["Attributes"]["QueueArn"]
+    redrive = {"deadLetterTargetArn": dead_letter_arn, "maxReceiveCount": LOCAL_JOB_RETRY.dead_letter_after}
+    jobs_queue_url = clients["sqs"].create_queue(
+        QueueName=f"{stack_name}-jobs",
+        Attributes={"VisibilityTimeout": str(JOB_VISIBILITY_SECONDS), "RedrivePolicy": json.dumps(redrive)},
+    )["QueueUrl"]
     topic_arn = clients["sns"].create_topic(Name=f"{stack_name}-lifecycle")["TopicArn"]
     on_demand = [config.model(name) for name in model_dirs if config.model(name).serving.mode == "on_demand"]
     every = min((model.serving.check_every_minutes for model in on_demand), default=5)
@@ -154,4 +186,8 @@ def create_deployment(
         models=models,
         config=config,
         history_table=history,
+        jobs_table=jobs_table,
+        jobs_queue_url=jobs_queue_url,
+        jobs_dead_letter_url=dead_letter_url,
+        job_retry=LOCAL_JOB_RETRY,
     )

@@ -17,12 +17,14 @@ from starlette.applications import Starlette
 
 from stacks.config import DeploymentConfig
 from stacks.container_environment import container_environment
+from stacks.jobs_environment import JOB_BATCH_SIZE, JOB_RUNNER_TIMEOUT_SECONDS
 from stacks.lambda_environment import IDLE_CHECKER_TIMEOUT_SECONDS, INVOKER_TIMEOUT_SECONDS
 
 from . import rest_api, runtime
 from .aws import CREDENTIALS, REGION, MotoServer, aws_environment
 from .faults import Fault, plan_argument
 from .idle_timer import IdleTimer
+from .job_poller import JobPoller
 from .lambda_pool import LambdaFunction
 from .model_server import REPO_ROOT, ModelServer
 from .resources import Deployment, create_deployment
@@ -90,6 +92,8 @@ class LocalStack:
         self.invoker: LambdaFunction | None = None
         self.idle_checker: LambdaFunction | None = None
         self.idle_timer: IdleTimer | None = None
+        self.job_runner: LambdaFunction | None = None
+        self.job_poller: JobPoller | None = None
         self._runtime: _HttpServer | None = None
         self._api: _HttpServer | None = None
 
@@ -139,7 +143,9 @@ class LocalStack:
         options = self.options
         options.log_dir.mkdir(parents=True, exist_ok=True)
         self.moto.start()
-        clients = {name: self.client(name) for name in ("s3", "dynamodb", "sns", "events", "sagemaker")}
+        clients = {
+            name: self.client(name) for name in ("s3", "dynamodb", "sns", "events", "sagemaker", "sqs")
+        }
         self.deployment = create_deployment(
             clients=clients,
             config=options.config,
@@ -186,9 +192,19 @@ class LocalStack:
             log_dir=options.log_dir,
             fault_plan=fault_plan,
         )
+        self.job_runner = LambdaFunction(
+            name=f"{options.stack_name}-job-runner",
+            code_dir=LAMBDA_CODE,
+            handler="job_runner.handler.handler",
+            environment={**function_environment, "POWERTOOLS_SERVICE_NAME": "job-runner"},
+            concurrency=1,
+            timeout_seconds=JOB_RUNNER_TIMEOUT_SECONDS,
+            log_dir=options.log_dir,
+            fault_plan=fault_plan,
+        )
         # Model servers load torch and the Lambda workers boto3: start them side by side.
         starters = [server.start for server in self.model_servers.values()]
-        starters += [self.invoker.warm, self.idle_checker.warm]
+        starters += [self.invoker.warm, self.idle_checker.warm, self.job_runner.warm]
         with ThreadPoolExecutor(max_workers=len(starters)) as pool:
             for future in [pool.submit(start) for start in starters]:
                 future.result()
@@ -199,6 +215,13 @@ class LocalStack:
             every_seconds=options.check_every_seconds,
         )
         self.idle_timer.start()
+        self.job_poller = JobPoller(
+            sqs=clients["sqs"],
+            queue_url=self.deployment.jobs_queue_url,
+            invoke=self.job_runner.invoke,
+            batch_size=JOB_BATCH_SIZE,
+        )
+        self.job_poller.start()
         self._api = _HttpServer(
             app=rest_api.create_app(invoke=self.invoker.invoke, cors_origins=options.config.api.cors_origins),
             name="rest-api",
@@ -217,11 +240,20 @@ class LocalStack:
 
     def stop(self) -> None:
         """Stop in reverse order; safe to call twice and after a failed start."""
-        for part in (self._api, self.idle_timer, self.invoker, self.idle_checker, self._runtime):
+        parts = (
+            self._api,
+            self.job_poller,
+            self.idle_timer,
+            self.invoker,
+            self.idle_checker,
+            self.job_runner,
+        )
+        for part in (*parts, self._runtime):
             if part is not None:
                 part.stop()
         for server in self.model_servers.values():
             server.stop()
         self.moto.stop()
         self._api = self._runtime = self.idle_timer = self.invoker = self.idle_checker = None
+        self.job_poller = self.job_runner = None
         self.model_servers = {}

@@ -17,6 +17,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from stacks.config import ApiConfig
+from stacks.jobs_environment import JOB_RUNNER_TIMEOUT_SECONDS
 from stacks.lambda_environment import (
     IDLE_CHECKER_TIMEOUT_SECONDS,
     INVOKER_TIMEOUT_SECONDS,
@@ -105,7 +106,19 @@ class ServiceFunctions(Construct):
             # Runs never overlap: a second delivery waits (EventBridge retries a throttled invoke).
             reserved_concurrent_executions=1,
         )
+        # Queued predictions (stacks/job_queue.py): it calls and wakes endpoints as the invoker does.
+        self.job_runner = self._function(
+            "JobRunner",
+            handler="job_runner.handler.handler",
+            service="job-runner",
+            description="seqserve: run queued predictions once their endpoint is in service",
+            code=code,
+            layer=powertools,
+            environment=environment,
+            timeout=Duration.seconds(JOB_RUNNER_TIMEOUT_SECONDS),
+        )
         self._grant_invoker(stack, models, table)
+        self._grant_invoker(stack, models, table, role=self.job_runner.role)
         self._grant_idle_checker(stack, models, table, notifications)
         if history is not None:
             # Usage history (issue 13): both record transitions; the invoker counts requests and reads.
@@ -179,8 +192,15 @@ class ServiceFunctions(Construct):
         ]
         return arns
 
-    def _grant_invoker(self, stack: Stack, models: tuple[ServedModel, ...], table: dynamodb.ITableV2) -> None:
-        role = self.invoker.role
+    def _grant_invoker(
+        self,
+        stack: Stack,
+        models: tuple[ServedModel, ...],
+        table: dynamodb.ITableV2,
+        *,
+        role: iam.IRole | None = None,
+    ) -> None:
+        role = role or self.invoker.role
         role.add_to_principal_policy(
             iam.PolicyStatement(
                 sid="InvokeOwnEndpoints",

@@ -102,6 +102,7 @@ def suppress_service_findings(stack: ServiceStack) -> None:
             ],
         ),
     )
+    _suppress_job_findings(stack)
     for model in stack.models.values():
         _suppress(
             model.execution_role.role,
@@ -209,3 +210,42 @@ def suppress_service_findings(stack: ServiceStack) -> None:
                 "a key bound to the usage plan; set api.auth = iam for SigV4",
             ),
         )
+
+
+def _suppress_job_findings(stack: ServiceStack) -> None:
+    """Queued predictions (stacks/job_queue.py): the runner calls and wakes endpoints as the invoker
+    does, and both functions use CDK's S3 grants, limited to the jobs/ prefix."""
+    functions = stack.functions
+    _suppress(functions.job_runner, _rule("AwsSolutions-L1", PINNED_RUNTIME))
+    job_objects = (
+        NagPackSuppression(
+            id="AwsSolutions-IAM5",
+            reason="each queued prediction has its own jobs/<job id>/ objects, named when it is submitted",
+            applies_to=[_regex(r"^Resource::.*/jobs/\*$")],
+        ),
+        _rule(
+            "AwsSolutions-IAM5",
+            "CDK's S3 grant action groups, limited to the jobs/ prefix of the data bucket",
+            "Action::s3:GetObject*",
+            "Action::s3:GetBucket*",
+            "Action::s3:List*",
+            "Action::s3:DeleteObject*",
+            "Action::s3:Abort*",
+        ),
+    )
+    _suppress(functions.invoker.role, *job_objects)
+    _suppress(
+        functions.job_runner.role,
+        *job_objects,
+        _rule("AwsSolutions-IAM5", XRAY, "Resource::*"),
+        NagPackSuppression(
+            id="AwsSolutions-IAM5",
+            reason=(
+                "each training run creates the endpoint configuration <endpoint name>-<run uuid>; the "
+                "job runner wakes this model's endpoint from whichever one the state table records"
+            ),
+            applies_to=[
+                _regex(r"^Resource::arn:(<AWS::Partition>|aws[a-z-]*):sagemaker:.*:endpoint-config/.+-\*$")
+            ],
+        ),
+    )

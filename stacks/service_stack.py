@@ -17,6 +17,7 @@ from stacks.container_environment import container_environment
 from stacks.execution_role import ModelExecutionRole
 from stacks.functions import ServiceFunctions, sagemaker_arn
 from stacks.idle_shutdown import IdleShutdown
+from stacks.job_queue import JobQueue
 from stacks.lambda_environment import ServedModel, operator_options
 from stacks.model_cleanup import ModelCleanup
 from stacks.monitoring import ModelMonitoring, api_error_rate_alarm, reconciler_alarms
@@ -163,6 +164,16 @@ class ServiceStack(Stack):
             rule_name=rule_name,
             every_minutes=min(m.serving.check_every_minutes for m in on_demand),
             checker=functions.idle_checker,
+        )
+        JobQueue(
+            self,
+            "JobQueue",
+            invoker=functions.invoker,
+            runner=functions.job_runner,
+            state_table=storage.table,
+            jobs_table=storage.jobs_table,
+            bucket=storage.bucket,
+            topic=notifications.topic,
         )
         api = PredictionApi(
             self, "Api", config=config.api, handler=functions.invoker, name=api_name(config.prefix)

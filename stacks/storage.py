@@ -17,6 +17,9 @@ from constructs import Construct
 DATA_PREFIX = "data/"
 ARTIFACT_PREFIX = "artifacts/"
 CHECKPOINT_PREFIX = "checkpoints/"
+# Queued predictions' inputs and results (lambdas/seqserve_common/jobs.py); jobs live a week.
+JOBS_PREFIX = "jobs/"
+JOB_DAYS = 7
 
 PINNED_IDS = {
     "access_logs": "AccessLogsBucket",
@@ -24,6 +27,7 @@ PINNED_IDS = {
     "repository": "ServingImageRepository",
     "table": "StateTable",
     "history": "HistoryTable",
+    "jobs_table": "JobsTable",
 }
 
 
@@ -76,6 +80,13 @@ class Storage(Construct):
                             transition_after=Duration.days(30),
                         )
                     ],
+                ),
+                # A job's item expires by TTL after JOB_DAYS; its objects go a day later.
+                s3.LifecycleRule(
+                    id="expire-jobs",
+                    prefix=JOBS_PREFIX,
+                    expiration=Duration.days(JOB_DAYS + 1),
+                    noncurrent_version_expiration=Duration.days(1),
                 ),
                 # Spot checkpoints only matter while their training job runs.
                 s3.LifecycleRule(
@@ -131,7 +142,20 @@ class Storage(Construct):
             ),
             removal_policy=RemovalPolicy.RETAIN,
         )
+        # Queued predictions, one item per job; DynamoDB's TTL deletes them after a week.
+        self.jobs_table = dynamodb.TableV2(
+            self,
+            "Jobs",
+            partition_key=dynamodb.Attribute(name="id", type=dynamodb.AttributeType.STRING),
+            billing=dynamodb.Billing.on_demand(),
+            time_to_live_attribute="expires_at",
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            removal_policy=RemovalPolicy.RETAIN,
+        )
         _pin(self.history, PINNED_IDS["history"])
+        _pin(self.jobs_table, PINNED_IDS["jobs_table"])
         _pin(self.access_logs, PINNED_IDS["access_logs"])
         _pin(self.bucket, PINNED_IDS["bucket"])
         _pin(self.repository, PINNED_IDS["repository"])

@@ -33,10 +33,10 @@ from invoker.api_models import Evaluation, ModelList, ModelStatus, Prediction, P
 from invoker.artifacts import ArtifactReader
 from invoker.endpoint_call import EndpointDown, invoke
 from invoker.endpoint_state import managed_endpoint_state
+from invoker.job_routes import QueuedPredictions, parse_prefer
 from invoker.openapi_doc import RETRY_AFTER, openapi_document, responses
 from invoker.operator_routes import Operator, operator_router
 from invoker.payload import check_predict_body, describe_validation_error
-from invoker.prefer import hold, preferred_wait
 from invoker.recorder import InvocationRecorder
 from invoker.waker import Waker
 
@@ -54,6 +54,7 @@ ROUTES = (
     ("POST", re.compile(r"^/models/[^/]+/sleep$")),
     ("DELETE", re.compile(r"^/models/[^/]+/lease$")),
     ("GET", re.compile(r"^/models/[^/]+/usage$")),
+    ("GET", re.compile(r"^/jobs/[^/]+$")),
 )
 CONSOLE = Path(__file__).resolve().parent / "console" / "index.html"
 # Headers a browser may send and read across origins (stacks/api.py's preflight sends the same).
@@ -108,6 +109,7 @@ def build_app(
     logger: Logger,
     record_dynamodb: Any = None,
     s3: Any = None,
+    sqs: Any = None,
 ) -> APIGatewayRestResolver:
     """``record_dynamodb``: the client that records invocations (default ``dynamodb``)."""
     origins = list(settings.cors_origins)
@@ -134,6 +136,18 @@ def build_app(
         logger=logger,
     )
     app.include_router(operator_router(operator))
+    queued = QueuedPredictions(
+        settings=settings,
+        runtime=runtime,
+        sagemaker=sagemaker,
+        dynamodb=dynamodb,
+        s3=s3,
+        sqs=sqs,
+        waker=waker,
+        clock=clock,
+        logger=logger,
+    )
+    app.include_router(queued.router)
 
     def model_spec(name: str) -> ModelSpec:
         spec = settings.models.get(name)
@@ -216,20 +230,22 @@ def build_app(
         spec = model_spec(name)
         raw = request_body(app.current_event.body, base64_encoded=app.current_event.is_base64_encoded)
         check_predict_body(raw, max_inputs=settings.max_inputs, max_body_bytes=settings.max_body_bytes)
-        wait = preferred_wait(app.current_event.headers)
+        prefer = parse_prefer(app.current_event.headers.get("prefer"))
+        if prefer.respond_async:
+            return queued.submit(spec, raw)
         if spec.on_demand:
             # When the request starts, so a request in flight while the reconciler decides is seen.
             recorder.record(spec)
         starting = RETRY_STARTING_SECONDS if spec.mode == "serverless" else None
-
-        def call() -> str:
-            return invoke(
-                runtime, model=name, endpoint_name=spec.endpoint_name, body=raw, starting_retry_after=starting
-            )
-
         try:
             try:
-                answer = call()
+                answer = invoke(
+                    runtime,
+                    model=name,
+                    endpoint_name=spec.endpoint_name,
+                    body=raw,
+                    starting_retry_after=starting,
+                )
             except EndpointDown:
                 emit("EndpointDown", model=name)
                 if not spec.on_demand:
@@ -241,9 +257,9 @@ def build_app(
                     ) from None
                 item = waker.wake(spec, endpoint_down=True, retry_failed=False)
                 held = None
-                if wait:
-                    remaining = getattr(app.lambda_context, "get_remaining_time_in_millis", None)
-                    held = hold(call, seconds=wait, remaining_ms=remaining)
+                if prefer.wait and app.lambda_context is not None:
+                    remaining_ms = app.lambda_context.get_remaining_time_in_millis()
+                    held = queued.hold(spec, raw, seconds=prefer.wait, remaining_ms=remaining_ms)
                 if held is None:
                     raise ApiError(
                         503,

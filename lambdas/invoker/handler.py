@@ -22,6 +22,7 @@ app = build_app(
     dynamodb=invoker_client("dynamodb"),
     record_dynamodb=record_client(),
     s3=control_client("s3"),
+    sqs=invoker_client("sqs"),
     clock=time.time,
     logger=logger,
 )

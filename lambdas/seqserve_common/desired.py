@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from seqserve_common.jobs import jobs_reason
 from seqserve_common.lifecycle import State, idle_cutoff
 from seqserve_common.reasons import operator_reasons
 from seqserve_common.settings import ModelSpec
@@ -24,10 +25,12 @@ def up_reasons(*, spec: ModelSpec, item: StateItem, now: float) -> list[str]:
     """Why the model must stay or come up; the reconciler puts it to sleep only when this is empty.
 
     "traffic": used within ``idle_minutes`` plus the write-coalescing slack (seqserve_common.lifecycle);
-    "window" and "lease": the operator features' reasons (seqserve_common.reasons).
+    "window" and "lease": the operator features' reasons (seqserve_common.reasons); "jobs": queued
+    predictions wait for the model (seqserve_common.jobs).
     """
     reasons: list[str] = []
     used = last_used(item)
     if used is not None and used >= idle_cutoff(now=now, idle_minutes=spec.idle_minutes):
         reasons.append("traffic")
-    return reasons + operator_reasons(spec, item, now)
+    jobs = jobs_reason({"pending_jobs": item.pending_jobs, "jobs_changed_at": item.jobs_changed_at}, now=now)
+    return reasons + operator_reasons(spec, item, now) + ([jobs] if jobs else [])

@@ -56,6 +56,10 @@ class Settings:
     cors_origins: tuple[str, ...] = ("*",)
     # Issue 13's usage history (None: not recorded, and GET usage says so).
     history_table: str | None = None
+    # Queued predictions (seqserve_common.jobs); None where they are not deployed.
+    jobs_table: str | None = None
+    jobs_bucket: str | None = None
+    jobs_queue_url: str | None = None
 
 
 def _required(environ: Mapping[str, str], key: str) -> str:
@@ -156,6 +160,9 @@ def parse_settings(environ: Mapping[str, str]) -> Settings:
         tags=_tags(environ),
         cors_origins=_origins(environ),
         history_table=environ.get("HISTORY_TABLE") or None,
+        jobs_table=environ.get("JOBS_TABLE") or None,
+        jobs_bucket=environ.get("JOBS_BUCKET") or None,
+        jobs_queue_url=environ.get("JOBS_QUEUE_URL") or None,
     )
 
 

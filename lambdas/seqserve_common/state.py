@@ -38,6 +38,9 @@ class StateItem:
     observed_at: float | None = None
     # Issue 13: epoch until which an operator's lease holds the model up (POST /wake keep_warm_minutes).
     lease_until: float | None = None
+    # Queued predictions waiting for this model, and when a job last moved that count (seqserve_common.jobs).
+    pending_jobs: int = 0
+    jobs_changed_at: float | None = None
 
     @property
     def state(self) -> State:
@@ -79,6 +82,8 @@ def parse_item(model: str, item: Mapping[str, Any]) -> StateItem:
         create_attempted_at=_number(item, "create_attempted_at"),
         observed_at=_number(item, "observed_at"),
         lease_until=_number(item, "lease_until"),
+        pending_jobs=int(_number(item, "pending_jobs") or 0),
+        jobs_changed_at=_number(item, "jobs_changed_at"),
     )
 
 
@@ -208,6 +213,8 @@ class StateStore:
             create_attempted_at=round(now, 3) if create_attempted else None,
             observed_at=seen.observed_at,
             lease_until=seen.lease_until,
+            pending_jobs=seen.pending_jobs,
+            jobs_changed_at=seen.jobs_changed_at,
         )
         if self._on_transition is not None:
             self._on_transition(seen, moved)

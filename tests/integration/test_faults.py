@@ -82,7 +82,9 @@ def invoker_with(tmp_path: Path) -> Iterator:
         moto.start()
         started.append(moto)
         config = local_config(context={}, presets={"circrna": "circrna"}, idle_minutes=1)
-        clients = {name: moto_client(moto, name) for name in ("s3", "dynamodb", "sns", "events", "sagemaker")}
+        clients = {
+            name: moto_client(moto, name) for name in ("s3", "dynamodb", "sns", "events", "sagemaker", "sqs")
+        }
         deployment = create_deployment(
             clients=clients,
             config=config,

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError, ReadTimeoutError
-from lambdas_testkit import MODELS, RULE, TABLE, call, http_response
+from lambdas_testkit import MODELS, TABLE, call, http_response
 
 SERVERLESS = "proteins-endpoint"
 MODELS_WITH_SERVERLESS = {
@@ -25,7 +25,7 @@ BODY = json.dumps({"inputs": "MKTAYIAKQR"})
 
 @pytest.fixture
 def environ(aws) -> dict[str, str]:
-    return {"STATE_TABLE": TABLE, "MODELS": json.dumps(MODELS_WITH_SERVERLESS), "IDLE_RULE_NAME": RULE}
+    return {"STATE_TABLE": TABLE, "MODELS": json.dumps(MODELS_WITH_SERVERLESS)}
 
 
 def test_serverless_cold_start_past_the_read_budget_is_503_with_retry_after(aws, runtime, invoker):

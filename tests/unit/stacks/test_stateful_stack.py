@@ -21,7 +21,9 @@ def test_logical_ids_are_pinned(full):
         "Enabled": True,
     }
     assert [k["AttributeName"] for k in history["Properties"]["KeySchema"]] == ["model", "at"]
+    assert resources["JobsTable"]["Type"] == "AWS::DynamoDB::GlobalTable"
     assert set(PINNED_IDS.values()) == {
+        "JobsTable",
         "DataBucket",
         "AccessLogsBucket",
         "ServingImageRepository",

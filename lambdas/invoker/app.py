@@ -218,12 +218,19 @@ def build_app(
 
     @app.post(
         "/models/<name>/predict",
-        responses=responses(
-            200,
-            "one entry per input: a label and score, or with top_k a list of them, best first",
-            model=Prediction,
-            errors=(400, 404, 409, 413, 503),
-        ),
+        responses={
+            **responses(
+                200,
+                "one entry per input: a label and score, or with top_k a list of them, best first",
+                model=Prediction,
+                errors=(400, 404, 409, 413, 503),
+            ),
+            202: {
+                "description": "with Prefer: respond-async, the job was queued; GET its Location",
+                "content": {"application/json": {"schema": {"type": "object"}}},
+                "headers": {"Location": {"description": "/jobs/{id}", "schema": {"type": "string"}}},
+            },
+        },
     )
     def predict(name: str, request: Annotated[PredictRequest, Body()]) -> Response[Any]:
         # ``request`` is what Powertools validated (and documents); the model gets the client's bytes.

@@ -28,6 +28,7 @@ from seqserve_common.settings import ModelSpec, Settings
 
 from invoker.api_error import ApiError, json_response
 from invoker.endpoint_call import EndpointDown, invoke
+from invoker.openapi_doc import responses
 from invoker.waker import Waker
 
 # API Gateway ends every request at 29 s; a held request must leave room for the answer.
@@ -100,7 +101,11 @@ class QueuedPredictions:
                 bucket=settings.jobs_bucket,
             )
         self.router = Router()
-        self.router.get("/jobs/<job_id>")(self.job_status)
+        self.router.get(
+            "/jobs/<job_id>",
+            responses=responses(200, "the job: pending, running, done with result, or failed with reason",
+                                errors=(400, 404, 503)),
+        )(self.job_status)  # fmt: skip
 
     def _jobs(self) -> JobStore:
         if self.store is None:
@@ -133,7 +138,7 @@ class QueuedPredictions:
             headers={"Location": location, "Preference-Applied": "respond-async"},
         )
 
-    def job_status(self, job_id: str) -> Response:
+    def job_status(self, job_id: str) -> Response[Any]:
         store = self._jobs()
         job = store.get(job_id) if JOB_ID.match(job_id) else None
         unknown = ApiError(404, "unknown_job", f"no job {job_id!r}; jobs are kept for 7 days")

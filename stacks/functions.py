@@ -218,20 +218,23 @@ class ServiceFunctions(Construct):
                     resources=[sagemaker_arn(stack, "endpoint", m.endpoint_name) for m in managed],
                 )
             )
-        # GET /models/{name}/evaluation: endpoint config -> model -> its artifact (invoker/artifacts.py).
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="ReadOwnModelArtifactNames",
-                actions=["sagemaker:DescribeEndpointConfig", "sagemaker:DescribeModel"],
-                resources=[sagemaker_arn(stack, "endpoint-config", f"{m.endpoint_name}-*") for m in models]
-                + [
-                    sagemaker_arn(stack, "endpoint-config", m.endpoint_config_name)
-                    for m in models
-                    if m.endpoint_config_name is not None
-                ]
-                + [sagemaker_arn(stack, "model", f"{m.endpoint_name}-*") for m in models],
+        if role is self.invoker.role:
+            # GET /models/{name}/evaluation (the invoker only): endpoint config -> model -> its artifact.
+            role.add_to_principal_policy(
+                iam.PolicyStatement(
+                    sid="ReadOwnModelArtifactNames",
+                    actions=["sagemaker:DescribeEndpointConfig", "sagemaker:DescribeModel"],
+                    resources=[
+                        sagemaker_arn(stack, "endpoint-config", f"{m.endpoint_name}-*") for m in models
+                    ]
+                    + [
+                        sagemaker_arn(stack, "endpoint-config", m.endpoint_config_name)
+                        for m in models
+                        if m.endpoint_config_name is not None
+                    ]
+                    + [sagemaker_arn(stack, "model", f"{m.endpoint_name}-*") for m in models],
+                )
             )
-        )
         on_demand = [m for m in models if m.mode == "on_demand"]
         if on_demand:
             config_arns = self._config_arns(stack, on_demand)

@@ -241,15 +241,19 @@ class ServiceFunctions(Construct):
             role.add_to_principal_policy(
                 iam.PolicyStatement(
                     sid="WakeOwnEndpoints",
-                    # DeleteEndpoint: POST /models/{m}/sleep puts a model down now (issue 13).
-                    actions=[
-                        "sagemaker:CreateEndpoint",
-                        "sagemaker:DescribeEndpoint",
-                        "sagemaker:DeleteEndpoint",
-                    ],
+                    actions=["sagemaker:CreateEndpoint", "sagemaker:DescribeEndpoint"],
                     resources=self._endpoint_arns(stack, models, on_demand_only=True),
                 )
             )
+            if role is self.invoker.role:
+                role.add_to_principal_policy(
+                    iam.PolicyStatement(
+                        sid="SleepOwnEndpoints",
+                        # POST /models/{m}/sleep puts a model down now (issue 13); the invoker only.
+                        actions=["sagemaker:DeleteEndpoint"],
+                        resources=self._endpoint_arns(stack, models, on_demand_only=True),
+                    )
+                )
             role.add_to_principal_policy(
                 iam.PolicyStatement(
                     sid="UseOwnEndpointConfigs",

@@ -45,18 +45,30 @@ class ServedModel:
     hourly_price: float | None = None
 
     def as_environment(self) -> dict[str, object]:
-        return {
+        """The model's entry in ``MODELS``; optional settings at their default are left out (the Lambdas'
+        settings parser has the same defaults), so more models fit Lambda's 4 KB environment."""
+        entry: dict[str, object] = {
             "preset": self.preset,
             "mode": self.mode,
             "endpoint_name": self.endpoint_name,
             "endpoint_config_name": self.endpoint_config_name,
             "idle_minutes": self.idle_minutes,
+        }
+        optional = {
             "max_wake_minutes": self.max_wake_minutes,
             "keep_warm": [window.as_json() for window in self.keep_warm],
             "warm_lead_minutes": self.warm_lead_minutes,
             "max_lease_minutes": self.max_lease_minutes,
             "hourly_price": self.hourly_price,
         }
+        defaults = {
+            "max_wake_minutes": 30,
+            "keep_warm": [],
+            "warm_lead_minutes": 10,
+            "max_lease_minutes": 720,
+        }
+        entry.update({k: v for k, v in optional.items() if v is not None and v != defaults.get(k)})
+        return entry
 
 
 def operator_options(serving: ServingConfig) -> dict[str, object]:

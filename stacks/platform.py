@@ -88,19 +88,13 @@ class PlatformOptions:
             request["VpcConfig"] = vpc
         if self.network.isolation:
             request["EnableNetworkIsolation"] = True
-            request["InputDataConfig"] = [
-                *request["InputDataConfig"],
-                {
-                    "ChannelName": CODE_CHANNEL,
-                    "DataSource": {
-                        "S3DataSource": {
-                            "S3DataType": "S3Prefix",
-                            "S3Uri": code_uri,
-                            "S3DataDistributionType": "FullyReplicated",
-                        }
-                    },
-                },
-            ]
+            if "InputDataConfig" in request:
+                request["InputDataConfig"] = [
+                    *request["InputDataConfig"],
+                    *self.extra_channels(code_uri=code_uri),
+                ]
+            # Otherwise the channels come from the pipeline's state ("InputDataConfig.$"), which adds
+            # extra_channels itself.
             request["HyperParameters"] = {
                 **request["HyperParameters"],
                 "sagemaker_submit_directory": json.dumps(
@@ -114,6 +108,14 @@ class PlatformOptions:
         if self.tags:
             request["Tags"] = tag_list(self.tags)
         return request
+
+    def extra_channels(self, *, code_uri: str) -> list[dict[str, object]]:
+        """Input channels a training job needs besides its data: under network isolation the job cannot
+        download its source bundle, so it arrives as the ``code`` channel, as the SageMaker SDK does."""
+        if not self.network.isolation:
+            return []
+        source = {"S3DataType": "S3Prefix", "S3Uri": code_uri, "S3DataDistributionType": "FullyReplicated"}
+        return [{"ChannelName": CODE_CHANNEL, "DataSource": {"S3DataSource": source}}]
 
     def model_request(self, parameters: Mapping[str, object]) -> dict[str, object]:
         """A CreateModel request with the VPC, isolation and tags added."""

@@ -184,16 +184,17 @@ class TrainingPipeline(Construct):
         )
         train_channel = data_channel(name="train", bucket_name=bucket.bucket_name, model=model)
         test_channel = data_channel(name="test", bucket_name=bucket.bucket_name, model=model)
+        extra_channels = platform.extra_channels(code_uri=source_bundle.s3_object_url)
         with_test = sfn.Pass(
             self,
             "WithTestChannel",
-            result=sfn.Result.from_array([train_channel, test_channel]),
+            result=sfn.Result.from_array([train_channel, test_channel, *extra_channels]),
             result_path=CHANNELS_PATH,
         )
         without_test = sfn.Pass(
             self,
             "WithoutTestChannel",
-            result=sfn.Result.from_array([train_channel]),
+            result=sfn.Result.from_array([train_channel, *extra_channels]),
             result_path=CHANNELS_PATH,
         )
         train = sfn.CustomState(

@@ -23,7 +23,6 @@ runner = JobRunner(
     dynamodb=control_client("dynamodb"),
     s3=control_client("s3"),
     sqs=control_client("sqs"),
-    events=control_client("events"),
     clock=time.time,
     logger=logger,
     backoff=Backoff(

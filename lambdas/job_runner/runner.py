@@ -59,7 +59,6 @@ class JobRunner:
         dynamodb: Any,
         s3: Any,
         sqs: Any,
-        events: Any,
         clock: Callable[[], float],
         logger: Logger,
         backoff: Backoff = Backoff(),
@@ -86,10 +85,9 @@ class JobRunner:
         self._waker = Waker(
             store=state,
             sagemaker=sagemaker,
-            events=events,
-            idle_rule_name=settings.idle_rule_name,
             clock=clock,
             logger=logger,
+            tags=settings.tags,
         )
 
     def handle(self, record: SQSRecord) -> None:

@@ -52,7 +52,9 @@ def test_document_lists_every_route_status_and_error_body():
         "/models/{name}/confusion_matrix.png",
     }
     predict = paths["/models/{name}/predict"]["post"]["responses"]
-    assert set(predict) == {"200", "400", "403", "404", "409", "413", "429", "502", "503", "504"}
+    # 202: Prefer: respond-async queued the prediction as a job.
+    assert set(predict) == {"200", "202", "400", "403", "404", "409", "413", "429", "502", "503", "504"}
+    assert predict["202"]["headers"]["Location"]
     assert predict["503"]["headers"]["Retry-After"]["required"] is True
     assert paths["/models/{name}/wake"]["post"]["responses"]["202"]["headers"]["Retry-After"]
     for path, operations in paths.items():

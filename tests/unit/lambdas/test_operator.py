@@ -166,9 +166,3 @@ def test_an_asleep_model_with_a_running_lease_is_woken(aws, checker, clock):
     aws.put_state("circrna", state="asleep", state_changed_at=START - 60, lease_until=START + 600)
     assert checker.run()["circrna"] == "waking"
     assert aws.created == [ENDPOINT]
-
-
-def test_the_check_keeps_running_while_a_model_with_windows_sleeps(aws, checker, clock):
-    aws.events.enable_rule(Name="seqserve-idle-check")
-    assert checker.run()["circrna"] == "asleep"
-    assert aws.rule_state() == "ENABLED"

@@ -182,7 +182,7 @@ def test_pairs_are_served_for_a_pair_preset(servers):
             "inputs[1]: the sequence is empty",
         ),
         ("circrna", '{"inputs": 12}', JSON_TYPE, 400, "invalid_input", "inputs must be a string or"),
-        ("circrna", '{"inputs": "ACGT!"}', JSON_TYPE, 400, "invalid_input", "character '!' at position 4"),
+        ("circrna", '{"inputs": "ACGT!"}', JSON_TYPE, 400, "invalid_input", "character '!' at position 5"),
         ("circrna", "not json", JSON_TYPE, 400, "invalid_input", "the body is not valid JSON"),
         (
             "circrna",

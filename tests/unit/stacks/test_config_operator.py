@@ -80,7 +80,6 @@ def test_the_lambdas_read_the_same_windows_from_models():
     environment = lambda_environment(
         table_name="t",
         models=[served],
-        idle_rule_name="r",
         topic_arn="a",
         api=parse_deployment(serving()).api,
     )

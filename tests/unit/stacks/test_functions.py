@@ -126,11 +126,6 @@ def test_models_variable_is_what_the_lambda_settings_parser_accepts(full):
         "endpoint_name": "seqserve-service-circrna",
         "endpoint_config_name": None,
         "idle_minutes": 15,
-        "max_wake_minutes": 30,
-        "keep_warm": [],
-        "warm_lead_minutes": 10,
-        "max_lease_minutes": 720,
-        "hourly_price": None,
     }
     # The artifact given in config makes an endpoint configuration the Lambdas start from.
     assert "Model-aptamers/Serving/EndpointConfig" in config_names[models["aptamers"]["endpoint_config_name"]]

@@ -19,8 +19,9 @@ def test_every_alarm_notifies_the_topic(full):
     (topic_id,) = full.service.find_resources("AWS::SNS::Topic")
     found = alarms(full)
     # Per model: failed training and failed endpoint, and for the two on-demand models an adopted
-    # orphan and reconciler errors; one 5xx-rate alarm for the shared API; three app-wide reconciler ones.
-    assert len(found) == 4 * 2 + 2 * 2 + 1 + 3
+    # orphan and reconciler errors; one 5xx-rate alarm for the shared API; three app-wide reconciler ones;
+    # one on the queued predictions' dead-letter queue.
+    assert len(found) == 4 * 2 + 2 * 2 + 1 + 3 + 1
     for properties in found.values():
         assert properties["AlarmActions"] == [{"Ref": topic_id}]
 

@@ -129,7 +129,12 @@ def test_training_job_runs_in_the_vpc_isolated_encrypted_and_tagged(corp):
     assert job["ResourceConfig"]["VolumeKmsKeyId"] == KEY
     assert job["Tags"] == TAG_LIST
     # Isolated, the toolkit cannot download the source: it arrives as the "code" channel, like the SDK does.
-    code = next(c for c in job["InputDataConfig"] if c["ChannelName"] == "code")
+    # The job's channels come from the pipeline's state (with or without the test channel).
+    states = pipeline(corp, "circrna")
+    assert job["InputDataConfig.$"] == "$.channels"
+    for state in ("WithTestChannel", "WithoutTestChannel"):
+        assert [c["ChannelName"] for c in states[state]["Result"]][-1] == "code"
+    code = next(c for c in states["WithoutTestChannel"]["Result"] if c["ChannelName"] == "code")
     uri = text(code["DataSource"]["S3DataSource"]["S3Uri"])
     assert uri.startswith("s3://cdk-") and uri.endswith(".gz")
     submit = json.loads(job["HyperParameters"]["sagemaker_submit_directory"])
@@ -244,7 +249,8 @@ def test_without_platform_options_nothing_is_added(full):
         assert "KmsKeyId" not in config["Properties"] and "Tags" not in config["Properties"]
     job = pipeline(full, "circrna")["Train"]["Parameters"]
     assert not {"VpcConfig", "EnableNetworkIsolation", "Tags"} & set(job)
-    assert "code" not in [c["ChannelName"] for c in job["InputDataConfig"]]
+    for state in ("WithTestChannel", "WithoutTestChannel"):
+        assert "code" not in [c["ChannelName"] for c in pipeline(full, "circrna")[state]["Result"]]
     invoker = logical_id_of(service, "AWS::Lambda::Function", "Functions/Invoker/Resource")
     assert "TAGS" not in service["Resources"][invoker]["Properties"]["Environment"]["Variables"]
     assert not [

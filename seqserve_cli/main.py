@@ -151,6 +151,16 @@ def show_usage(body: dict[str, Any], out: TextIO) -> None:
         print("(no serving.hourly_price configured: minutes only)", file=out)
 
 
+def show_job(body: dict[str, Any], out: TextIO) -> None:
+    print(f"job {body['id']} ({body['model']}): {body['state']}", file=out)
+    if body.get("waiting_for"):
+        print(f"  waiting for: {body['waiting_for']}", file=out)
+    if body.get("reason"):
+        print(f"  reason: {body['reason']}", file=out)
+    if body.get("result") is not None:
+        show_predictions(body["result"], out)
+
+
 def show_predictions(body: Any, out: TextIO) -> None:
     for index, entry in enumerate(body if isinstance(body, list) else [body]):
         best = entry[0] if isinstance(entry, list) else entry
@@ -188,6 +198,7 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument(
         "--wait", type=int, default=120, help="seconds to wait for a waking model (default 120)"
     )
+    commands.add_parser("jobs", help="a queued prediction's state and result").add_argument("job_id")
     train = commands.add_parser("train", help="start the model's training pipeline")
     train.add_argument("model")
     train.add_argument("--wait", action="store_true", help="follow the run until it ends")
@@ -300,6 +311,8 @@ def run(
         show = lambda b, o: print(f"{b['model']}: {b['state']}", file=o)  # noqa: E731
     elif args.command == "usage":
         body, show = api.call("GET", f"/models/{model}/usage", params={"days": args.days}).json(), show_usage
+    elif args.command == "jobs":
+        body, show = api.call("GET", f"/jobs/{args.job_id}").json(), show_job
     else:
         body, show = _predict(api, args, stdin, sleep), show_predictions
     if args.json:

@@ -175,3 +175,40 @@ def test_the_api_url_comes_from_the_stack_when_nothing_else_gives_it(aws, monkey
     with pytest.raises(CliError, match="could not read the outputs of stack 'other'"):
         resolve_target(local=False, url=None, api_key="k", stack="other", session=boto3.Session)
     assert os.environ["AWS_DEFAULT_REGION"] == REGION
+
+
+def test_jobs_shows_a_queued_predictions_state_and_result(capfd, monkeypatch):
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    job = {"id": "abc", "model": "circrna", "state": "done", "result": [{"label": "circRNA", "score": 0.9}]}
+    seen: list[str] = []
+
+    class Jobs(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            seen.append(self.path)
+            known = self.path == "/jobs/abc"
+            body = job if known else {"error": {"code": "unknown_job", "message": "no job 'x'"}}
+            data = json.dumps(body).encode()
+            self.send_response(200 if known else 404)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Jobs)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.delenv("SEQSERVE_API_KEY", raising=False)
+    url = f"http://127.0.0.1:{server.server_port}"
+    try:
+        assert main(["--url", url, "jobs", "abc"]) == 0
+        printed = capfd.readouterr().out
+        assert "job abc (circrna): done" in printed and "circRNA\t0.900" in printed
+        assert main(["--url", url, "jobs", "x"]) == 1
+        assert "no job 'x' (unknown_job)" in capfd.readouterr().err
+    finally:
+        server.shutdown()
+    assert seen == ["/jobs/abc", "/jobs/x"]

@@ -177,7 +177,7 @@ def test_the_api_url_comes_from_the_stack_when_nothing_else_gives_it(aws, monkey
     assert os.environ["AWS_DEFAULT_REGION"] == REGION
 
 
-def test_jobs_shows_a_queued_predictions_state_and_result(capfd, monkeypatch):
+def test_jobs_shows_a_queued_predictions_state_and_result(capsys, monkeypatch):
     import threading
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -204,11 +204,11 @@ def test_jobs_shows_a_queued_predictions_state_and_result(capfd, monkeypatch):
     monkeypatch.delenv("SEQSERVE_API_KEY", raising=False)
     url = f"http://127.0.0.1:{server.server_port}"
     try:
-        assert main(["--url", url, "jobs", "abc"]) == 0
-        printed = capfd.readouterr().out
-        assert "job abc (circrna): done" in printed and "circRNA\t0.900" in printed
+        out = io.StringIO()
+        assert run(["--url", url, "jobs", "abc"], out=out) == 0
+        assert "job abc (circrna): done" in out.getvalue() and "circRNA\t0.900" in out.getvalue()
         assert main(["--url", url, "jobs", "x"]) == 1
-        assert "no job 'x' (unknown_job)" in capfd.readouterr().err
+        assert "no job 'x' (unknown_job)" in capsys.readouterr().err
     finally:
         server.shutdown()
     assert seen == ["/jobs/abc", "/jobs/x"]

@@ -60,9 +60,16 @@ def test_a_thousand_requests_on_an_awake_model(stack: LocalStack, api: httpx.Cli
     def watch_last_invoked_at() -> None:
         with httpx.Client(base_url=stack.api_url, timeout=30) as watcher:
             while not done.is_set():
-                status = watcher.get("/models/circrna/status").json()
-                assert status["state"] == "awake"
-                seen.append(status["last_invoked_at"])
+                response = watcher.get("/models/circrna/status")
+                # Under this load the invoker's one-attempt state read may time out: the API then
+                # answers 503 with Retry-After (invariant 9), which says nothing about last_invoked_at.
+                assert response.status_code in (200, 503), response.text
+                if response.status_code == 200:
+                    status = response.json()
+                    assert status["state"] == "awake"
+                    seen.append(status["last_invoked_at"])
+                else:
+                    assert response.headers["retry-after"]
                 time.sleep(0.2)
 
     watcher = ThreadPoolExecutor(max_workers=1)
@@ -111,7 +118,10 @@ def test_a_model_server_killed_mid_run_gives_502_until_it_is_back(
         for future in clients:
             future.result()
 
-    assert {answer.status_code for _, answer in answers} == {200, 502}
+    # 503: the invoker's one-attempt state calls may time out on a loaded machine; it then answers 503
+    # with Retry-After (DESIGN invariant 9), never 500.
+    assert {200, 502} <= {answer.status_code for _, answer in answers} <= {200, 502, 503}
+    assert all(answer.headers.get("retry-after") for _, answer in answers if answer.status_code == 503)
     # Before the kill it served (a request in flight at the kill may be among the 502s).
     assert any(answer.status_code == 200 for late, answer in answers if not late)
     for _, answer in answers:

@@ -6,14 +6,28 @@ from __future__ import annotations
 import io
 import json
 import time
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from local.stack import LocalStack
 from seqserve_cli.local_state import write_state
 from seqserve_cli.main import run
-from tests.integration.conftest import SEQUENCE
+from tests.integration.conftest import SEQUENCE, stack_options
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def stack(trained_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    """The shared stack, but its endpoints change status on the wall clock: a person (or a client
+    following Retry-After) waits in real time here, nobody moves a test clock."""
+    options = stack_options(
+        model_dir=trained_model, log_dir=tmp_path_factory.mktemp("stack-logs"), check_every_seconds=0.5
+    )
+    with LocalStack(options) as running:
+        yield running
 
 
 def cli(*argv: str) -> str:
@@ -41,8 +55,11 @@ def test_lease_predict_usage_and_sleep_through_the_cli(stack, api, tmp_path, mon
     assert [line.split("\t")[0] for line in lines] == ["0", "1"]
     assert all(line.split("\t")[1] in {"circRNA", "lncRNA"} for line in lines)
 
-    body = json.loads(io_json("status", "circrna"))
-    assert body["state"] == "awake"
+    # The endpoint serves once InService; the reconciler's next run (every 0.5 s here) records "awake".
+    deadline = time.monotonic() + 60
+    while (body := json.loads(io_json("status", "circrna")))["state"] != "awake":
+        assert time.monotonic() < deadline, body
+        time.sleep(0.5)
     assert "lease" in body["up_reasons"] and body["lease_until"] > time.time() + 25 * 60
     assert "up because:     traffic, lease" in cli("status", "circrna")
 

@@ -35,8 +35,10 @@ def predictor(stack: LocalStack) -> Predictor:
     )
 
 
-def test_a_predictor_gets_the_same_predictions_as_the_rest_api(api: httpx.Client, predictor: Predictor):
-    assert predict_until_awake(api).status_code == 200  # the endpoint exists only once woken
+def test_a_predictor_gets_the_same_predictions_as_the_rest_api(
+    stack: LocalStack, api: httpx.Client, predictor: Predictor
+):
+    assert predict_until_awake(stack, api).status_code == 200  # the endpoint exists only once woken
     for payload in (
         {"inputs": SEQUENCE},
         {"inputs": [SEQUENCE, SEQUENCE[::-1], "ACGTACGTAC"]},
@@ -47,8 +49,10 @@ def test_a_predictor_gets_the_same_predictions_as_the_rest_api(api: httpx.Client
         assert predictor.predict(payload) == through_api.json()
 
 
-def test_a_predictor_sees_the_containers_error_body(api: httpx.Client, predictor: Predictor):
-    assert predict_until_awake(api).status_code == 200
+def test_a_predictor_sees_the_containers_error_body(
+    stack: LocalStack, api: httpx.Client, predictor: Predictor
+):
+    assert predict_until_awake(stack, api).status_code == 200
     bad = {"inputs": "ACGTXACGT"}
     through_api = api.post("/models/circrna/predict", json=bad)
     assert through_api.status_code == 400

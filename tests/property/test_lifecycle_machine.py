@@ -46,6 +46,7 @@ from hypothesis.stateful import (
 from moto.sagemaker.models import sagemaker_backends
 
 from local.aws import ACCOUNT_ID, CREDENTIALS, REGION, MotoServer
+from local.sagemaker_timing import EndpointTimes
 
 pytestmark = pytest.mark.slow
 
@@ -84,7 +85,8 @@ class World:
     """Everything outside the Lambda code: the server, the clock, faults, SageMaker's timings."""
 
     def __init__(self) -> None:
-        self.server = MotoServer()
+        # Instant endpoints in the embedded AWS: this machine plays SageMaker's timings on its own clock.
+        self.server = MotoServer(endpoint_times=EndpointTimes(create_seconds=0, delete_seconds=0))
         self.server.start()
         self.lock = threading.Lock()
         self.now = START

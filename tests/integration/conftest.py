@@ -78,6 +78,17 @@ def stack(trained_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iter
 
 
 @pytest.fixture(scope="module")
+def wall_clock_stack(trained_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    """The stack with endpoints that change status on the wall clock: where a person (or a client
+    following Retry-After) waits in real time, and nobody moves a test clock."""
+    options = stack_options(
+        model_dir=trained_model, log_dir=tmp_path_factory.mktemp("stack-logs"), check_every_seconds=0.5
+    )
+    with LocalStack(options) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
 def api(stack: LocalStack) -> Iterator[httpx.Client]:
     limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
     with httpx.Client(base_url=stack.api_url, timeout=60, limits=limits) as client:

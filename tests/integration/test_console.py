@@ -17,20 +17,14 @@ from playwright.sync_api import Page, expect, sync_playwright
 
 from local.stack import LocalStack
 
-from .conftest import SEQUENCE, stack_options
+from .conftest import SEQUENCE
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
-def stack(trained_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    """The shared stack, but its endpoints change status on the wall clock: a person (or a client
-    following Retry-After) waits in real time here, nobody moves a test clock."""
-    options = stack_options(
-        model_dir=trained_model, log_dir=tmp_path_factory.mktemp("stack-logs"), check_every_seconds=0.5
-    )
-    with LocalStack(options) as running:
-        yield running
+def stack(wall_clock_stack: LocalStack) -> LocalStack:
+    return wall_clock_stack
 
 
 OTHER = "GGCCTTAAGGCCTTAGCGCGATATCGCGTTAACCGGTTAACGCGATCGATGCATGCAAGC"

@@ -1,39 +1,21 @@
 """ProtBert's input convention inside a tokenizer class, so it survives save_pretrained/from_pretrained.
 
 Rostlab/prot_bert was pre-trained on upper-case residues separated by spaces, with the rare or
-ambiguous amino acids U, Z, O and B replaced by X. Callers send plain sequences ("MKTAYIAK..."); this
-subclass of the backbone's BertTokenizer applies that convention in its own encoding path (every
-``__call__``, ``encode`` and ``tokenize`` goes through ``_encode_plus``) and rejects anything that is
-not an amino-acid letter. Its name is written to ``tokenizer_config.json``, and importing this module
-registers it with ``AutoTokenizer``, so a saved protein tokenizer reloads as this class.
+ambiguous amino acids U, Z, O and B replaced by X (:mod:`model_code.protein_residues`). Callers send
+plain sequences ("MKTAYIAK..."); this subclass of the backbone's BertTokenizer applies that convention
+in its own encoding path (every ``__call__``, ``encode`` and ``tokenize`` goes through
+``_encode_plus``) and rejects anything that is not an amino-acid letter. Its name is written to
+``tokenizer_config.json``, and importing this module registers it with ``AutoTokenizer``, so a saved
+protein tokenizer reloads as this class.
 """
 
 from __future__ import annotations
 
-import re
-
 from transformers import AutoTokenizer, BatchEncoding, BertTokenizer
 
-from .presets import PROTEIN_ALPHABET
+from .protein_residues import protbert_residues
 
-_RARE_RESIDUES = re.compile("[UZOB]")
-_WHITESPACE = re.compile(r"\s+")
-
-
-def protbert_residues(sequence: object, *, name: str) -> str:
-    """``sequence`` as ProtBert reads it: upper case, U/Z/O/B as X, one space between residues."""
-    if not isinstance(sequence, str):
-        raise ValueError(f"{name}: expected a protein sequence string, got {type(sequence).__name__}")
-    residues = _WHITESPACE.sub("", sequence).upper()
-    if not residues:
-        raise ValueError(f"{name}: the protein sequence is empty")
-    for position, char in enumerate(residues, start=1):
-        if char not in PROTEIN_ALPHABET:
-            raise ValueError(
-                f"{name}: character {char!r} at position {position} is not an amino-acid letter "
-                f"(expected one of {PROTEIN_ALPHABET})"
-            )
-    return " ".join(_RARE_RESIDUES.sub("X", residues))
+__all__ = ["ProteinBertTokenizer", "protbert_residues"]
 
 
 class ProteinBertTokenizer(BertTokenizer):

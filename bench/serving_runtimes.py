@@ -12,7 +12,8 @@ their ratio:
   server, sequentially, at the serving default of one intra-op thread (``SEQSERVE_TORCH_THREADS``);
 * peak resident memory (VmHWM) of that one serving worker process after the requests.
 
-The ONNX server runs with torch made unimportable, as in the cpu-onnx image, which has none. The model
+The ONNX server runs with torch and transformers made unimportable, as in the cpu-onnx image, which has
+neither. The model
 is the circrna model the training benchmark writes (else a fallback trained here, see bench.inference),
 copied and exported to ONNX here. The load average before and after is part of the result.
 """
@@ -39,7 +40,7 @@ BATCH_REQUESTS = 15
 BATCH_SIZE = 32
 THREADS = "1"
 TORCH_VERSION = "2.13.0"
-NO_TORCH = "import sys\nsys.modules['torch'] = None\n"
+NO_TORCH = "import sys\nsys.modules['torch'] = None\nsys.modules['transformers'] = None\n"
 
 
 def _free_port() -> int:

@@ -1,8 +1,9 @@
 """A trained model directory served by ONNX Runtime, with no torch in the process.
 
 Same contract as :mod:`model_code.predictor` (``predict(Request) -> Prediction``): the same tokenizer
-files, the same length ordering and micro-batches, the softmax in float32. The tokenizers return numpy
-arrays (``return_tensors="np"``), which feed the session directly. The model is ``model.onnx`` beside
+files, read without transformers (:mod:`model_code.serving_tokenizers`), the same length ordering and
+micro-batches, the softmax in float32. The tokenizers return numpy arrays, which feed the session
+directly. The model is ``model.onnx`` beside
 the safetensors weights, written by :mod:`model_code.onnx_export`, and is served only when that export's
 parity check passed (``seqserve.json`` ``onnx.parity.passed``); otherwise the torch path serves.
 """
@@ -17,13 +18,11 @@ from pathlib import Path
 
 import numpy as np
 import onnxruntime
-from transformers import AutoTokenizer
 
-# Importing these registers the custom tokenizer classes (and the k-mer config) with the Auto factories.
-from model_code import configuration_kmer, tokenization_nucleotide, tokenization_protein  # noqa: F401
-from model_code.payload import Item, Request
+from model_code.payload import Request
 from model_code.presets import get_preset
 from model_code.scoring import ModelDirError, Prediction, characters, model_settings
+from model_code.serving_tokenizers import SequenceEncoder, load_serving_tokenizer
 from model_code.validation import InputSpec, Limits, check_request
 
 logger = logging.getLogger("seqserve.onnx")
@@ -35,7 +34,7 @@ _INPUT_TYPES = {"tensor(int64)": np.int64, "tensor(int32)": np.int32, "tensor(fl
 
 @dataclass(frozen=True, kw_only=True)
 class OnnxPredictor:
-    tokenizer: object
+    tokenizer: SequenceEncoder
     session: onnxruntime.InferenceSession
     input_types: dict[str, type]
     labels: tuple[str, ...]
@@ -51,24 +50,12 @@ class OnnxPredictor:
         step = self.limits.micro_batch
         for start in range(0, len(order), step):
             chunk = order[start : start + step]
-            batch = self._encode([items[i] for i in chunk])
+            batch = self.tokenizer([items[i] for i in chunk], max_length=self.max_length)
             feed = {name: np.asarray(batch[name], dtype=kind) for name, kind in self.input_types.items()}
             (logits,) = self.session.run(["logits"], feed)
             probabilities[chunk] = softmax(logits.astype(np.float32))
         scores = tuple(map(tuple, probabilities.tolist()))
         return Prediction(scores=scores, labels=self.labels, top_k=request.top_k)
-
-    def _encode(self, items: list[Item]):
-        pairs = [item for item in items if isinstance(item, tuple)]
-        texts, text_pairs = list(zip(*pairs, strict=True)) if pairs else (items, None)
-        return self.tokenizer(
-            list(texts),
-            list(text_pairs) if text_pairs is not None else None,
-            padding=True,
-            truncation=True,
-            max_length=self.max_length,
-            return_tensors="np",
-        )
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -114,7 +101,7 @@ def load_onnx_predictor(model_dir: str | Path, *, limits: Limits, threads: int =
     if not path.is_file():
         raise ModelDirError(f"{path} is missing: export it with python -m model_code.package --format onnx")
     alphabet = frozenset(preset.alphabet) if preset.alphabet is not None else None
-    tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
+    tokenizer = load_serving_tokenizer(model_dir)
     session = onnxruntime.InferenceSession(
         str(path), sess_options=session_options(threads), providers=["CPUExecutionProvider"]
     )
@@ -131,7 +118,7 @@ def load_onnx_predictor(model_dir: str | Path, *, limits: Limits, threads: int =
         input_types=input_types,
         labels=tuple(id2label[i] for i in range(len(id2label))),
         spec=InputSpec(alphabet=alphabet, pair=preset.pair),
-        max_length=int(settings.get("max_length", tokenizer.model_max_length)),
+        max_length=int(settings.get("max_length") or _model_max_length(model_dir)),
         limits=limits,
     )
 
@@ -151,3 +138,9 @@ def load_onnx_predictor_if_usable(
         )
     logger.warning("serving with torch: %s", reason)
     return None
+
+
+def _model_max_length(model_dir: Path) -> int:
+    """The tokenizer's own length limit, for a model dir whose seqserve.json sets no max_length."""
+    config = json.loads((model_dir / "tokenizer_config.json").read_text())
+    return int(config.get("model_max_length") or config.get("max_length"))

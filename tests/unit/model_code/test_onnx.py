@@ -50,9 +50,9 @@ REQUESTS = {
     "medical-specialty": ["patient history of chest pain", "normal exam " * 300, "acute"],
 }
 BACKBONES = {"circrna": None} | {name: PRESETS[name].model for name in PRESETS if name != "circrna"}
-# Makes ``import torch`` fail in a subprocess, as in an image that has no torch: with None in
-# sys.modules, importlib.util.find_spec("torch") answers None and any import of torch raises.
-NO_TORCH = "import sys\nsys.modules['torch'] = None\n"
+# Makes ``import torch`` and ``import transformers`` fail in a subprocess, as in the cpu-onnx image, which
+# has neither: with None in sys.modules, importlib.util.find_spec answers None and any import raises.
+NO_TORCH = "import sys\nsys.modules['torch'] = None\nsys.modules['transformers'] = None\n"
 
 
 def request(items) -> Request:
@@ -168,24 +168,28 @@ def test_a_trained_circrna_model_is_exported_by_training_and_matches_torch(train
 
 HANDLERS_WITHOUT_TORCH = """
 import json, sys
-try:
-    import torch
-except ImportError:
-    pass
-else:
-    raise SystemExit("torch imported")
+for name in ("torch", "transformers"):
+    try:
+        __import__(name)
+    except ImportError:
+        pass
+    else:
+        raise SystemExit(f"{name} imported")
 from model_code import inference
 model = inference.model_fn(sys.argv[1])
 body = json.dumps({"inputs": json.loads(sys.argv[2]), "parameters": {"top_k": 2}})
 request = inference.input_fn(body, "application/json")
 payload, _ = inference.output_fn(inference.predict_fn(request, model), None)
-loaded = sorted(name for name, module in sys.modules.items() if name.split(".")[0] == "torch" and module)
-print(json.dumps({"predictor": type(model).__name__, "answer": json.loads(payload), "torch_modules": loaded}))
+heavy = ("torch", "transformers")
+loaded = sorted(name for name, module in sys.modules.items() if name.split(".")[0] in heavy and module)
+print(json.dumps({"predictor": type(model).__name__, "answer": json.loads(payload), "heavy_modules": loaded}))
 """
 
 
 @pytest.mark.slow
-def test_the_handlers_serve_the_onnx_model_where_torch_cannot_be_imported(trained_circrna, tmp_path):
+def test_the_handlers_serve_the_onnx_model_where_torch_and_transformers_cannot_be_imported(
+    trained_circrna, tmp_path
+):
     items = list(MIXED_LENGTHS)
     result = subprocess.run(
         [sys.executable, "-c", HANDLERS_WITHOUT_TORCH, str(trained_circrna), json.dumps(items)],
@@ -196,7 +200,7 @@ def test_the_handlers_serve_the_onnx_model_where_torch_cannot_be_imported(traine
     )
     assert result.returncode == 0, result.stderr[-3000:]
     answer = json.loads(result.stdout.splitlines()[-1])
-    assert answer["predictor"] == "OnnxPredictor" and answer["torch_modules"] == []
+    assert answer["predictor"] == "OnnxPredictor" and answer["heavy_modules"] == []
     expected = load_predictor(trained_circrna, limits=LIMITS).predict(request(items))
     for entry, row in zip(answer["answer"], expected.scores, strict=True):
         by_label = {item["label"]: item["score"] for item in entry}
@@ -205,7 +209,9 @@ def test_the_handlers_serve_the_onnx_model_where_torch_cannot_be_imported(traine
 
 
 @pytest.mark.slow
-def test_the_byoc_server_serves_the_onnx_model_where_torch_cannot_be_imported(trained_circrna, tmp_path):
+def test_the_byoc_server_serves_the_onnx_model_where_torch_and_transformers_cannot_be_imported(
+    trained_circrna, tmp_path
+):
     port = free_port()
     env = no_torch_environment(
         tmp_path,
@@ -457,7 +463,8 @@ def pins(path: Path) -> dict[str, str]:
 def test_the_onnx_serving_requirements_hold_no_torch_and_agree_with_the_project_pins():
     onnx = pins(REPO / "model_code" / "requirements-serving-onnx.txt")
     project = pins(REPO / "requirements.txt")
-    assert "onnxruntime" in onnx and not any(name.startswith(("torch", "nvidia")) for name in onnx)
+    assert "onnxruntime" in onnx and "tokenizers" in onnx
+    assert not any(name.startswith(("torch", "nvidia", "transformers")) for name in onnx)
     assert {name: version for name, version in onnx.items() if project.get(name) != version} == {}
 
 

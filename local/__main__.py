@@ -134,14 +134,22 @@ def _build(args: argparse.Namespace, work_dir: Path):
     from .training import train_circrna
 
     models = dict(args.model)
+    context = read_context()
     if not models:
         print(
             f"Training the circrna preset on generated data (logs in {work_dir / 'train.log'}) ...",
             flush=True,
         )
-        models = {"circrna": train_circrna(work_dir=work_dir / "circrna", log_file=work_dir / "train.log")}
+        circrna = local_config(context=context, presets={"circrna": "circrna"}, idle_minutes=None)
+        models = {
+            "circrna": train_circrna(
+                work_dir=work_dir / "circrna",
+                log_file=work_dir / "train.log",
+                runtime=circrna.model("circrna").serving.runtime,
+            )
+        }
     config = local_config(
-        context=read_context(),
+        context=context,
         presets={name: model_preset(path) for name, path in models.items()},
         idle_minutes=args.idle_minutes,
     )

@@ -167,8 +167,13 @@ class LocalStack:
             "HOME": str(options.log_dir),
         }
         for name, model in self.deployment.models.items():
+            # As the image serving.runtime picks on AWS; a model without a checked ONNX export is served
+            # by torch here (logged), where the cpu-onnx image would refuse it.
             self.model_servers[name] = ModelServer(
-                name=name, model_dir=model.model_dir, environment=server_environment, log_dir=options.log_dir
+                name=name,
+                model_dir=model.model_dir,
+                environment={**server_environment, "SEQSERVE_RUNTIME": model.config.serving.runtime},
+                log_dir=options.log_dir,
             )
         function_environment = {**environment, **self.deployment.lambda_environment()}
         fault_plan = plan_argument(options.faults, seed=options.fault_seed) if options.faults else ""

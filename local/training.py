@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -34,8 +35,13 @@ def train_circrna(
     seed: int = 7,
     length_range: tuple[int, int] | None = None,
     hyperparameters: Mapping[str, str] = QUICK_HYPERPARAMETERS,
+    runtime: str = "onnx",
 ) -> Path:
-    """Generate a dataset under work_dir, train on it, and return the trained model directory."""
+    """Generate a dataset under work_dir, train on it, and return the trained model directory.
+
+    With ``runtime`` onnx (the config's default), training exports and checks ``model.onnx`` as the
+    pipeline's training job does for such a model (``SEQSERVE_EXPORT_FORMAT``), and fails if either fails.
+    """
     data_dir, model_dir = work_dir / "data" / "train", work_dir / "model"
     write_dataset("circrna", data_dir, n_per_class=n_per_class, seed=seed, length_range=length_range)
     flags = [item for key, value in hyperparameters.items() for item in (f"--{key}", value)]
@@ -53,7 +59,14 @@ def train_circrna(
     ]
     log_file.parent.mkdir(parents=True, exist_ok=True)
     with open(log_file, "ab") as log:
-        completed = subprocess.run(command, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, check=False)
+        completed = subprocess.run(
+            command,
+            cwd=REPO_ROOT,
+            env={**os.environ, **({"SEQSERVE_EXPORT_FORMAT": "onnx"} if runtime == "onnx" else {})},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            check=False,
+        )
     if completed.returncode != 0:
         tail = "\n".join(log_file.read_text(errors="replace").splitlines()[-LOG_TAIL_LINES:])
         raise RuntimeError(f"training circrna failed (exit {completed.returncode}); the log ends:\n{tail}")

@@ -45,13 +45,16 @@ def model_fn(model_dir: str) -> Predictor | OnnxPredictor:
 
         predictor = load_onnx_predictor_if_usable(model_dir, limits=limits, threads=threads)
         if predictor is not None:
+            logger.info("serving %s with ONNX Runtime", model_dir)
             return predictor
     import torch
 
     from model_code.predictor import load_predictor
 
     torch.set_num_threads(threads)
-    return load_predictor(model_dir, limits=limits)
+    predictor = load_predictor(model_dir, limits=limits)
+    logger.info("serving %s with torch", model_dir)
+    return predictor
 
 
 @dataclass(frozen=True)

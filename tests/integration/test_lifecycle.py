@@ -198,3 +198,15 @@ def test_creating_an_existing_endpoint_is_refused_as_sagemaker_does(stack: Local
     endpoint_clock(stack).advance(ENDPOINT_TIMES.delete_seconds)
     sagemaker.create_endpoint(EndpointName="twice", EndpointConfigName=config)
     assert sagemaker.describe_endpoint(EndpointName="twice")["EndpointStatus"] == "Creating"
+
+
+def test_the_default_runtime_serves_the_model_with_onnx_runtime(stack: LocalStack, api: httpx.Client) -> None:
+    # serving.runtime defaults to onnx for a CPU model the pipeline trains; local training then exports
+    # and checks model.onnx, as the training job does, and the model server loads it without torch.
+    model = stack.deployment.models["circrna"]
+    assert model.config.serving.runtime == "onnx"
+    settings = json.loads((model.model_dir / "seqserve.json").read_text())
+    assert settings["onnx"]["parity"]["passed"] is True and (model.model_dir / "model.onnx").is_file()
+    assert predict_until_awake(stack, api).status_code == 200
+    log = (stack.options.log_dir / "model-server-circrna.log").read_text()
+    assert f"serving {model.model_dir} with ONNX Runtime" in log and "with torch" not in log

@@ -23,7 +23,9 @@ def manifest(built) -> dict:
 def test_serving_images_are_docker_assets_of_model_code_per_processor(full):
     images = manifest(full)["dockerImages"]
     sources = {image["source"]["dockerBuildArgs"]["VARIANT"]: image["source"] for image in images.values()}
-    assert set(sources) == {"cpu", "gpu"}
+    # circrna trains on the pipeline with a CPU instance (ONNX by default); aptamers and proteins serve
+    # model_data artifacts (torch by default), on a GPU and serverless.
+    assert set(sources) == {"cpu", "cpu-onnx", "gpu"}
     for source in sources.values():
         assert source["platform"] == "linux/amd64"
         staged = full.outdir / source["directory"]
@@ -70,7 +72,7 @@ def image_copies(built) -> dict[str, dict]:
 def test_each_image_is_copied_into_the_seqserve_repository_under_its_hash(full):
     images = manifest(full)["dockerImages"]
     copies = image_copies(full)
-    assert set(copies) == {"Copy-cpu", "Copy-gpu"}
+    assert set(copies) == {"Copy-cpu", "Copy-cpu-onnx", "Copy-gpu"}
     for image_hash, image in images.items():
         variant = image["source"]["dockerBuildArgs"]["VARIANT"]
         copy = copies[f"Copy-{variant}"]

@@ -29,14 +29,22 @@ def job(model) -> dict:
     )
 
 
-def test_the_runtime_defaults_to_torch_and_accepts_onnx():
-    assert model_with().serving.runtime == "torch"
-    assert model_with(runtime="onnx").serving.runtime == "onnx"
+def test_the_runtime_defaults_to_onnx_where_it_can_serve_and_to_torch_elsewhere():
+    artifact = "s3://bucket/models/circrna/model.tar.gz"
+    assert model_with().serving.runtime == "onnx"  # CPU, trained by the pipeline, which exports ONNX
+    assert model_with(instance_type="ml.g4dn.xlarge").serving.runtime == "torch"
+    assert model_with(model_data=artifact).serving.runtime == "torch"  # may hold no checked ONNX export
+    serverless = {"mode": "serverless", "model_data": artifact}
+    assert model_with(**serverless).serving.runtime == "torch"
+    assert model_with(**serverless, runtime="onnx").serving.runtime == "onnx"
+    assert model_with(runtime="torch").serving.runtime == "torch"
+    assert model_with(model_data=artifact, runtime="onnx").serving.runtime == "onnx"
 
 
 def test_only_a_model_served_with_onnx_exports_it_at_training():
     assert job(model_with(runtime="onnx"))["Environment"] == {"SEQSERVE_EXPORT_FORMAT": "onnx"}
     assert "Environment" not in job(model_with(runtime="torch"))
+    assert job(model_with())["Environment"] == {"SEQSERVE_EXPORT_FORMAT": "onnx"}
 
 
 @pytest.mark.parametrize(

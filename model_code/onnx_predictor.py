@@ -3,9 +3,9 @@
 Same contract as :mod:`model_code.predictor` (``predict(Request) -> Prediction``): the same tokenizer
 files, read without transformers (:mod:`model_code.serving_tokenizers`), the same length ordering and
 micro-batches, the softmax in float32. The tokenizers return numpy arrays, which feed the session
-directly. The model is ``model.onnx`` beside
-the safetensors weights, written by :mod:`model_code.onnx_export`, and is served only when that export's
-parity check passed (``seqserve.json`` ``onnx.parity.passed``); otherwise the torch path serves.
+directly. The model is ``model.onnx`` beside the safetensors weights, written by
+:mod:`model_code.onnx_export`, and is served only when that export's parity check passed
+(``seqserve.json`` ``onnx.parity.passed``); otherwise the torch path serves.
 """
 
 from __future__ import annotations
@@ -118,7 +118,7 @@ def load_onnx_predictor(model_dir: str | Path, *, limits: Limits, threads: int =
         input_types=input_types,
         labels=tuple(id2label[i] for i in range(len(id2label))),
         spec=InputSpec(alphabet=alphabet, pair=preset.pair),
-        max_length=int(settings.get("max_length") or _model_max_length(model_dir)),
+        max_length=_max_length(settings, model_dir),
         limits=limits,
     )
 
@@ -140,7 +140,12 @@ def load_onnx_predictor_if_usable(
     return None
 
 
-def _model_max_length(model_dir: Path) -> int:
-    """The tokenizer's own length limit, for a model dir whose seqserve.json sets no max_length."""
-    config = json.loads((model_dir / "tokenizer_config.json").read_text())
-    return int(config.get("model_max_length") or config.get("max_length"))
+def _max_length(settings: dict, model_dir: Path) -> int:
+    """seqserve.json's max_length, else the tokenizer's own limit (as the torch path falls back to)."""
+    value = settings.get("max_length")
+    if value is None:
+        config = json.loads((model_dir / "tokenizer_config.json").read_text())
+        value = config.get("model_max_length", config.get("max_length"))
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ModelDirError(f"{model_dir}: max_length must be a positive integer, got {value!r}")
+    return value

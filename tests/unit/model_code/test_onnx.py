@@ -514,3 +514,17 @@ def test_the_onnx_serving_requirements_install_into_a_folder_that_serves_alone(e
     expected = load_predictor(exported["entailment"], limits=LIMITS).predict(request(items))
     for entry, row in zip(answer["answer"], expected.scores, strict=True):
         assert entry["score"] == pytest.approx(max(row), abs=TOLERANCE)
+
+
+@pytest.mark.slow
+def test_the_onnx_path_takes_max_length_from_the_tokenizer_when_seqserve_json_has_none(exported, tmp_path):
+    model_dir = tmp_path / "model"
+    shutil.copytree(exported["circrna"], model_dir)
+    settings = json.loads((model_dir / "seqserve.json").read_text())
+    without = {key: value for key, value in settings.items() if key != "max_length"}
+    (model_dir / "seqserve.json").write_text(json.dumps(without))
+    tokenizer_config = json.loads((model_dir / "tokenizer_config.json").read_text())
+    assert load_onnx_predictor(model_dir, limits=LIMITS).max_length == tokenizer_config["model_max_length"]
+    (model_dir / "seqserve.json").write_text(json.dumps({**settings, "max_length": "long"}))
+    with pytest.raises(ModelDirError, match=r"max_length must be a positive integer, got 'long'"):
+        load_onnx_predictor(model_dir, limits=LIMITS)

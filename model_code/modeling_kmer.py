@@ -17,6 +17,15 @@ from transformers.modeling_outputs import SequenceClassifierOutput
 
 from .configuration_kmer import KmerTransformerConfig
 
+
+def _exporting() -> bool:
+    """Whether torch.export is tracing this call. ``torch.compiler.is_exporting`` is documented from
+    PyTorch 2.7 on, and the SageMaker training images the CDK app picks carry 2.6; without it,
+    ``is_compiling`` (true under export as well as under torch.compile) stands in."""
+    is_exporting = getattr(torch.compiler, "is_exporting", None)
+    return is_exporting() if is_exporting is not None else torch.compiler.is_compiling()
+
+
 __all__ = ["KmerTransformerConfig", "KmerTransformerForSequenceClassification", "KmerTransformerModel"]
 
 
@@ -102,7 +111,7 @@ class KmerTransformerModel(KmerTransformerPreTrainedModel):
         positions = segment_positions(token_type_ids, attention_mask)
         # torch.export (the ONNX exporter) cannot branch on a tensor value; the ONNX graph fails on an
         # out-of-range position index instead.
-        if not torch.compiler.is_exporting() and int(positions.max()) >= self.config.max_position_embeddings:
+        if not _exporting() and int(positions.max()) >= self.config.max_position_embeddings:
             raise ValueError(
                 f"an input has {int(positions.max()) + 1} tokens in one segment, more than "
                 f"max_position_embeddings ({self.config.max_position_embeddings})"

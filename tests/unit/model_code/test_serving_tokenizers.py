@@ -64,34 +64,21 @@ def assert_same(theirs: dict, ours: dict) -> None:
         np.testing.assert_array_equal(ours[name], np.asarray(value), err_msg=name)
 
 
+# What each preset's requests hold, as batches.
+BATCHES = {
+    "circrna": st.lists(nucleotides, min_size=1, max_size=5),
+    "protein-localization": st.lists(proteins, min_size=1, max_size=4),
+    "aptamer-pairs": st.lists(st.tuples(nucleotides, nucleotides), min_size=1, max_size=4),
+    "entailment": st.lists(st.tuples(texts, texts), min_size=1, max_size=4),
+    "medical-specialty": st.lists(texts, min_size=1, max_size=4),
+}
+
+
+@pytest.mark.parametrize("preset", sorted(BATCHES))
 @PROPERTY
-@given(items=st.lists(nucleotides, min_size=1, max_size=5))
-def test_kmer_batches_match_the_transformers_tokenizer(model_dirs, items):
-    assert_same(*both(model_dirs["circrna"], items))
-
-
-@PROPERTY
-@given(items=st.lists(proteins, min_size=1, max_size=4))
-def test_protein_batches_match_the_transformers_tokenizer(model_dirs, items):
-    assert_same(*both(model_dirs["protein-localization"], items))
-
-
-@PROPERTY
-@given(items=st.lists(st.tuples(nucleotides, nucleotides), min_size=1, max_size=4))
-def test_aptamer_pair_batches_match_the_transformers_tokenizer(model_dirs, items):
-    assert_same(*both(model_dirs["aptamer-pairs"], items))
-
-
-@PROPERTY
-@given(items=st.lists(st.tuples(texts, texts), min_size=1, max_size=4))
-def test_entailment_pair_batches_match_the_transformers_tokenizer(model_dirs, items):
-    assert_same(*both(model_dirs["entailment"], items))
-
-
-@PROPERTY
-@given(items=st.lists(texts, min_size=1, max_size=4))
-def test_clinical_note_batches_match_the_transformers_tokenizer(model_dirs, items):
-    assert_same(*both(model_dirs["medical-specialty"], items))
+@given(data=st.data())
+def test_batches_match_the_transformers_tokenizer(model_dirs, preset, data):
+    assert_same(*both(model_dirs[preset], data.draw(BATCHES[preset], label="items")))
 
 
 def test_each_preset_gets_its_kind_of_encoder(model_dirs):

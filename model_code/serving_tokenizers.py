@@ -27,6 +27,7 @@ import numpy as np
 from tokenizers import Tokenizer
 
 from model_code.kmer_windows import PAD_ID, KmerWindows
+from model_code.payload import Item
 from model_code.protein_residues import protbert_residues
 from model_code.scoring import ModelDirError
 
@@ -35,7 +36,6 @@ TOKENIZER_CONFIG_FILE = "tokenizer_config.json"
 KMER_TOKENIZER_CLASS = "NucleotideKmerTokenizer"
 PROTEIN_TOKENIZER_CLASS = "ProteinBertTokenizer"
 
-Item = str | tuple[str, str]
 Batch = dict[str, np.ndarray]
 
 

@@ -25,7 +25,8 @@ class IdleTimer:
         self._every_seconds = every_seconds
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
-        # One check at a time, as EventBridge with a Lambda of reserved concurrency 1 would run it.
+        # One scheduled event at a time, as the rule sends them; invocations that do overlap (a duplicate
+        # delivery, a direct invoke) are kept apart by the function's own run lock, as on AWS.
         self._firing = threading.Lock()
         self.fired = 0
         self.errors = 0

@@ -31,6 +31,8 @@ from .resources import Deployment, create_deployment
 from .sagemaker_timing import Clock, EndpointTimes
 
 LAMBDA_CODE = REPO_ROOT / "lambdas"
+# Worker processes of the idle checker: more than one, so a duplicate delivery overlaps as on AWS.
+IDLE_CHECKER_CONCURRENCY = 2
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -192,7 +194,9 @@ class LocalStack:
             code_dir=LAMBDA_CODE,
             handler="idle_checker.handler.handler",
             environment={**function_environment, "POWERTOOLS_SERVICE_NAME": "idle-checker"},
-            concurrency=1,
+            # No reserved concurrency on AWS either: overlapping invocations can run, and the run lock
+            # in the state table (seqserve_common.run_lock) lets only one of them reconcile.
+            concurrency=IDLE_CHECKER_CONCURRENCY,
             timeout_seconds=IDLE_CHECKER_TIMEOUT_SECONDS,
             log_dir=options.log_dir,
             fault_plan=fault_plan,

@@ -6,6 +6,8 @@ errors (validation, auth, throttling) answer with the API's error body ``{"error
 
 from __future__ import annotations
 
+import json
+
 from aws_cdk import CfnOutput, RemovalPolicy
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_lambda as lambda_
@@ -72,11 +74,14 @@ def to_json_schema(schema: dict, *, root: bool = False) -> apigw.JsonSchema:
     return apigw.JsonSchema(**kwargs)
 
 
-# validationErrorString arrives raw and holds double quotes ([object has missing required properties
-# (["inputs"])]), so it is escaped. escapeJavaScript also turns ' into \', which JSON does not allow:
-# the replaceAll (a Java String method in VTL) undoes that one.
-VALIDATION_MESSAGE = (
-    '"$util.escapeJavaScript($context.error.validationErrorString)' + '.replaceAll("\\\\\'","\'")"'
+# Gateway response templates are not run by VTL: API Gateway only substitutes $context variables
+# (developer guide, x-amazon-apigateway-gateway-responses.responseTemplates). validationErrorString
+# arrives raw, with double quotes ([object has missing required properties (["inputs"])]), so it cannot
+# go inside a JSON string: the body names the input and what it must be instead.
+VALIDATION_MESSAGE = json.dumps(
+    'body: not a predict request; expected {"inputs": X, "parameters": {"top_k": N}} where X is a '
+    'sequence, a list of sequences, a pair {"text": a, "text_pair": b} or a list of pairs '
+    "(GET /openapi.json has the schema)"
 )
 # (response type, status, error code, message as JSON) for API Gateway's own answers. messageString
 # arrives quoted.

@@ -126,8 +126,6 @@ class NetworkConfig:
 
     subnet_ids: tuple[str, ...] = ()
     security_group_ids: tuple[str, ...] = ()
-    # EnableNetworkIsolation on training jobs and models: their containers get no network at all.
-    isolation: bool = False
 
     @property
     def in_vpc(self) -> bool:
@@ -411,8 +409,16 @@ KMS_KEY_ARN = re.compile(
     r"^arn:aws[a-z-]*:kms:(?P<region>[a-z]{2}(-[a-z]+)+-\d):\d{12}:key/"
     r"([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})$"
 )
-# Backbones a training job builds without downloading anything.
-FROM_SCRATCH = "kmer-transformer"
+# EnableNetworkIsolation leaves a training container no network at all, and SageMaker's training toolkit
+# pip-installs model_code/requirements.txt before train.py runs: every isolated job would fail there.
+ISOLATION_REFUSED = (
+    "network.isolation: true is not supported: SageMaker's training toolkit pip-installs "
+    "model_code/requirements.txt from a package index before train.py runs, and a network-isolated job "
+    "has no network at all (pretrained backbones come from the Hugging Face Hub the same way); remove "
+    "network.isolation and keep the jobs off the internet with network.subnet_ids and "
+    "network.security_group_ids: private subnets whose VPC endpoints and package-index mirror the README "
+    'lists ("Deploying into a company account")'
+)
 
 
 def _optional_awake_hours(section: Mapping[str, Any], key: str, mode: str) -> int | None:
@@ -481,7 +487,9 @@ def _ids(
 def parse_network(raw: Any) -> NetworkConfig:
     key = "network"
     section = _mapping(raw, key)
-    _known(section, key, tuple(NetworkConfig.__dataclass_fields__))
+    _known(section, key, (*NetworkConfig.__dataclass_fields__, "isolation"))
+    if _bool(section, "isolation", key, False):
+        raise ConfigError(ISOLATION_REFUSED)
     config = NetworkConfig(
         subnet_ids=_ids(
             section,
@@ -501,7 +509,6 @@ def parse_network(raw: Any) -> NetworkConfig:
             example="sg-0123abcd",
             most=MAX_SECURITY_GROUPS,
         ),
-        isolation=_bool(section, "isolation", key, False),
     )
     if bool(config.subnet_ids) != bool(config.security_group_ids):
         missing, given = ("security_group_ids", "subnet_ids")[:: 1 if config.subnet_ids else -1]
@@ -524,7 +531,7 @@ def parse_kms_key_arn(raw: Any) -> str | None:
 
 
 def check_platform(config: DeploymentConfig) -> None:
-    """Checks across sections: the key's region, and what a network-isolated job cannot do."""
+    """Checks across sections: the key's region, and what cannot run in a VPC."""
     if config.kms_key_arn is not None and config.env.region is not None:
         key_region = KMS_KEY_ARN.match(config.kms_key_arn).group("region")
         if key_region != config.env.region:
@@ -532,19 +539,10 @@ def check_platform(config: DeploymentConfig) -> None:
                 f"kms_key_arn: the key is in {key_region} but env.region is {config.env.region}; "
                 "SageMaker and S3 use keys of their own region only"
             )
-    if config.network.in_vpc or config.network.isolation:
+    if config.network.in_vpc:
         for model in config.models:
             if model.serving.mode == "serverless":
                 raise ConfigError(
-                    f"network: model {model.name} is serverless, and SageMaker Serverless Inference runs "
-                    "neither in a VPC nor network-isolated; serve it on_demand or always_on"
-                )
-    if config.network.isolation:
-        for model in config.models:
-            backbone = model.training.hyperparameters.get("backbone", PRESETS[model.preset].model)
-            if backbone != FROM_SCRATCH:
-                raise ConfigError(
-                    f"network.isolation: model {model.name} fine-tunes the pretrained backbone {backbone!r}, "
-                    "which a network-isolated training job cannot download; turn isolation off or train "
-                    "that model elsewhere"
+                    f"network: model {model.name} is serverless, and SageMaker Serverless Inference does "
+                    "not run in a VPC; serve it on_demand or always_on"
                 )

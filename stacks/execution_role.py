@@ -6,10 +6,29 @@ from aws_cdk import ArnFormat, Stack
 from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
+from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
 
 from stacks.storage import ARTIFACT_PREFIX, CHECKPOINT_PREFIX, DATA_PREFIX
 from stacks.training_image import TRAINING_REPOSITORY
+
+# Training jobs log to the one group /aws/sagemaker/TrainingJobs (stream <job>/algo-N): the group itself
+# (CreateLogGroup, DescribeLogStreams) and its streams (":*"). Endpoints log to a group per endpoint,
+# /aws/sagemaker/Endpoints/<endpoint>, which "Endpoints/*" covers with its streams.
+LOG_GROUPS = ("/aws/sagemaker/TrainingJobs", "/aws/sagemaker/TrainingJobs:*", "/aws/sagemaker/Endpoints/*")
+# What SageMaker does with the execution role to attach a training job's or an endpoint's instances to
+# the configured subnets (the SageMaker developer guide's list for a VpcConfig).
+NETWORK_INTERFACE_ACTIONS = (
+    "ec2:CreateNetworkInterface",
+    "ec2:CreateNetworkInterfacePermission",
+    "ec2:DeleteNetworkInterface",
+    "ec2:DeleteNetworkInterfacePermission",
+    "ec2:DescribeNetworkInterfaces",
+    "ec2:DescribeVpcs",
+    "ec2:DescribeDhcpOptions",
+    "ec2:DescribeSubnets",
+    "ec2:DescribeSecurityGroups",
+)
 
 
 class ModelExecutionRole(Construct):
@@ -22,6 +41,7 @@ class ModelExecutionRole(Construct):
         bucket: s3.IBucket,
         serving_repository: ecr.IRepository,
         training_registry_account: str,
+        in_vpc: bool = False,
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
@@ -81,10 +101,10 @@ class ModelExecutionRole(Construct):
                     stack.format_arn(
                         service="logs",
                         resource="log-group",
-                        resource_name=f"/aws/sagemaker/{kind}/*",
+                        resource_name=name,
                         arn_format=ArnFormat.COLON_RESOURCE_NAME,
                     )
-                    for kind in ("TrainingJobs", "Endpoints")
+                    for name in LOG_GROUPS
                 ],
             )
         )
@@ -96,3 +116,22 @@ class ModelExecutionRole(Construct):
                 conditions={"StringLike": {"cloudwatch:namespace": ["/aws/sagemaker/*", "aws/sagemaker/*"]}},
             )
         )
+        if in_vpc:
+            self.role.add_to_policy(
+                iam.PolicyStatement(
+                    sid="AttachToTheVpc", actions=list(NETWORK_INTERFACE_ACTIONS), resources=["*"]
+                )
+            )
+            NagSuppressions.add_resource_suppressions(
+                self.role,
+                [
+                    NagPackSuppression(
+                        id="AwsSolutions-IAM5",
+                        reason="SageMaker's network-interface calls for a VpcConfig: the Describe actions "
+                        "support no resource-level permissions, and the interfaces SageMaker creates and "
+                        "deletes get their ids at run time",
+                        applies_to=["Resource::*"],
+                    )
+                ],
+                apply_to_children=True,
+            )

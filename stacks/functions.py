@@ -22,6 +22,7 @@ from stacks.lambda_environment import (
     IDLE_CHECKER_TIMEOUT_SECONDS,
     INVOKER_TIMEOUT_SECONDS,
     ServedModel,
+    check_environment_size,
     lambda_environment,
 )
 from stacks.notifications import Notifications
@@ -102,9 +103,9 @@ class ServiceFunctions(Construct):
             code=code,
             layer=powertools,
             environment=environment,
+            # Runs never overlap without reserved concurrency (which a new account's unreserved minimum
+            # of 10 may not allow): each run holds a lock item in the state table (seqserve_common.run_lock).
             timeout=Duration.seconds(IDLE_CHECKER_TIMEOUT_SECONDS),
-            # Runs never overlap: a second delivery waits (EventBridge retries a throttled invoke).
-            reserved_concurrent_executions=1,
         )
         # Queued predictions (stacks/job_queue.py): it calls and wakes endpoints as the invoker does.
         self.job_runner = self._function(
@@ -136,8 +137,7 @@ class ServiceFunctions(Construct):
         layer: lambda_.ILayerVersion,
         environment: dict[str, str],
         timeout: Duration,
-        reserved_concurrent_executions: int | None = None,
-    ) -> lambda_.Function:
+    ) -> TrackedFunction:
         log_group = logs.LogGroup(
             self, f"{construct_id}Logs", retention=LOG_RETENTION, removal_policy=RemovalPolicy.DESTROY
         )
@@ -154,7 +154,7 @@ class ServiceFunctions(Construct):
                 resources=[log_group.log_group_arn],
             )
         )
-        function = lambda_.Function(
+        function = TrackedFunction(
             self,
             construct_id,
             runtime=RUNTIME,
@@ -166,7 +166,6 @@ class ServiceFunctions(Construct):
             description=description,
             memory_size=512,
             timeout=timeout,
-            reserved_concurrent_executions=reserved_concurrent_executions,
             tracing=lambda_.Tracing.ACTIVE,
             logging_format=lambda_.LoggingFormat.JSON,
             log_group=log_group,
@@ -220,19 +219,17 @@ class ServiceFunctions(Construct):
             )
         if role is self.invoker.role:
             # GET /models/{name}/evaluation (the invoker only): endpoint config -> model -> its artifact.
+            # Training runs and CloudFormation name both after the model's base, which is not the
+            # endpoint's name for always_on (that one carries the instance type's hash).
             role.add_to_principal_policy(
                 iam.PolicyStatement(
                     sid="ReadOwnModelArtifactNames",
                     actions=["sagemaker:DescribeEndpointConfig", "sagemaker:DescribeModel"],
                     resources=[
-                        sagemaker_arn(stack, "endpoint-config", f"{m.endpoint_name}-*") for m in models
-                    ]
-                    + [
-                        sagemaker_arn(stack, "endpoint-config", m.endpoint_config_name)
+                        sagemaker_arn(stack, kind, f"{m.name_base}-*")
                         for m in models
-                        if m.endpoint_config_name is not None
-                    ]
-                    + [sagemaker_arn(stack, "model", f"{m.endpoint_name}-*") for m in models],
+                        for kind in ("endpoint-config", "model")
+                    ],
                 )
             )
         on_demand = [m for m in models if m.mode == "on_demand"]
@@ -304,5 +301,29 @@ class ServiceFunctions(Construct):
         role.add_to_principal_policy(
             iam.PolicyStatement(sid="ListEndpoints", actions=["sagemaker:ListEndpoints"], resources=["*"])
         )
-        table.grant(role, "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem")
+        # PutItem and DeleteItem also take and release the run lock (seqserve_common.run_lock).
+        table.grant(
+            role, "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:PutItem"
+        )
         notifications.grant_publish(role)
+
+
+class TrackedFunction(lambda_.Function):
+    """A Lambda function that remembers its variables, so the environment it finally deploys with (every
+    construct's ``add_environment`` included) can be checked against Lambda's 4 KB before synth."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, environment: dict[str, str], **kwargs) -> None:
+        super().__init__(scope, construct_id, environment=environment, **kwargs)
+        self.variables = dict(environment)
+
+    def add_environment(
+        self, key: str, value: str, *, remove_in_edge: bool | None = None
+    ) -> lambda_.Function:
+        self.variables[key] = value
+        return super().add_environment(key, value, remove_in_edge=remove_in_edge)
+
+
+def check_final_environments(functions: ServiceFunctions, *, model_count: int) -> None:
+    """Each function's environment as it will deploy, after every construct added its variables."""
+    for function in (functions.invoker, functions.idle_checker, functions.job_runner):
+        check_environment_size(function.variables, model_count=model_count, function=function.node.id)

@@ -43,6 +43,13 @@ class ServedModel:
     warm_lead_minutes: int = 10
     max_lease_minutes: int = 720
     hourly_price: float | None = None
+    # What training runs and CloudFormation name this model's SageMaker models and endpoint
+    # configurations after (``<base>-...``); the endpoint's own name unless that differs (always_on).
+    sagemaker_base: str | None = None
+
+    @property
+    def name_base(self) -> str:
+        return self.sagemaker_base or self.endpoint_name
 
     def as_environment(self) -> dict[str, object]:
         """The model's entry in ``MODELS``; optional settings at their default are left out (the Lambdas'
@@ -121,15 +128,21 @@ def models_variable(models: Iterable[ServedModel]) -> str:
     return json.dumps({m.name: m.as_environment() for m in models}, separators=(",", ":"))
 
 
-def check_environment_size(environment: dict[str, str], *, model_count: int) -> None:
-    """ConfigError naming the size, the limit and the model count when the functions' environment
-    (this one plus each function's ``POWERTOOLS_SERVICE_NAME``) exceeds Lambda's 4 KB."""
-    size = environment_bytes(environment) + SERVICE_NAME_BYTES
+def check_environment_size(
+    environment: dict[str, str], *, model_count: int, function: str | None = None
+) -> None:
+    """ConfigError naming the size, the limit and the model count when a function's environment exceeds
+    Lambda's 4 KB. ``function``: the function whose final environment this is; without it, the shared
+    variables are checked with room for each function's ``POWERTOOLS_SERVICE_NAME``."""
+    size = environment_bytes(environment) + (SERVICE_NAME_BYTES if function is None else 0)
     if size > LAMBDA_ENVIRONMENT_BYTES:
+        whose = "the Lambda environment" if function is None else f"the {function} function's environment"
+        largest = sorted(environment, key=lambda name: -environment_bytes({name: environment[name]}))[:3]
         raise ConfigError(
-            f"models: {model_count} models make the Lambda environment {size} bytes (MODELS alone "
-            f"{len(environment['MODELS'])}), over Lambda's limit of {LAMBDA_ENVIRONMENT_BYTES} bytes per "
-            "function; deploy fewer models per app (split them over several prefixes) or shorten their names"
+            f"models: {model_count} models make {whose} {size} bytes (largest variables: "
+            f"{', '.join(largest)}; MODELS alone {len(environment['MODELS'])}), over Lambda's limit of "
+            f"{LAMBDA_ENVIRONMENT_BYTES} bytes per function; deploy fewer models per app (split them over "
+            "several prefixes), shorten their names, or use fewer tags"
         )
 
 

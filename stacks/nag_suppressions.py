@@ -13,7 +13,12 @@ XRAY = (
 )
 STATE_MACHINE_UNSCOPED = (
     "the state machine's X-Ray tracing and its CloudWatch Logs delivery (logs:*LogDelivery, "
-    "DescribeLogGroups, PutResourcePolicy) support no resource-level permissions"
+    "DescribeLogGroups, PutResourcePolicy) support no resource-level permissions; the .sync training "
+    "integration's sagemaker:ListTags is granted on * as in Step Functions' own generated policy"
+)
+BUCKET_KEY = (
+    "CDK's S3 grants on the bucket encrypted with the configured key (kms_key_arn) add these KMS action "
+    "groups, limited to that key"
 )
 PINNED_RUNTIME = (
     "Python 3.12 is the runtime the Lambda code, its tests and the Powertools 3.37 layer are pinned to"
@@ -132,10 +137,12 @@ def suppress_service_findings(stack: ServiceStack) -> None:
             ),
             NagPackSuppression(
                 id="AwsSolutions-IAM5",
-                reason="SageMaker writes one log stream per training job and per endpoint under these groups",
+                reason="SageMaker writes one log stream per training job in /aws/sagemaker/TrainingJobs and "
+                "one log group per endpoint under /aws/sagemaker/Endpoints/",
                 applies_to=[
                     _regex(
-                        r"^Resource::arn:(<AWS::Partition>|aws[a-z-]*):logs:.*:log-group:/aws/sagemaker/.+/\*$"
+                        r"^Resource::arn:(<AWS::Partition>|aws[a-z-]*):logs:.*:log-group:/aws/sagemaker/"
+                        r"(TrainingJobs:|Endpoints/)\*$"
                     )
                 ],
             ),
@@ -233,6 +240,10 @@ def _suppress_job_findings(stack: ServiceStack) -> None:
             "Action::s3:Abort*",
         ),
     )
+    if stack.kms_key_arn is not None:
+        job_objects += (
+            _rule("AwsSolutions-IAM5", BUCKET_KEY, "Action::kms:GenerateDataKey*", "Action::kms:ReEncrypt*"),
+        )
     _suppress(functions.invoker.role, *job_objects)
     _suppress(
         functions.job_runner.role,

@@ -1,5 +1,5 @@
-"""The options a company account asks for, applied in one place: tags, an existing VPC, network isolation
-and a customer-managed KMS key (cdk.json ``tags``, ``network``, ``kms_key_arn``).
+"""The options a company account asks for, applied in one place: tags, an existing VPC and a
+customer-managed KMS key (cdk.json ``tags``, ``network``, ``kms_key_arn``).
 
 CloudFormation resources get them from ``Tags.of(app)`` and from :class:`SageMakerPlatformAspect`; the
 SageMaker resources the training pipeline creates through API calls get them from the request builders
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import json
-import posixpath
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -26,11 +25,6 @@ from constructs import Construct, IConstruct
 
 from stacks.config import DeploymentConfig, ModelConfig, NetworkConfig
 
-# Where SageMaker puts a channel's files in a training container; under network isolation the toolkit
-# cannot download sagemaker_submit_directory, so the source comes as the "code" channel (as the SageMaker
-# SDK does for network-isolated estimators).
-CODE_CHANNEL = "code"
-CHANNEL_ROOT = "/opt/ml/input/data"
 # Nitro instances with local NVMe storage encrypt it in hardware, and SageMaker refuses a KMS key for
 # their volumes (CreateTrainingJob VolumeKmsKeyId, CreateEndpointConfig KmsKeyId): the "d" families
 # (m5d, c5d, r5d, g4dn, p3dn, p4d, m6id, ...) and these.
@@ -75,32 +69,12 @@ class PlatformOptions:
 
     # --- SageMaker API requests of the training pipeline ---------------------------------------------
 
-    def training_job(
-        self, request: Mapping[str, object], *, model: ModelConfig, code_uri: str, code_key: str
-    ) -> dict[str, object]:
-        """``request`` (a CreateTrainingJob request) with the VPC, isolation, key and tags added.
-
-        ``code_uri``/``code_key``: the S3 URI and key of the training source bundle.
-        """
+    def training_job(self, request: Mapping[str, object], *, model: ModelConfig) -> dict[str, object]:
+        """``request`` (a CreateTrainingJob request) with the VPC, key and tags added."""
         request = copy.deepcopy(dict(request))
         vpc = self.vpc_config()
         if vpc is not None:
             request["VpcConfig"] = vpc
-        if self.network.isolation:
-            request["EnableNetworkIsolation"] = True
-            if "InputDataConfig" in request:
-                request["InputDataConfig"] = [
-                    *request["InputDataConfig"],
-                    *self.extra_channels(code_uri=code_uri),
-                ]
-            # Otherwise the channels come from the pipeline's state ("InputDataConfig.$"), which adds
-            # extra_channels itself.
-            request["HyperParameters"] = {
-                **request["HyperParameters"],
-                "sagemaker_submit_directory": json.dumps(
-                    f"{CHANNEL_ROOT}/{CODE_CHANNEL}/{posixpath.basename(code_key)}"
-                ),
-            }
         if self.kms_key_arn is not None:
             request["OutputDataConfig"] = {**request["OutputDataConfig"], "KmsKeyId": self.kms_key_arn}
             if not has_local_storage(model.training.instance_type):
@@ -109,22 +83,12 @@ class PlatformOptions:
             request["Tags"] = tag_list(self.tags)
         return request
 
-    def extra_channels(self, *, code_uri: str) -> list[dict[str, object]]:
-        """Input channels a training job needs besides its data: under network isolation the job cannot
-        download its source bundle, so it arrives as the ``code`` channel, as the SageMaker SDK does."""
-        if not self.network.isolation:
-            return []
-        source = {"S3DataType": "S3Prefix", "S3Uri": code_uri, "S3DataDistributionType": "FullyReplicated"}
-        return [{"ChannelName": CODE_CHANNEL, "DataSource": {"S3DataSource": source}}]
-
     def model_request(self, parameters: Mapping[str, object]) -> dict[str, object]:
-        """A CreateModel request with the VPC, isolation and tags added."""
+        """A CreateModel request with the VPC and tags added."""
         parameters = dict(parameters)
         vpc = self.vpc_config()
         if vpc is not None:
             parameters["VpcConfig"] = vpc
-        if self.network.isolation:
-            parameters["EnableNetworkIsolation"] = True
         if self.tags:
             parameters["Tags"] = tag_list(self.tags)
         return parameters
@@ -216,7 +180,7 @@ def _grant_for_aws_resource(key: kms.IKey, principal: iam.IGrantable) -> None:
 
 @jsii.implements(IAspect)
 class SageMakerPlatformAspect:
-    """The VPC and isolation on CloudFormation's SageMaker models, the key on their endpoint configs."""
+    """The VPC on CloudFormation's SageMaker models, the key on their endpoint configs."""
 
     def __init__(self, options: PlatformOptions) -> None:
         self._options = options
@@ -229,8 +193,6 @@ class SageMakerPlatformAspect:
                 node.vpc_config = sagemaker.CfnModel.VpcConfigProperty(
                     security_group_ids=vpc["SecurityGroupIds"], subnets=vpc["Subnets"]
                 )
-            if options.network.isolation:
-                node.enable_network_isolation = True
         elif isinstance(node, sagemaker.CfnEndpointConfig) and options.kms_key_arn is not None:
             variants = node.production_variants
             if all(_accepts_key(v) for v in variants):

@@ -15,7 +15,7 @@ from stacks.awake_alarm import awake_alarm
 from stacks.config import DeploymentConfig
 from stacks.container_environment import container_environment
 from stacks.execution_role import ModelExecutionRole
-from stacks.functions import ServiceFunctions, sagemaker_arn
+from stacks.functions import ServiceFunctions, check_final_environments, sagemaker_arn
 from stacks.idle_shutdown import IdleShutdown
 from stacks.job_queue import JobQueue
 from stacks.lambda_environment import ServedModel, operator_options
@@ -63,6 +63,7 @@ class ServiceStack(Stack):
         source_bundle = s3_assets.Asset(self, "TrainingSource", path=str(bundle_path))
 
         self.auth = config.api.auth
+        self.kms_key_arn = config.kms_key_arn
         platform = PlatformOptions.of(config)
         cleanup = ModelCleanup(self, "PipelineCleanup", table=storage.table)
         cleanup.suppress_findings()
@@ -82,6 +83,7 @@ class ServiceStack(Stack):
                 bucket=storage.bucket,
                 serving_repository=storage.repository,
                 training_registry_account=registry_account(self),
+                in_vpc=config.network.in_vpc,
             )
             serving = ModelServing(
                 scope_,
@@ -121,6 +123,7 @@ class ServiceStack(Stack):
                     endpoint_config_name=serving.endpoint_config_name,
                     idle_minutes=model.serving.idle_minutes,
                     max_wake_minutes=model.serving.max_wake_minutes,
+                    sagemaker_base=base,
                     **operator_options(model.serving),
                 )
             )
@@ -198,6 +201,8 @@ class ServiceStack(Stack):
                 topic=notifications.topic,
             )
         CfnOutput(self, "NotificationTopic", value=notifications.topic.topic_arn)
+        # Lambda's 4 KB, on what the functions finally get (jobs and tags variables included).
+        check_final_environments(functions, model_count=len(config.models))
         self.api = api
         self.functions = functions
         self.notifications = notifications

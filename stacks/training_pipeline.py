@@ -38,6 +38,14 @@ SYNC_RULE = "StepFunctionsGetEventsForSageMakerTrainingJobsRule"
 TORCH_DISTRIBUTED = "sagemaker_torch_distributed_enabled"
 # The execution's channel list: train, plus test when data/<model>/test/ holds anything.
 CHANNELS_PATH = "$.channels"
+VENDED_LOGS = "/aws/vendedlogs/states/"
+
+
+def state_machine_log_group(base: str) -> str:
+    """Under /aws/vendedlogs/: CloudWatch Logs then authorizes Step Functions' log delivery without
+    adding this group to the account's logs resource policy, which is capped at 5,120 characters for
+    all deployments together."""
+    return f"{VENDED_LOGS}{base}-training"
 
 
 def uses_torchrun(model: ModelConfig) -> bool:
@@ -184,17 +192,16 @@ class TrainingPipeline(Construct):
         )
         train_channel = data_channel(name="train", bucket_name=bucket.bucket_name, model=model)
         test_channel = data_channel(name="test", bucket_name=bucket.bucket_name, model=model)
-        extra_channels = platform.extra_channels(code_uri=source_bundle.s3_object_url)
         with_test = sfn.Pass(
             self,
             "WithTestChannel",
-            result=sfn.Result.from_array([train_channel, test_channel, *extra_channels]),
+            result=sfn.Result.from_array([train_channel, test_channel]),
             result_path=CHANNELS_PATH,
         )
         without_test = sfn.Pass(
             self,
             "WithoutTestChannel",
-            result=sfn.Result.from_array([train_channel, *extra_channels]),
+            result=sfn.Result.from_array([train_channel]),
             result_path=CHANNELS_PATH,
         )
         train = sfn.CustomState(
@@ -214,8 +221,6 @@ class TrainingPipeline(Construct):
                         metric_definitions=metric_definitions,
                     ),
                     model=model,
-                    code_uri=source_bundle.s3_object_url,
-                    code_key=source_bundle.s3_object_key,
                 ),
                 "ResultSelector": {
                     "job_name.$": "$.TrainingJobName",
@@ -358,7 +363,11 @@ class TrainingPipeline(Construct):
         definition = prepare.next(find_test_data).next(channels)
 
         log_group = logs.LogGroup(
-            self, "Logs", retention=logs.RetentionDays.THREE_MONTHS, removal_policy=RemovalPolicy.DESTROY
+            self,
+            "Logs",
+            log_group_name=state_machine_log_group(base),
+            retention=logs.RetentionDays.THREE_MONTHS,
+            removal_policy=RemovalPolicy.DESTROY,
         )
         self.state_machine = sfn.StateMachine(
             self,
@@ -399,6 +408,11 @@ class TrainingPipeline(Construct):
                 ],
                 resources=[sagemaker_arn(stack, "training-job", f"{base}-*")],
             )
+        )
+        # The .sync integration reads the job's tags (Step Functions' generated policy for
+        # createTrainingJob.sync grants it on "*").
+        self.state_machine.add_to_role_policy(
+            iam.PolicyStatement(sid="ReadTrainingJobTags", actions=["sagemaker:ListTags"], resources=["*"])
         )
         self.state_machine.add_to_role_policy(
             iam.PolicyStatement(

@@ -238,6 +238,10 @@ class Context:
     memory_limit_in_mb: int = 256
     invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:invoker"
     aws_request_id: str = "request-1"
+    remaining_millis: int = 120_000
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_millis
 
 
 def api_event(

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 
 import jsonschema
 import pytest
 
 from stacks.api import predict_schema
-from stacks.gateway_errors import CLIENT_ERROR, GATEWAY_ERROR, error_body
+from stacks.gateway_errors import CLIENT_ERROR, GATEWAY_ERROR
 from tests.unit.stacks.conftest import feature_flags
-from tests.unit.stacks.vtl import render
 
 
 def methods(built) -> dict[tuple[str, str], dict]:
@@ -176,6 +176,19 @@ def test_gateway_errors_use_the_api_error_body(full):
     assert responses["QUOTA_EXCEEDED"]["StatusCode"] == "429"
 
 
+def substitute(template: str, context: dict) -> str:
+    """What API Gateway does with a gateway response template: replace each ``$context.x.y`` with its
+    value and nothing else (no VTL: developer guide, x-amazon-apigateway-gateway-responses)."""
+
+    def value(match: re.Match) -> str:
+        found: object = context
+        for part in match.group(1).split("."):
+            found = found[part]
+        return str(found)
+
+    return re.sub(r"\$context\.([A-Za-z]+(?:\.[A-Za-z]+)*)", value, template)
+
+
 @pytest.mark.parametrize("validation_error", VALIDATION_ERRORS)
 def test_every_gateway_error_template_renders_json(full, validation_error):
     codes = {
@@ -189,9 +202,13 @@ def test_every_gateway_error_template_renders_json(full, validation_error):
     message = "Invalid request body"
     context = {"error": {"validationErrorString": validation_error, "messageString": json.dumps(message)}}
     for response_type, properties in gateway_responses(full).items():
-        rendered = render(properties["ResponseTemplates"]["application/json"], context=context)
-        expected = validation_error if response_type == "BAD_REQUEST_BODY" else message
-        assert json.loads(rendered) == error_body(codes[response_type], expected), response_type
+        template = properties["ResponseTemplates"]["application/json"]
+        rendered = json.loads(substitute(template, context))
+        assert set(rendered) == {"error"} and rendered["error"]["code"] == codes[response_type]
+        if response_type == "BAD_REQUEST_BODY":
+            assert rendered["error"]["message"].startswith("body: not a predict request")
+        else:
+            assert rendered["error"]["message"] == message, response_type
 
 
 def test_api_is_named_from_the_prefix_and_leaves_the_account_setting_alone(full, iam_app):

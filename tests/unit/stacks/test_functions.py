@@ -208,9 +208,14 @@ def test_idle_checker_reconciles_only_this_apps_endpoints(full):
     }
 
 
-def test_reconciler_runs_never_overlap_and_the_invoker_answers_before_api_gateway(full):
-    assert function(full, "IdleChecker")["Properties"]["ReservedConcurrentExecutions"] == 1
-    assert "ReservedConcurrentExecutions" not in function(full, "Invoker")["Properties"]
+def test_no_function_reserves_concurrency_and_the_invoker_answers_before_api_gateway(full):
+    # A new account may not reserve any (its unreserved concurrency may not drop below 10): the
+    # reconciler's runs are kept apart by a lock item in the state table instead (run_lock).
+    for name in ("IdleChecker", "Invoker", "JobRunner"):
+        assert "ReservedConcurrentExecutions" not in function(full, name)["Properties"], name
+    lock_writes = role_permissions(full, "IdleChecker")
+    assert any(TABLE_ARN.fullmatch(r) for r in lock_writes["dynamodb:putitem"])
+    assert any(TABLE_ARN.fullmatch(r) for r in lock_writes["dynamodb:deleteitem"])
     # API Gateway gives up at 29 s: the invoker's timeout leaves room for the response.
     assert function(full, "Invoker")["Properties"]["Timeout"] < 29
 

@@ -23,8 +23,7 @@ VPC = {"SecurityGroupIds": ["sg-0123abcd"], "Subnets": ["subnet-0123abcd", "subn
 SAGEMAKER = "arn:${AWS::Partition}:sagemaker:${AWS::Region}:${AWS::AccountId}"
 ARTIFACT = "s3://models-bucket/artifacts/{}/model.tar.gz"
 
-# Every model trains from scratch (network isolation allows no download); one CPU endpoint, one GPU with
-# local NVMe storage (no KMS key allowed there), one always_on.
+# One CPU endpoint, one GPU with local NVMe storage (no KMS key allowed there), one always_on.
 PLATFORM_CONTEXT = {
     "prefix": "corp",
     "models": {
@@ -47,7 +46,6 @@ PLATFORM_CONTEXT = {
     "network": {
         "subnet_ids": VPC["Subnets"],
         "security_group_ids": VPC["SecurityGroupIds"],
-        "isolation": True,
     },
     "kms_key_arn": KEY,
 }
@@ -92,13 +90,13 @@ def test_every_taggable_resource_carries_the_deployment_tags(corp):
     assert seen == TAGGED_TYPES
 
 
-def test_cloudformation_models_run_in_the_vpc_isolated_and_configs_use_the_key_where_allowed(corp):
+def test_cloudformation_models_run_in_the_vpc_and_configs_use_the_key_where_allowed(corp):
     service = corp.service.to_json()
     models = resources(service, "AWS::SageMaker::Model")
     assert len(models) == 2
     for model in models.values():
         assert model["Properties"]["VpcConfig"] == VPC
-        assert model["Properties"]["EnableNetworkIsolation"] is True
+        assert "EnableNetworkIsolation" not in model["Properties"]
     configs = resources(service, "AWS::SageMaker::EndpointConfig")
     keys = {
         model: config["Properties"].get("KmsKeyId")
@@ -121,24 +119,20 @@ def test_data_bucket_uses_the_key_and_access_logs_stay_sse_s3(corp):
     assert logs["ServerSideEncryptionByDefault"] == {"SSEAlgorithm": "AES256"}
 
 
-def test_training_job_runs_in_the_vpc_isolated_encrypted_and_tagged(corp):
+def test_training_job_runs_in_the_vpc_encrypted_and_tagged(corp):
     job = pipeline(corp, "circrna")["Train"]["Parameters"]
     assert job["VpcConfig"] == VPC
-    assert job["EnableNetworkIsolation"] is True
+    assert "EnableNetworkIsolation" not in job
     assert job["OutputDataConfig"]["KmsKeyId"] == KEY
     assert job["ResourceConfig"]["VolumeKmsKeyId"] == KEY
     assert job["Tags"] == TAG_LIST
-    # Isolated, the toolkit cannot download the source: it arrives as the "code" channel, like the SDK does.
-    # The job's channels come from the pipeline's state (with or without the test channel).
+    # The toolkit downloads the source bundle itself (sagemaker_submit_directory); the channels are data.
     states = pipeline(corp, "circrna")
     assert job["InputDataConfig.$"] == "$.channels"
-    for state in ("WithTestChannel", "WithoutTestChannel"):
-        assert [c["ChannelName"] for c in states[state]["Result"]][-1] == "code"
-    code = next(c for c in states["WithoutTestChannel"]["Result"] if c["ChannelName"] == "code")
-    uri = text(code["DataSource"]["S3DataSource"]["S3Uri"])
-    assert uri.startswith("s3://cdk-") and uri.endswith(".gz")
-    submit = json.loads(job["HyperParameters"]["sagemaker_submit_directory"])
-    assert submit == "/opt/ml/input/data/code/" + uri.rsplit("/", 1)[1]
+    for state, channels in (("WithTestChannel", ["train", "test"]), ("WithoutTestChannel", ["train"])):
+        assert [c["ChannelName"] for c in states[state]["Result"]] == channels
+    submit = text(job["HyperParameters"]["sagemaker_submit_directory"])
+    assert submit.startswith('"s3://cdk-') and submit.endswith('.gz"')
     # ml.g5 has local NVMe storage: no volume key, but the output is still encrypted.
     gpu_job = pipeline(corp, "gpu")["Train"]["Parameters"]
     assert (
@@ -149,7 +143,8 @@ def test_training_job_runs_in_the_vpc_isolated_encrypted_and_tagged(corp):
 def test_pipeline_models_and_configs_get_the_vpc_key_and_tags(corp):
     states = pipeline(corp, "steady")
     model = states["CreateModel"]["Parameters"]
-    assert (model["VpcConfig"], model["EnableNetworkIsolation"], model["Tags"]) == (VPC, True, TAG_LIST)
+    assert (model["VpcConfig"], model["Tags"]) == (VPC, TAG_LIST)
+    assert "EnableNetworkIsolation" not in model
     config = states["CreateEndpointConfig"]["Parameters"]
     assert (config["KmsKeyId"], config["Tags"]) == (KEY, TAG_LIST)
     assert "KmsKeyId" not in pipeline(corp, "gpu")["CreateEndpointConfig"]["Parameters"]
@@ -182,6 +177,27 @@ def test_execution_role_uses_the_key(corp):
     allowed = actions_on(statements(service, role))
     for action in ("kms:decrypt", "kms:encrypt", "kms:generatedatakey", "kms:creategrant"):
         assert allowed[action] == {KEY}, action
+
+
+def test_execution_role_may_attach_jobs_and_endpoints_to_the_vpc_only_with_a_network(corp, full):
+    """SageMaker creates the network interfaces in the configured subnets as the execution role."""
+    eni_actions = {
+        "ec2:createnetworkinterface",
+        "ec2:createnetworkinterfacepermission",
+        "ec2:deletenetworkinterface",
+        "ec2:deletenetworkinterfacepermission",
+        "ec2:describenetworkinterfaces",
+        "ec2:describevpcs",
+        "ec2:describedhcpoptions",
+        "ec2:describesubnets",
+        "ec2:describesecuritygroups",
+    }
+    for built, expected in ((corp, eni_actions), (full, set())):
+        service = built.service.to_json()
+        role = logical_id_of(service, "AWS::IAM::Role", "Model-circrna/ExecutionRole/Role")
+        allowed = actions_on(statements(service, role))
+        assert {a for a in allowed if a.startswith("ec2:")} == expected
+        assert all(allowed[a] == {"*"} for a in expected)
 
 
 def test_invoker_gets_the_tags_for_the_endpoints_it_creates(corp):

@@ -17,7 +17,7 @@ def deployment(model: dict | None = None, **top) -> dict:
 def test_platform_options_default_off():
     config = parse_deployment(deployment())
     assert dict(config.tags) == {}
-    assert (config.network.in_vpc, config.network.isolation, config.kms_key_arn) == (False, False, None)
+    assert (config.network.in_vpc, config.kms_key_arn) == (False, None)
     serving = config.models[0].serving
     assert (serving.keep_configs, serving.max_awake_hours_per_day) == (3, None)
 
@@ -27,7 +27,7 @@ def test_platform_options_parse():
         deployment(
             {"serving": {"keep_configs": 5, "max_awake_hours_per_day": 6}},
             tags={"team": "genomics", "cost-center": "CC 1234/x"},
-            network={**VPC, "isolation": True},
+            network={**VPC, "isolation": False},
             kms_key_arn=KEY_ARN,
             env={"region": "eu-west-1"},
         )
@@ -35,7 +35,7 @@ def test_platform_options_parse():
     assert dict(config.tags) == {"team": "genomics", "cost-center": "CC 1234/x"}
     assert config.network.subnet_ids == ("subnet-0123abcd", "subnet-0123456789abcdef0")
     assert config.network.security_group_ids == ("sg-0123abcd",)
-    assert config.network.in_vpc and config.network.isolation
+    assert config.network.in_vpc
     assert config.kms_key_arn == KEY_ARN
     serving = config.models[0].serving
     assert (serving.keep_configs, serving.max_awake_hours_per_day) == (5, 6)
@@ -99,15 +99,12 @@ def test_bad_platform_options_name_the_key(context: dict, message: str):
     assert message in str(raised.value)
 
 
-def test_network_isolation_refuses_a_pretrained_backbone():
-    context = {
-        "models": {"circrna": {"preset": "circrna"}, "proteins": {"preset": "protein-localization"}},
-        "network": {"isolation": True},
-    }
-    with pytest.raises(ConfigError) as raised:
-        parse_deployment(context)
-    assert "network.isolation: model proteins fine-tunes the pretrained backbone 'Rostlab/prot_bert'" in str(
-        raised.value
-    )
-    context["models"].pop("proteins")
-    assert parse_deployment(context).network.isolation
+def test_network_isolation_is_refused_saying_what_to_do_instead():
+    """An isolated training job has no network for the toolkit's pip install of requirements.txt."""
+    for network in ({"isolation": True}, {**VPC, "isolation": True}):
+        with pytest.raises(ConfigError) as raised:
+            parse_deployment(deployment(network=network))
+        message = str(raised.value)
+        assert message.startswith("network.isolation: true is not supported")
+        assert "pip-installs model_code/requirements.txt" in message
+        assert "network.subnet_ids" in message and "Deploying into a company account" in message

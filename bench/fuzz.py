@@ -36,9 +36,11 @@ CHECKS = [
 
 
 class Fuzzer:
-    def __init__(self, *, base_url: str) -> None:
+    def __init__(self, *, base_url: str, api_key: str | None = None) -> None:
         self.base_url = base_url
         self.session = requests.Session()
+        if api_key is not None:
+            self.session.headers["x-api-key"] = api_key
         self.tried: Counter[str] = Counter()
         self.statuses: Counter[str] = Counter()
         self.failures: list[dict[str, Any]] = []
@@ -82,10 +84,13 @@ class Fuzzer:
         each()
 
 
-def fuzz(*, base_url: str, examples: int, model: str = "circrna") -> dict[str, Any]:
-    """``examples`` generated requests per operation and variant; the report as a JSON-able dict."""
+def fuzz(
+    *, base_url: str, examples: int, model: str = "circrna", api_key: str | None = None
+) -> dict[str, Any]:
+    """``examples`` generated requests per operation and variant; the report as a JSON-able dict.
+    ``api_key``: sent as ``x-api-key`` (the local stack checks it as API Gateway does)."""
     schema = schemathesis.openapi.from_path(str(DOCUMENT))
-    fuzzer = Fuzzer(base_url=base_url)
+    fuzzer = Fuzzer(base_url=base_url, api_key=api_key)
     started = time.monotonic()
     for result in schema.get_all_operations():
         operation = result.ok()
@@ -158,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
             check_every_seconds=1.0,
         )
         with LocalStack(options) as stack:
-            report = fuzz(base_url=stack.api_url, examples=args.examples)
+            report = fuzz(base_url=stack.api_url, examples=args.examples, api_key=stack.api_key)
     print(json.dumps(report, indent=2))
     return 1 if report["failures"] else 0
 

@@ -1,6 +1,7 @@
 """``python -m local serve|demo``: the local stack on this machine, no AWS account and no Docker.
 
-serve: starts the stack, prints ``API: http://127.0.0.1:PORT`` once it takes requests and
+serve: starts the stack, prints ``API: http://127.0.0.1:PORT`` once it takes requests,
+``API key: KEY`` (with ``api.auth: api_key``: send it as ``x-api-key``) and
 ``AWS: http://127.0.0.1:PORT`` (the embedded AWS, for ``aws --endpoint-url`` or boto3), serves until
 Ctrl-C (or SIGTERM), then stops every process it started. With no ``--model`` it first trains the
 circrna preset on generated data.
@@ -182,6 +183,8 @@ def _announce(stack) -> None:
         seed = "" if options.fault_seed is None else f" (seed {options.fault_seed})"
         print(f"Faults: {' '.join(fault.text for fault in options.faults)}{seed}", flush=True)
     print(f"AWS: {stack.aws_url}", flush=True)
+    if stack.api_key is not None:
+        print(f"API key: {stack.api_key}  (send it as x-api-key; `seqserve --local` reads it)", flush=True)
 
 
 def _serve(stack) -> int:
@@ -193,7 +196,7 @@ def _serve(stack) -> int:
 
     stack.start()
     # `seqserve --local` reads the URL from here; written first, so it exists once "API:" is printed.
-    write_state(api_url=stack.api_url, aws_url=stack.moto.url)
+    write_state(api_url=stack.api_url, aws_url=stack.moto.url, api_key=stack.api_key)
     _announce(stack)
     print(f"API: {stack.api_url}", flush=True)
     try:
@@ -208,7 +211,7 @@ def _demo(stack) -> int:
 
     stack.start()
     _announce(stack)
-    return run_demo(api_url=stack.api_url, idle_timer=stack.idle_timer)
+    return run_demo(api_url=stack.api_url, api_key=stack.api_key, idle_timer=stack.idle_timer)
 
 
 def main(argv: list[str] | None = None) -> int:

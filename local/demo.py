@@ -63,10 +63,18 @@ def _status(api: httpx.Client, model: str) -> dict[str, Any]:
     return _expect(api.get(f"/models/{model}/status"), 200).json()
 
 
-def run_demo(*, api_url: str, idle_timer: Any, model: str = "circrna", timeout_minutes: float = 4.0) -> int:
+def run_demo(
+    *,
+    api_url: str,
+    idle_timer: Any,
+    api_key: str | None = None,
+    model: str = "circrna",
+    timeout_minutes: float = 4.0,
+) -> int:
     print(f"API: {api_url}")
+    headers = {"x-api-key": api_key} if api_key else {}
     try:
-        with httpx.Client(base_url=api_url, timeout=30) as api:
+        with httpx.Client(base_url=api_url, timeout=30, headers=headers) as api:
             _expect(api.get("/models"), 200)
             _status(api, model)
             print("\n== A prediction (the model starts asleep, so the first answer is 503 while it wakes)")

@@ -1,14 +1,20 @@
 """A local REST API: each HTTP request becomes API Gateway's REST proxy event for the invoker Lambda.
 
 The resources are the API's routes (DESIGN.md, REST API). As on API Gateway, a path or method outside
-them answers 403 ``Missing Authentication Token``, and a Lambda that raises answers 502
-``Internal server error``, both in the error body the deployed API's gateway responses give them
-(``stacks.gateway_errors``); everything else is the Lambda's own response.
+them answers 403 ``Missing Authentication Token``; with an API key (``api.auth: api_key``) a request
+without that key in ``x-api-key`` answers 403 ``Forbidden``, except the public pages (the console and
+the API document) and CORS preflights; a Lambda that raises answers 502 ``Internal server error``. All
+in the error body the deployed API's gateway responses give them (``stacks.gateway_errors``);
+everything else is the Lambda's own response.
+
+The API is served at the root (no stage in the path), and the events say so: ``requestContext.path``
+is the request's path, as on a custom domain mapped at its root, while ``stage`` is the deployed one.
 """
 
 from __future__ import annotations
 
 import base64
+import hmac
 import json
 import re
 import time
@@ -24,13 +30,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from stacks.api_document import cors_headers, load_document, preflight_headers, routes
-from stacks.gateway_errors import CLIENT_ERROR, GATEWAY_ERROR, error_body
+from stacks.api_document import PUBLIC_PATHS, STAGE, cors_headers, load_document, preflight_headers, routes
+from stacks.gateway_errors import CLIENT_ERROR, FORBIDDEN, GATEWAY_ERROR, error_body
 
 from .aws import ACCOUNT_ID
 from .lambda_pool import LambdaTimeout
 
-STAGE = "prod"
 API_ID = "local"
 
 
@@ -97,7 +102,7 @@ def proxy_event(
             "httpMethod": request.method,
             "extendedRequestId": str(uuid.uuid4()),
             "requestTime": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
-            "path": f"/{STAGE}{request.url.path}",
+            "path": request.url.path,
             "accountId": ACCOUNT_ID,
             "protocol": "HTTP/1.1",
             "stage": STAGE,
@@ -131,8 +136,20 @@ def proxy_response(result: Any) -> Response:
 
 
 def create_app(
-    *, invoke: Callable[[dict[str, Any]], Any], cors_origins: tuple[str, ...] = ("*",)
+    *,
+    invoke: Callable[[dict[str, Any]], Any],
+    cors_origins: tuple[str, ...] = ("*",),
+    api_key: str | None = None,
 ) -> Starlette:
+    """``api_key``: the one key the API accepts (None: no key needed, as with ``api.auth: iam``, whose
+    SigV4 the local stack does not check)."""
+
+    def key_missing(request: Request, resource: Resource) -> bool:
+        if api_key is None or resource.path in PUBLIC_PATHS:
+            return False
+        given = request.headers.get("x-api-key", "")
+        return not hmac.compare_digest(given.encode(), api_key.encode())
+
     async def handle(request: Request) -> Response:
         origin = request.headers.get("origin")
         if request.method == "OPTIONS" and any(r.pattern.match(request.url.path) for r in RESOURCES):
@@ -143,6 +160,8 @@ def create_app(
         if matched is None:
             return _json(403, error_body(CLIENT_ERROR, "Missing Authentication Token"), cors)
         resource, path_parameters = matched
+        if key_missing(request, resource):
+            return _json(403, error_body(CLIENT_ERROR, FORBIDDEN), cors)
         event = proxy_event(
             request=request, body=await request.body(), resource=resource, path_parameters=path_parameters
         )

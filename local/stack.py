@@ -3,6 +3,7 @@ process it started)."""
 
 from __future__ import annotations
 
+import secrets
 import socket
 import threading
 from collections.abc import Mapping
@@ -98,6 +99,8 @@ class LocalStack:
         self.job_poller: JobPoller | None = None
         self._runtime: _HttpServer | None = None
         self._api: _HttpServer | None = None
+        # As API Gateway with api.auth api_key: one key, which every request but the public pages sends.
+        self.api_key: str | None = secrets.token_hex(20) if options.config.api.auth == "api_key" else None
 
     def client(self, service: str) -> Any:
         """A boto3 client of the local AWS (moto), for the stack itself and for tests."""
@@ -232,7 +235,9 @@ class LocalStack:
         )
         self.job_poller.start()
         self._api = _HttpServer(
-            app=rest_api.create_app(invoke=self.invoker.invoke, cors_origins=options.config.api.cors_origins),
+            app=rest_api.create_app(
+                invoke=self.invoker.invoke, cors_origins=options.config.api.cors_origins, api_key=self.api_key
+            ),
             name="rest-api",
             port=options.api_port,
         )

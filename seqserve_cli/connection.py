@@ -36,7 +36,7 @@ def local_target() -> Target:
             f"no local stack is running (no live {state_path()}); start one with `python -m local serve` "
             "(or `make serve`), or give --url"
         )
-    return Target(url=state["api"].rstrip("/"), aws_url=state.get("aws"))
+    return Target(url=state["api"].rstrip("/"), api_key=state.get("api_key"), aws_url=state.get("aws"))
 
 
 def stack_outputs(cloudformation: Any, stack: str) -> dict[str, str]:

@@ -1,8 +1,9 @@
 """Where a running ``python -m local serve`` says its URLs, so ``seqserve --local`` finds it.
 
-The file is JSON ``{"api": URL, "aws": URL, "pid": N}``, written once the stack takes requests and
-removed when it stops. Its path is ``$SEQSERVE_LOCAL_STATE`` or ``seqserve-local-<uid>.json`` in the
-temporary directory (one per user: two users' stacks do not overwrite each other's).
+The file is JSON ``{"api": URL, "aws": URL, "api_key": KEY or null, "pid": N}``, readable by its owner
+only, written once the stack takes requests and removed when it stops. Its path is
+``$SEQSERVE_LOCAL_STATE`` or ``seqserve-local-<uid>.json`` in the temporary directory (one per user:
+two users' stacks do not overwrite each other's).
 """
 
 from __future__ import annotations
@@ -22,10 +23,12 @@ def state_path() -> Path:
     return Path(tempfile.gettempdir()) / f"seqserve-local-{os.getuid()}.json"
 
 
-def write_state(*, api_url: str, aws_url: str) -> Path:
+def write_state(*, api_url: str, aws_url: str, api_key: str | None = None) -> Path:
     path = state_path()
     temporary = path.with_suffix(".tmp")
-    temporary.write_text(json.dumps({"api": api_url, "aws": aws_url, "pid": os.getpid()}))
+    temporary.write_text(json.dumps({"api": api_url, "aws": aws_url, "api_key": api_key, "pid": os.getpid()}))
+    # The key is a secret of this user's stack: the file is readable by its owner only.
+    temporary.chmod(0o600)
     temporary.replace(path)
     return path
 

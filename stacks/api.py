@@ -21,14 +21,13 @@ from stacks.api_document import (
     CORS_EXPOSE_HEADERS,
     PREDICT_PATH,
     PUBLIC_PATHS,
+    STAGE,
     load_document,
     request_schema,
     routes,
 )
 from stacks.config import ApiConfig
 from stacks.gateway_errors import CLIENT_ERROR, GATEWAY_ERROR
-
-STAGE = "v1"
 
 
 def predict_schema() -> dict[str, object]:

@@ -31,6 +31,8 @@ CORS_EXPOSE_HEADERS = ("Retry-After", "Allow")
 CORS_ALLOW_METHODS = ("GET", "POST", "DELETE", "OPTIONS")
 # Pages a browser opens by navigating, which cannot carry an API key: served without auth.
 PUBLIC_PATHS = frozenset({"/", "/console", "/openapi.json"})
+# The deployed stage: the API's URL is <execute-api endpoint>/v1/ (the local stack serves at its root).
+STAGE = "v1"
 
 
 @cache

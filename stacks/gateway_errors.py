@@ -8,6 +8,8 @@ from __future__ import annotations
 
 # DEFAULT_4XX, e.g. 403 "Missing Authentication Token" for a path or method outside the routes.
 CLIENT_ERROR = "client_error"
+# API Gateway's message for a missing or wrong API key (INVALID_API_KEY, answered through DEFAULT_4XX).
+FORBIDDEN = "Forbidden"
 # DEFAULT_5XX: 502 when the Lambda invocation fails, 504 when the integration times out.
 GATEWAY_ERROR = "gateway_error"
 

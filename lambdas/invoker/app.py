@@ -31,6 +31,7 @@ from invoker.api_error import (
 )
 from invoker.api_models import Evaluation, ModelList, ModelStatus, Prediction, PredictRequest, WakeAnswer
 from invoker.artifacts import ArtifactReader
+from invoker.base_path import base_path
 from invoker.endpoint_call import EndpointDown, invoke
 from invoker.endpoint_state import managed_endpoint_state
 from invoker.job_routes import QueuedPredictions, parse_prefer
@@ -228,7 +229,13 @@ def build_app(
             202: {
                 "description": "with Prefer: respond-async, the job was queued; GET its Location",
                 "content": {"application/json": {"schema": {"type": "object"}}},
-                "headers": {"Location": {"description": "/jobs/{id}", "schema": {"type": "string"}}},
+                "headers": {
+                    "Location": {
+                        "description": "the job's path as the client reaches it: /jobs/{id} under the "
+                        "API's base path (/v1/jobs/{id} on the stage URL)",
+                        "schema": {"type": "string"},
+                    }
+                },
             },
         },
     )
@@ -239,7 +246,7 @@ def build_app(
         check_predict_body(raw, max_inputs=settings.max_inputs, max_body_bytes=settings.max_body_bytes)
         prefer = parse_prefer(app.current_event.headers.get("prefer"))
         if prefer.respond_async:
-            return queued.submit(spec, raw)
+            return queued.submit(spec, raw, base=base_path(app.current_event.raw_event))
         if spec.on_demand:
             # When the request starts, so a request in flight while the reconciler decides is seen.
             recorder.record(spec)

@@ -112,8 +112,11 @@ class QueuedPredictions:
             raise ApiError(501, "jobs_not_deployed", "queued predictions are not deployed with this API")
         return self.store
 
-    def submit(self, spec: ModelSpec, body: bytes) -> Response:
-        """Store an already validated body as a job, queue it, wake the model: 202 + Location."""
+    def submit(self, spec: ModelSpec, body: bytes, *, base: str = "") -> Response:
+        """Store an already validated body as a job, queue it, wake the model: 202 + Location.
+
+        ``base``: the path prefix the client reached the API under (invoker.base_path), so Location is
+        the job's path as the client must ask for it (``/v1/jobs/{id}`` on API Gateway's stage URL)."""
         store = self._jobs()
         job = store.create(job_id=uuid.uuid4().hex, model=spec.name, body=body, now=self._clock())
         try:
@@ -131,7 +134,7 @@ class QueuedPredictions:
             except ApiError as error:
                 # The job is queued either way: the runner retries the wake or fails the job naming why.
                 self._logger.warning("wake for a queued job failed", extra={"reason": error.message})
-        location = f"/jobs/{job.id}"
+        location = f"{base}/jobs/{job.id}"
         return json_response(
             202,
             {"id": job.id, "model": spec.name, "state": job.state.value, "location": location},

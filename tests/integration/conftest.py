@@ -91,8 +91,14 @@ def wall_clock_stack(trained_model: Path, tmp_path_factory: pytest.TempPathFacto
 @pytest.fixture(scope="module")
 def api(stack: LocalStack) -> Iterator[httpx.Client]:
     limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
-    with httpx.Client(base_url=stack.api_url, timeout=60, limits=limits) as client:
+    with httpx.Client(base_url=stack.api_url, timeout=60, limits=limits, headers=key_header(stack)) as client:
         yield client
+
+
+def key_header(stack: LocalStack) -> dict[str, str]:
+    """The local API checks the key as API Gateway does (api.auth is api_key here)."""
+    assert stack.api_key is not None
+    return {"x-api-key": stack.api_key}
 
 
 def endpoint_clock(stack: LocalStack) -> ManualClock:

@@ -56,6 +56,14 @@ def test_console_in_a_browser(stack: LocalStack, browser_page: tuple[Page, list[
     page, requested = browser_page
     page.goto(f"{stack.api_url}/console")
 
+    # The local API checks the key as API Gateway does: the page's first call gets 403, and it asks.
+    key_panel = page.get_by_role("region", name="API key")
+    expect(key_panel).to_be_visible(timeout=30_000)
+    assert stack.api_key is not None
+    page.get_by_label("API key").fill(stack.api_key)
+    page.get_by_role("button", name="Use this key").click()
+    expect(key_panel).to_be_hidden()
+
     # The model, its state and the evaluation metrics of the artifact it serves.
     card = page.get_by_role("article", name="circrna")
     expect(card).to_be_visible(timeout=30_000)
@@ -163,20 +171,24 @@ def test_a_page_on_another_origin_reads_answers_errors_and_retry_after(
     with other_origin() as lab:
         page.goto(lab)
         seen = page.evaluate(
-            """async (api) => {
+            """async ([api, key]) => {
           const post = (body) => fetch(api + "/models/circrna/predict", {method: "POST",
-            headers: {"Content-Type": "application/json", "X-Api-Key": "key"}, body: JSON.stringify(body)});
-          const listed = await fetch(api + "/models");
+            headers: {"Content-Type": "application/json", "X-Api-Key": key}, body: JSON.stringify(body)});
+          const keyless = await fetch(api + "/models");
+          const listed = await fetch(api + "/models", {headers: {"X-Api-Key": key}});
           const invalid = await post({inputs: ""});
           const missing = await fetch(api + "/nowhere");
           let waking = await post({inputs: "ACGT"});
           for (let i = 0; i < 20 && waking.status !== 503; i++) waking = await post({inputs: "ACGT"});
-          return {listed: listed.status, invalid: invalid.status, invalidBody: await invalid.json(),
+          return {keyless: keyless.status, keylessBody: await keyless.json(),
+                  listed: listed.status, invalid: invalid.status, invalidBody: await invalid.json(),
                   missing: missing.status, waking: waking.status,
                   retryAfter: waking.headers.get("Retry-After")};
         }""",
-            stack.api_url,
+            [stack.api_url, stack.api_key],
         )
+    assert seen["keyless"] == 403
+    assert seen["keylessBody"] == {"error": {"code": "client_error", "message": "Forbidden"}}
     assert seen["listed"] == 200
     assert seen["invalid"] == 400 and seen["invalidBody"]["error"]["code"] == "invalid_input"
     assert seen["missing"] == 403  # the gateway's own error, readable too

@@ -15,7 +15,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 def test_every_answer_conforms_to_the_document(stack: LocalStack) -> None:
-    report = fuzz(base_url=stack.api_url, examples=8)
+    report = fuzz(base_url=stack.api_url, examples=8, api_key=stack.api_key)
     # Operations without inputs have one request to send; those taking a model name get the examples.
     assert len(report["per_operation"]) >= 9
     for operation, tried in report["per_operation"].items():

@@ -19,7 +19,7 @@ from botocore.exceptions import ClientError
 from local.aws import CREDENTIALS, REGION
 from local.stack import LocalStack
 
-from .conftest import SEQUENCE, predict_until_awake
+from .conftest import SEQUENCE, key_header, predict_until_awake
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -58,7 +58,7 @@ def test_a_thousand_requests_on_an_awake_model(stack: LocalStack, api: httpx.Cli
     done = threading.Event()
 
     def watch_last_invoked_at() -> None:
-        with httpx.Client(base_url=stack.api_url, timeout=30) as watcher:
+        with httpx.Client(base_url=stack.api_url, timeout=30, headers=key_header(stack)) as watcher:
             while not done.is_set():
                 response = watcher.get("/models/circrna/status")
                 # Under this load the invoker's one-attempt state read may time out: the API then

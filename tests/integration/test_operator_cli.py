@@ -35,7 +35,7 @@ def status(api) -> dict:
 
 def test_lease_predict_usage_and_sleep_through_the_cli(stack, api, tmp_path, monkeypatch):
     monkeypatch.setenv("SEQSERVE_LOCAL_STATE", str(tmp_path / "local.json"))
-    write_state(api_url=stack.api_url, aws_url=stack.moto.url)
+    write_state(api_url=stack.api_url, aws_url=stack.moto.url, api_key=stack.api_key)
 
     assert "circrna" in cli("models")
     woken = cli("wake", "circrna", "--keep-warm", "30m")
@@ -77,7 +77,12 @@ def test_cli_errors_are_one_line_and_non_zero(stack, tmp_path, monkeypatch, caps
     from seqserve_cli.main import main
 
     monkeypatch.setenv("SEQSERVE_LOCAL_STATE", str(tmp_path / "local.json"))
+    # A state file without the key (as an older `serve` wrote): the local API refuses as API Gateway does.
     write_state(api_url=stack.api_url, aws_url=stack.moto.url)
+    assert main(["--local", "models"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "HTTP 403: Forbidden (client_error)" in err and "--api-key or SEQSERVE_API_KEY" in err
+    write_state(api_url=stack.api_url, aws_url=stack.moto.url, api_key=stack.api_key)
     assert main(["--local", "status", "nosuch"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "HTTP 404" in err[0] and "model 'nosuch' is not deployed" in err[0]

@@ -57,8 +57,10 @@ def test_a_request_becomes_the_rest_proxy_event() -> None:
     assert event["isBase64Encoded"] is False
     context = event["requestContext"]
     assert context["resourcePath"] == "/models/{name}/predict"
-    assert context["stage"] == "prod"
-    assert context["path"] == "/prod/models/circrna/predict"
+    # Served at the root: the event says so (as a custom domain mapped at its root), with the deployed
+    # stage's name, so the invoker's Location carries no stage locally and /v1 on the stage URL.
+    assert context["stage"] == "v1"
+    assert context["path"] == "/models/circrna/predict"
     assert context["identity"]["apiKey"] == "k"
     assert context["requestId"]
 
@@ -153,3 +155,35 @@ def test_gateway_errors_carry_cors_headers_for_allowed_origins(error, status) ->
     assert "Retry-After" in response.headers["access-control-expose-headers"]
     other = client.post(path, content=b"{}", headers={"Origin": "https://evil.example"})
     assert "access-control-allow-origin" not in other.headers
+
+
+KEY = "0123456789abcdef0123456789abcdef01234567"
+
+
+@pytest.mark.parametrize("headers", [{}, {"X-Api-Key": "wrong"}, {"X-Api-Key": KEY.upper()}])
+def test_with_an_api_key_a_request_without_it_is_refused_as_api_gateway_refuses_it(headers) -> None:
+    lambda_ = Recorder()
+    client = TestClient(create_app(invoke=lambda_, cors_origins=("https://lab.example",), api_key=KEY))
+    for method, path in (("GET", "/models"), ("POST", "/models/circrna/predict"), ("GET", "/jobs/abc")):
+        response = client.request(method, path, headers={**headers, "Origin": "https://lab.example"})
+        assert response.status_code == 403
+        assert response.json() == {"error": {"code": "client_error", "message": "Forbidden"}}
+        assert response.headers["access-control-allow-origin"] == "https://lab.example"
+    assert lambda_.events == []
+
+
+def test_with_an_api_key_the_key_passes_and_the_pages_and_preflights_need_none() -> None:
+    lambda_ = Recorder()
+    client = TestClient(create_app(invoke=lambda_, api_key=KEY))
+    assert client.get("/models", headers={"X-Api-Key": KEY}).status_code == 200
+    assert lambda_.events[-1]["requestContext"]["identity"]["apiKey"] == KEY
+    for path in ("/", "/console", "/openapi.json"):
+        assert client.get(path).status_code == 200, path
+    preflight = client.options(
+        "/models/circrna/predict",
+        headers={"Origin": "https://lab.example", "Access-Control-Request-Method": "POST"},
+    )
+    assert preflight.status_code == 204
+    # Outside the routes the answer stays API Gateway's, key or not.
+    assert client.get("/nowhere").json()["error"]["message"] == "Missing Authentication Token"
+    assert len(lambda_.events) == 4

@@ -123,9 +123,22 @@ def test_ctrl_c_stops_every_process(trained_model: Path, tmp_path: Path) -> None
         aws_url = aws_line.removeprefix("AWS: ").strip()
         assert re.fullmatch(r"http://127\.0\.0\.1:\d+", aws_url)
 
+        [key_line] = [line for line in output if line.startswith("API key: ")]
+        key = key_line.removeprefix("API key: ").split()[0]
+        assert re.fullmatch(r"[0-9a-f]{40}", key)
+
         api = f"http://127.0.0.1:{port}"
-        assert httpx.get(f"{api}/models", timeout=30).status_code == 200
-        woken = httpx.post(f"{api}/models/circrna/predict", json={"inputs": SEQUENCE}, timeout=30)
+        # As API Gateway with api.auth api_key: no key (or a wrong one), 403 in the API's error shape.
+        for headers in ({}, {"x-api-key": "not-the-key"}):
+            refused = httpx.get(f"{api}/models", headers=headers, timeout=30)
+            assert refused.status_code == 403
+            assert refused.json() == {"error": {"code": "client_error", "message": "Forbidden"}}
+        assert httpx.get(f"{api}/console", timeout=30).status_code == 200
+        with_key = {"x-api-key": key}
+        assert httpx.get(f"{api}/models", headers=with_key, timeout=30).status_code == 200
+        woken = httpx.post(
+            f"{api}/models/circrna/predict", json={"inputs": SEQUENCE}, headers=with_key, timeout=30
+        )
         assert woken.status_code == 503
         # The AWS line is the embedded AWS, as `aws --endpoint-url` or boto3 use it (no fault here: the
         # faults are the Lambdas' only).

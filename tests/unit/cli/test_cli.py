@@ -62,7 +62,11 @@ def test_local_state_file_round_trip_and_staleness(tmp_path, monkeypatch):
         resolve_target(local=True, url=None, api_key=None, stack="s", session=None)
     write_state(api_url="http://127.0.0.1:5/", aws_url="http://127.0.0.1:6")
     target = resolve_target(local=True, url=None, api_key=None, stack="s", session=None)
-    assert (target.url, target.aws_url) == ("http://127.0.0.1:5", "http://127.0.0.1:6")
+    assert (target.url, target.aws_url, target.api_key) == ("http://127.0.0.1:5", "http://127.0.0.1:6", None)
+    # The local stack's API key (api.auth api_key), which `serve` writes and the CLI sends.
+    write_state(api_url="http://127.0.0.1:5/", aws_url="http://127.0.0.1:6", api_key="local-key")
+    assert resolve_target(local=True, url=None, api_key=None, stack="s", session=None).api_key == "local-key"
+    assert (tmp_path / "local.json").stat().st_mode & 0o777 == 0o600
     # A file left by a process that is gone is not a running stack.
     (tmp_path / "local.json").write_text(json.dumps({"api": "http://x", "pid": 2**22 + 12345}))
     assert read_state() is None

@@ -139,7 +139,8 @@ def pending_jobs(aws) -> int:
 def test_async_predict_on_a_sleeping_model_queues_the_job_and_wakes_it_once(aws, app, jobs_aws):
     status, headers, body = request(app, "POST", "/models/circrna/predict", BODY, prefer="respond-async")
     assert status == 202
-    assert headers["location"] == f"/jobs/{body['id']}"
+    # The event is API Gateway's stage URL (/prod): Location is the path the client must ask for.
+    assert headers["location"] == body["location"] == f"/prod/jobs/{body['id']}"
     assert headers["preference-applied"] == "respond-async"
     assert body["state"] == "pending"
     stored = jobs_aws["s3"].get_object(Bucket=BUCKET, Key=f"jobs/{body['id']}/input.json")["Body"].read()
@@ -148,8 +149,29 @@ def test_async_predict_on_a_sleeping_model_queues_the_job_and_wakes_it_once(aws,
     assert int(item["expires_at"]["N"]) > float(item["created_at"]["N"])
     assert pending_jobs(aws) == 1
     assert aws.created == [ENDPOINT]
-    status, _, job = request(app, "GET", headers["location"])
+    status, _, job = request(app, "GET", headers["location"].removeprefix("/prod"))
     assert (status, job["state"], job["model"]) == (200, "pending", "circrna")
+
+
+@pytest.mark.parametrize(
+    ("context_path", "location"),
+    [
+        ("/v1/models/circrna/predict", "/v1/jobs/"),  # the execute-api stage URL
+        ("/ml/seqserve/models/circrna/predict", "/ml/seqserve/jobs/"),  # a custom domain's base path
+        ("/models/circrna/predict", "/jobs/"),  # a custom domain at its root, and the local stack
+    ],
+)
+def test_the_location_of_a_queued_job_carries_the_path_the_api_was_reached_under(
+    app, jobs_aws, context_path, location
+):
+    event = api_event("POST", "/models/circrna/predict", BODY)
+    event["headers"]["Prefer"] = "respond-async"
+    event["requestContext"]["path"] = context_path
+    response = app.resolve(event, TimedContext())
+    body = json.loads(response["body"])
+    assert response["statusCode"] == 202
+    assert response["multiValueHeaders"]["Location"] == [location + body["id"]]
+    assert body["location"] == location + body["id"]
 
 
 def test_async_predict_validates_the_body_before_storing_anything(aws, app, jobs_aws):

@@ -64,6 +64,10 @@ def test_platform_options_parse():
             "network.security_group_ids: 6 given; SageMaker accepts at most 5",
         ),
         (deployment(network={"isolation": "yes"}), "network.isolation: expected true or false"),
+        (
+            deployment({"serving": {"mode": "serverless", "model_data": "s3://bkt/m.tar.gz"}}, network=VPC),
+            "network: model circrna is serverless, and SageMaker Serverless Inference does not run in a VPC",
+        ),
         (deployment(network={"vpc_id": "vpc-1"}), "network.vpc_id: unknown key"),
         (deployment(kms_key_arn="alias/seqserve"), "kms_key_arn: 'alias/seqserve' is not a KMS key ARN"),
         (

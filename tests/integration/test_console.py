@@ -60,7 +60,7 @@ def test_console_in_a_browser(stack: LocalStack, browser_page: tuple[Page, list[
     key_panel = page.get_by_role("region", name="API key")
     expect(key_panel).to_be_visible(timeout=30_000)
     assert stack.api_key is not None
-    page.get_by_label("API key").fill(stack.api_key)
+    page.get_by_role("textbox", name="API key").fill(stack.api_key)
     page.get_by_role("button", name="Use this key").click()
     expect(key_panel).to_be_hidden()
 

@@ -103,9 +103,9 @@ class ServiceFunctions(Construct):
             code=code,
             layer=powertools,
             environment=environment,
-            # Runs never overlap without reserved concurrency (which a new account's unreserved minimum
-            # of 10 may not allow): each run holds a lock item in the state table (seqserve_common.run_lock).
             timeout=Duration.seconds(IDLE_CHECKER_TIMEOUT_SECONDS),
+            # No reserved concurrency (a new account's unreserved minimum of 10 may not allow it): runs
+            # never overlap because each holds a lock item in the state table (seqserve_common.run_lock).
         )
         # Queued predictions (stacks/job_queue.py): it calls and wakes endpoints as the invoker does.
         self.job_runner = self._function(

@@ -25,6 +25,7 @@ from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct, IConstruct
 
 from stacks.config import DeploymentConfig, ModelConfig, NetworkConfig
+from stacks.lambda_environment import tags_environment
 
 # Where SageMaker puts a channel's files in a training container; under network isolation the toolkit
 # cannot download sagemaker_submit_directory, so the source comes as the "code" channel (as the SageMaker
@@ -71,7 +72,7 @@ class PlatformOptions:
 
     def environment(self) -> dict[str, str]:
         """The invoker's variables (docs/internals.md): the tags for the endpoints it creates."""
-        return {"TAGS": json.dumps(dict(self.tags), sort_keys=True)} if self.tags else {}
+        return tags_environment(self.tags)
 
     # --- SageMaker API requests of the training pipeline ---------------------------------------------
 

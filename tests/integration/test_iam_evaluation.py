@@ -1,0 +1,367 @@
+"""Least privilege, proven by evaluation (issue 20): every AWS request each function makes while the
+local stack runs its scenarios, and every service call the training state machine's tasks declare, is
+evaluated against the identity policies of its role in the synthesized template (iam_evaluation.py).
+
+Per deployment config, once: the app is synthesized (in a subprocess, while the stack runs), the local
+stack runs with every function recording its calls (local/request_recorder.py, as IAM requests per
+local/iam_actions.py), and the scenario drives each served model through wake, predict, a queued job,
+sleep, a failed endpoint (the failure notice), an untracked endpoint (adoption) and the pipeline's
+cleanup. Functions and their roles come from the template and the local stack's Lambda pool: a function
+added later is evaluated as soon as the stack runs it, and a function the stack does not run fails.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from local.aws import ACCOUNT_ID, REGION
+from local.iam_actions import Place
+from local.request_recorder import read_records
+from local.sagemaker_timing import ManualClock
+from local.settings import local_config
+from local.stack import LocalStack, StackOptions
+from stacks.naming import sagemaker_base, service_stack_name
+
+from .conftest import ENDPOINT_TIMES, SEQUENCE
+from .iam_evaluation import Check, Finding, findings
+from .iam_synth import IDLE_MINUTES, REPO_ROOT
+from .iam_template import Principal, Templates
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+KEY_ARN = f"arn:aws:kms:{REGION}:{ACCOUNT_ID}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+TAGS = {"team": "genomics", "cost-center": "cc-42"}
+ALWAYS_ON = {
+    "mode": "always_on",
+    "instance_type": "ml.c5.large",
+    "min_instances": 1,
+    "max_instances": 2,
+    "model_data": "s3://models-bucket/steady/model.tar.gz",
+}
+SERVERLESS = {
+    "mode": "serverless",
+    "memory_mb": 2048,
+    "max_concurrency": 2,
+    "model_data": "s3://models-bucket/nimble/model.tar.gz",
+}
+# The default config, and platform configs that together cover the network (subnets, security groups),
+# network isolation, a KMS key, tags, an always_on and a serverless model (which cannot sit in a VPC).
+CONFIGS: dict[str, dict[str, Any]] = {
+    "default": {},
+    "vpc-kms-tags": {
+        "models": {"circrna": {"preset": "circrna"}, "steady": {"preset": "circrna", "serving": ALWAYS_ON}},
+        "tags": TAGS,
+        "network": {
+            "subnet_ids": ["subnet-0123abcd"],
+            "security_group_ids": ["sg-0123abcd"],
+            "isolation": True,
+        },
+        "kms_key_arn": KEY_ARN,
+    },
+    "serverless-kms-tags": {
+        "models": {"circrna": {"preset": "circrna"}, "nimble": {"preset": "circrna", "serving": SERVERLESS}},
+        "tags": TAGS,
+        "kms_key_arn": KEY_ARN,
+    },
+}
+PLACE = Place(account=ACCOUNT_ID, region=REGION)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Evaluated:
+    """One config's run: the templates with the local names bound, and every check."""
+
+    templates: Templates
+    checks: tuple[Check, ...]
+    recorded: dict[str, int]
+
+
+def presets(context: dict[str, Any]) -> dict[str, str]:
+    models = context.get("models") or {"circrna": {"preset": "circrna"}}
+    return {name: model["preset"] for name, model in models.items()}
+
+
+def start_synth(context: dict[str, Any], outdir: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [
+            sys.executable,
+            str(REPO_ROOT / "tests/integration/iam_synth.py"),
+            json.dumps(context),
+            json.dumps(presets(context)),
+            str(outdir),
+        ],
+        cwd=REPO_ROOT,
+        env={**os.environ, "JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def wait_until(condition, *, timeout: float, why: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, why
+        time.sleep(0.2)
+
+
+def predict_until_served(stack: LocalStack, api: httpx.Client, model: str, clock: ManualClock) -> None:
+    def served() -> bool:
+        answer = api.post(f"/models/{model}/predict", json={"inputs": SEQUENCE})
+        if answer.status_code == 503:
+            clock.advance(max(int(answer.headers.get("retry-after", "1")), 1))
+        return answer.status_code == 200
+
+    wait_until(served, timeout=60, why=f"model {model} never answered a prediction")
+
+
+def run_scenario(stack: LocalStack, api: httpx.Client, clock: ManualClock) -> None:
+    """Each model through the calls its functions make; each function at least once."""
+    assert stack.deployment is not None
+    sagemaker = stack.client("sagemaker")
+    assert api.get("/models").status_code == 200
+    for name, model in stack.deployment.models.items():
+        assert api.get(f"/models/{name}/status").status_code == 200
+        predict_until_served(stack, api, name, clock)
+        queued = api.post(
+            f"/models/{name}/predict", json={"inputs": SEQUENCE}, headers={"Prefer": "respond-async"}
+        )
+        assert queued.status_code == 202, queued.text
+        job = queued.json()["id"]
+        wait_until(
+            lambda job=job: api.get(f"/jobs/{job}").json()["state"] == "done", timeout=60, why="job never ran"
+        )
+        api.get(f"/models/{name}/evaluation")
+        api.get(f"/models/{name}/usage", params={"days": 1})
+        if model.config.serving.mode != "on_demand":
+            continue
+        assert api.post(f"/models/{name}/wake").status_code in (200, 202)
+        api.delete(f"/models/{name}/lease")
+        assert api.post(f"/models/{name}/sleep").status_code in (200, 202)
+        clock.advance(ENDPOINT_TIMES.delete_seconds)
+        wait_until(
+            lambda name=name: api.get(f"/models/{name}/status").json()["state"] == "asleep",
+            timeout=30,
+            why=f"{name} never fell asleep after /sleep",
+        )
+        # A wake whose endpoint fails: the reconciler deletes it and publishes the failure notice.
+        assert api.post(f"/models/{name}/wake").status_code == 202
+        from moto.sagemaker.models import sagemaker_backends
+
+        wait_until(
+            lambda model=model: model.endpoint_name in sagemaker_backends[ACCOUNT_ID][REGION].endpoints,
+            timeout=10,
+            why="the wake created no endpoint",
+        )
+        sagemaker_backends[ACCOUNT_ID][REGION].endpoints[model.endpoint_name].endpoint_status = "Failed"
+        wait_until(
+            lambda name=name: api.get(f"/models/{name}/status").json()["state"] == "failed",
+            timeout=30,
+            why=f"the reconciler never failed {name}'s endpoint",
+        )
+        # The pipeline's last step after three training runs: the oldest run's model and config go.
+        base = sagemaker_base(stack.options.stack_name, name)
+        config = stack.deployment.models[name].endpoint_config_name
+        runs = [f"{base}-{uuid.uuid4()}" for _ in range(3)]
+        for run in runs:
+            sagemaker.create_model(
+                ModelName=run,
+                ExecutionRoleArn=f"arn:aws:iam::{ACCOUNT_ID}:role/x",
+                PrimaryContainer={"Image": "x"},
+            )
+            sagemaker.create_endpoint_config(
+                EndpointConfigName=run,
+                ProductionVariants=[
+                    {
+                        "VariantName": "AllTraffic",
+                        "ModelName": run,
+                        "InstanceType": "ml.m5.large",
+                        "InitialInstanceCount": 1,
+                    }
+                ],
+            )
+            time.sleep(0.01)
+        assert config is not None
+        assert stack.pipeline_cleanup is not None
+        deleted = stack.pipeline_cleanup.invoke(
+            {"model": name, "base": base, "endpoint_name": model.endpoint_name, "keep": 2}
+        )
+        assert deleted["deleted_endpoint_configs"], deleted
+    # An endpoint with the app's prefix that no model owns: the reconciler adopts it.
+    prefix = stack.deployment.lambda_environment()["ENDPOINT_PREFIX"]
+    first = next(iter(stack.deployment.models.values()))
+    sagemaker.create_endpoint(EndpointName=f"{prefix}orphan", EndpointConfigName=first.endpoint_config_name)
+    clock.advance(ENDPOINT_TIMES.create_seconds)
+    checker_log = stack.options.log_dir / f"{stack.options.stack_name}-idle-checker.log"
+    wait_until(
+        lambda: checker_log.is_file() and "adopted" in checker_log.read_text(),
+        timeout=30,
+        why="the reconciler never adopted the untracked endpoint",
+    )
+
+
+def evaluate_run(templates: Templates, stack: LocalStack, record_dir: Path) -> Evaluated:
+    local = {function.handler: function for function in stack.functions}
+    resources = templates.function_resources()
+    not_run = sorted({props["Handler"] for _, _, props in resources} - set(local))
+    assert not not_run, f"the local stack does not run these functions of the template: {not_run}"
+    for stack_name, _, properties in resources:
+        local_env = local[properties["Handler"]].environment
+        templates.bind_environment(
+            stack_name, properties.get("Environment", {}).get("Variables", {}), local_env
+        )
+    checks: list[Check] = []
+    recorded: dict[str, int] = {}
+    for function in templates.functions():
+        runner = local[function.handler]
+        who = f"{function.logical_id} ({runner.name})"
+        records = (
+            read_records(runner.record_file) if runner.record_file and runner.record_file.is_file() else []
+        )
+        recorded[runner.name] = len(records)
+        for record in records:
+            if "error" in record:
+                checks.append(
+                    Check(
+                        who=who,
+                        call=record["call"],
+                        principal=function.principal,
+                        action="(unrecorded)",
+                        resource=record["error"],
+                        context={},
+                    )
+                )
+                continue
+            checks += [
+                Check(
+                    who=who,
+                    call=record["call"],
+                    principal=function.principal,
+                    action=r["action"],
+                    resource=r["resource"],
+                    context=r["context"],
+                )
+                for r in record["requests"]
+            ]
+        checks += [
+            Check(
+                who=who,
+                call="Lambda service",
+                principal=function.principal,
+                action=r.action,
+                resource=r.resource,
+                context=r.condition_context({}),
+            )
+            for r in function.service_requests
+        ]
+    for machine in templates.state_machines():
+        for task, requests in machine.task_requests.items():
+            checks += [
+                Check(
+                    who=f"{machine.logical_id} task {task}",
+                    call="state machine task",
+                    principal=machine.principal,
+                    action=r.action,
+                    resource=r.resource,
+                    context=r.condition_context({}),
+                )
+                for r in requests
+            ]
+    return Evaluated(templates=templates, checks=tuple(checks), recorded=recorded)
+
+
+@pytest.fixture(scope="module", params=sorted(CONFIGS))
+def evaluated(
+    request: pytest.FixtureRequest, trained_model: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Evaluated]:
+    context = CONFIGS[request.param]
+    work = tmp_path_factory.mktemp(f"iam-{request.param}")
+    synth = start_synth(context, work / "cdk.out")
+    config = local_config(context=context, presets=presets(context), idle_minutes=IDLE_MINUTES)
+    clock = ManualClock()
+    options = StackOptions(
+        config=config,
+        stack_name=service_stack_name(config.prefix),
+        model_dirs={name: trained_model for name in presets(context)},
+        log_dir=work / "logs",
+        check_every_seconds=0.5,
+        endpoint_times=ENDPOINT_TIMES,
+        endpoint_clock=clock,
+        record_dir=work / "records",
+    )
+    options.record_dir.mkdir()
+    try:
+        with LocalStack(options) as stack, httpx.Client(base_url=stack.api_url, timeout=60) as api:
+            run_scenario(stack, api, clock)
+            output, _ = synth.communicate(timeout=600)
+            assert synth.returncode == 0, output[-3000:]
+            templates = Templates(
+                templates={
+                    path.name.removesuffix(".template.json"): json.loads(path.read_text())
+                    for path in (work / "cdk.out").glob("*.template.json")
+                },
+                place=PLACE,
+            )
+            yield evaluate_run(templates, stack, options.record_dir)
+    finally:
+        if synth.poll() is None:
+            synth.kill()
+            synth.wait()
+
+
+def report(found: list[Finding]) -> str:
+    return "\n".join(sorted({str(finding) for finding in found}))
+
+
+def test_every_function_recorded_its_calls(evaluated: Evaluated) -> None:
+    assert evaluated.recorded and all(count > 0 for count in evaluated.recorded.values()), evaluated.recorded
+
+
+def test_no_request_of_any_function_or_task_is_denied(evaluated: Evaluated) -> None:
+    found = findings(evaluated.checks)
+    assert not found, f"{len(found)} requests denied:\n{report(found)}"
+
+
+def without_action(principal: Principal, action: str) -> Principal:
+    """The principal's policies without any statement granting ``action``."""
+
+    def keep(statement: dict[str, Any]) -> bool:
+        actions = statement.get("Action", [])
+        return action not in ([actions] if isinstance(actions, str) else actions)
+
+    policies = tuple(
+        {**policy, "Statement": [s for s in policy["Statement"] if keep(s)]} for policy in principal.policies
+    )
+    return dataclasses.replace(principal, policies=policies)
+
+
+def test_a_removed_grant_is_reported_as_a_deny(evaluated: Evaluated) -> None:
+    """Teeth: without the statements granting the reconciler sagemaker:DeleteEndpoint, the deletes it
+    made in the scenario are reported, naming the function, the action and the endpoint."""
+    deletes = [
+        c for c in evaluated.checks if "idle-checker" in c.who and c.action == "sagemaker:DeleteEndpoint"
+    ]
+    assert deletes, "the scenario made the reconciler delete no endpoint"
+    weakened = without_action(deletes[0].principal, "sagemaker:DeleteEndpoint")
+    checks = [
+        dataclasses.replace(c, principal=weakened) if c.principal == deletes[0].principal else c
+        for c in evaluated.checks
+    ]
+    found = findings(checks)
+    assert found
+    assert {(f.check.action, f.result) for f in found} == {("sagemaker:DeleteEndpoint", "ImplicitlyDenied")}
+    endpoint = f"arn:aws:sagemaker:{REGION}:{ACCOUNT_ID}:endpoint/"
+    assert all("idle-checker" in f.check.who and f.check.resource.startswith(endpoint) for f in found)
+    assert "idle-checker" in report(found) and "sagemaker:DeleteEndpoint" in report(found)

@@ -28,6 +28,26 @@ from typing import Any
 
 from .iam_template import Principal
 
+
+def default_key_policy(account: str) -> dict[str, Any]:
+    """KMS authorizes a key's use only if its key policy allows it; the platform key is the company's
+    (``kms_key_arn``), so its policy is assumed to be the default one, which leaves access to IAM
+    policies ("Default key policy",
+    https://docs.aws.amazon.com/kms/latest/developerguide/key-policy-default.html)."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "Enable IAM User Permissions",
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
+                "Action": "kms:*",
+                "Resource": "*",
+            }
+        ],
+    }
+
+
 RUNNER = Path(__file__).resolve().with_name("iam_simulate.cjs")
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -79,14 +99,15 @@ def simulate(checks: Sequence[Check]) -> list[tuple[str, Any]]:
             "account": principal.arn.split(":")[4],
             "policies": list(principal.policies),
         }
-        requests.append(
-            {
-                "principal": principal.arn,
-                "action": check.action,
-                "resource": check.resource,
-                "context": check.context,
-            }
-        )
+        request = {
+            "principal": principal.arn,
+            "action": check.action,
+            "resource": check.resource,
+            "context": check.context,
+        }
+        if check.action.startswith("kms:"):
+            request["resourcePolicy"] = default_key_policy(principal.arn.split(":")[4])
+        requests.append(request)
     answer = subprocess.run(
         ["node", str(RUNNER)],
         input=json.dumps({"principals": principals, "requests": requests}),

@@ -1,6 +1,6 @@
 // Evaluates IAM requests with @cloud-copilot/iam-simulate (tests/integration/iam_evaluation.py).
 // stdin: {"principals": {id: {"arn", "account", "policies": [document]}},
-//         "requests": [{"principal", "action", "resource", "context"}]}
+//         "requests": [{"principal", "action", "resource", "context", "resourcePolicy"?}]}
 // stdout: one {"result", "errors"} per request, in order ("Allowed", "ImplicitlyDenied",
 // "ExplicitlyDenied", or "Error" with the simulator's validation errors).
 const { runSimulation } = require('@cloud-copilot/iam-simulate')
@@ -16,6 +16,7 @@ async function main() {
       identityPolicies: principal.policies.map((policy, index) => ({ name: `policy${index}`, policy })),
       serviceControlPolicies: [],
       resourceControlPolicies: [],
+      ...(request.resourcePolicy ? { resourcePolicy: request.resourcePolicy } : {}),
       request: {
         principal: principal.arn,
         action: request.action,

@@ -27,7 +27,7 @@ import httpx
 import pytest
 
 from local.aws import ACCOUNT_ID, REGION
-from local.iam_actions import Place
+from local.iam_actions import Place, call_requests
 from local.request_recorder import read_records
 from local.sagemaker_timing import ManualClock
 from local.settings import local_config
@@ -36,7 +36,7 @@ from stacks.naming import sagemaker_base, service_stack_name
 
 from .conftest import ENDPOINT_TIMES, SEQUENCE
 from .iam_evaluation import Check, Finding, findings
-from .iam_synth import IDLE_MINUTES, REPO_ROOT
+from .iam_synth import IDLE_MINUTES, REPO_ROOT, presets
 from .iam_template import Principal, Templates
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -89,26 +89,54 @@ class Evaluated:
     endpoint_names: frozenset[str]
 
 
-def presets(context: dict[str, Any]) -> dict[str, str]:
-    models = context.get("models") or {"circrna": {"preset": "circrna"}}
-    return {name: model["preset"] for name, model in models.items()}
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Synthesis:
+    """Every config's templates, synthesized by one process while the stacks run."""
+
+    process: subprocess.Popen[str]
+    outroot: Path
+
+    def templates(self, label: str, *, timeout: float = 600) -> dict[str, dict[str, Any]]:
+        deadline = time.monotonic() + timeout
+        while not (self.outroot / f"{label}.done").exists():
+            if self.process.poll() is not None and not (self.outroot / f"{label}.done").exists():
+                output = (self.outroot / "synth.log").read_text()
+                raise AssertionError(
+                    f"the synth of {label} failed ({self.process.returncode}):\n{output[-3000:]}"
+                )
+            assert time.monotonic() < deadline, f"the synth of {label} took longer than {timeout:g} s"
+            time.sleep(0.5)
+        return {
+            path.name.removesuffix(".template.json"): json.loads(path.read_text())
+            for path in (self.outroot / label).glob("*.template.json")
+        }
 
 
-def start_synth(context: dict[str, Any], outdir: Path) -> subprocess.Popen[str]:
-    return subprocess.Popen(
+@pytest.fixture(scope="module")
+def synthesis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synthesis]:
+    outroot = tmp_path_factory.mktemp("iam-cdk-out")
+    # A file, not a pipe: nobody reads the synth's output while it runs.
+    log = (outroot / "synth.log").open("w")
+    process = subprocess.Popen(
         [
             sys.executable,
             str(REPO_ROOT / "tests/integration/iam_synth.py"),
-            json.dumps(context),
-            json.dumps(presets(context)),
-            str(outdir),
+            json.dumps(CONFIGS),
+            str(outroot),
         ],
         cwd=REPO_ROOT,
         env={**os.environ, "JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION": "1"},
-        stdout=subprocess.PIPE,
+        stdout=log,
         stderr=subprocess.STDOUT,
         text=True,
     )
+    try:
+        yield Synthesis(process=process, outroot=outroot)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait()
+        log.close()
 
 
 def wait_until(condition, *, timeout: float, why: str) -> None:
@@ -325,11 +353,14 @@ def evaluate_run(templates: Templates, stack: LocalStack, record_dir: Path) -> E
 
 @pytest.fixture(scope="module", params=sorted(CONFIGS))
 def evaluated(
-    request: pytest.FixtureRequest, trained_model: Path, tmp_path_factory: pytest.TempPathFactory
+    request: pytest.FixtureRequest,
+    synthesis: Synthesis,
+    trained_model: Path,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Evaluated]:
-    context = CONFIGS[request.param]
-    work = tmp_path_factory.mktemp(f"iam-{request.param}")
-    synth = start_synth(context, work / "cdk.out")
+    label = request.param
+    context = CONFIGS[label]
+    work = tmp_path_factory.mktemp(f"iam-{label}")
     config = local_config(context=context, presets=presets(context), idle_minutes=IDLE_MINUTES)
     clock = ManualClock()
     options = StackOptions(
@@ -343,23 +374,10 @@ def evaluated(
         record_dir=work / "records",
     )
     options.record_dir.mkdir()
-    try:
-        with LocalStack(options) as stack, httpx.Client(base_url=stack.api_url, timeout=60) as api:
-            run_scenario(stack, api, clock)
-            output, _ = synth.communicate(timeout=600)
-            assert synth.returncode == 0, output[-3000:]
-            templates = Templates(
-                templates={
-                    path.name.removesuffix(".template.json"): json.loads(path.read_text())
-                    for path in (work / "cdk.out").glob("*.template.json")
-                },
-                place=PLACE,
-            )
-            yield evaluate_run(templates, stack, options.record_dir)
-    finally:
-        if synth.poll() is None:
-            synth.kill()
-            synth.wait()
+    with LocalStack(options) as stack, httpx.Client(base_url=stack.api_url, timeout=60) as api:
+        run_scenario(stack, api, clock)
+        templates = Templates(templates=synthesis.templates(label), place=PLACE)
+        yield evaluate_run(templates, stack, options.record_dir)
 
 
 def report(found: list[Finding]) -> str:
@@ -412,3 +430,68 @@ def test_a_removed_grant_is_reported_as_a_deny(evaluated: Evaluated) -> None:
     endpoint = f"arn:aws:sagemaker:{REGION}:{ACCOUNT_ID}:endpoint/"
     assert all("idle-checker" in f.check.who and f.check.resource.startswith(endpoint) for f in new)
     assert any(f.check.resource.removeprefix(endpoint) in evaluated.endpoint_names for f in new), report(new)
+
+
+def test_the_evaluator_decides_the_tag_conditions_of_the_ownership_grants() -> None:
+    """The conditions the endpoint grants use (DESIGN "Ownership"): Delete/UpdateEndpoint only on an
+    endpoint tagged with this deployment, CreateEndpoint only with that tag in the request."""
+    endpoints = PLACE.arn("sagemaker", "endpoint/seqserve-*")
+    owner = "seqserve:deployment"
+    principal = Principal(
+        stack="s",
+        role="r",
+        arn=f"arn:aws:iam::{ACCOUNT_ID}:role/r",
+        policies=(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Action": "sagemaker:DeleteEndpoint",
+                        "Resource": endpoints,
+                        "Condition": {"StringEquals": {f"aws:ResourceTag/{owner}": "seqserve-service"}},
+                    },
+                    {
+                        "Effect": "Allow",
+                        "Action": ["sagemaker:CreateEndpoint", "sagemaker:AddTags"],
+                        "Resource": endpoints,
+                        "Condition": {"StringEquals": {f"aws:RequestTag/{owner}": "seqserve-service"}},
+                    },
+                ],
+            },
+        ),
+    )
+
+    def checks(operation: str, params: dict[str, Any], resource_tags: dict[str, str]) -> list[Check]:
+        return [
+            Check(
+                who="probe",
+                call=operation,
+                principal=principal,
+                action=r.action,
+                resource=r.resource,
+                context=r.condition_context(resource_tags),
+            )
+            for r in call_requests(service="sagemaker", operation=operation, params=params, place=PLACE)
+            if r.resource.startswith(PLACE.arn("sagemaker", "endpoint/"))
+        ]
+
+    mine = {owner: "seqserve-service"}
+    other = {owner: "seqserve-dev-service"}
+    tagged = {
+        "EndpointName": "seqserve-x",
+        "EndpointConfigName": "c",
+        "Tags": [{"Key": owner, "Value": "seqserve-service"}],
+    }
+    assert not findings(checks("DeleteEndpoint", {"EndpointName": "seqserve-x"}, mine))
+    assert not findings(checks("CreateEndpoint", tagged, {}))
+    denied = findings(checks("DeleteEndpoint", {"EndpointName": "seqserve-dev-x"}, other))
+    denied += findings(checks("DeleteEndpoint", {"EndpointName": "seqserve-x"}, {}))
+    denied += findings(
+        checks("CreateEndpoint", {"EndpointName": "seqserve-x", "EndpointConfigName": "c"}, {})
+    )
+    assert [(f.check.action, f.result) for f in denied] == [
+        ("sagemaker:DeleteEndpoint", "ImplicitlyDenied"),
+        ("sagemaker:DeleteEndpoint", "ImplicitlyDenied"),
+        ("sagemaker:CreateEndpoint", "ImplicitlyDenied"),
+    ]

@@ -156,9 +156,31 @@ def predict_until_served(stack: LocalStack, api: httpx.Client, model: str, clock
     wait_until(served, timeout=60, why=f"model {model} never answered a prediction")
 
 
+def vanish(stack: LocalStack, endpoint_name: str, clock: ManualClock) -> None:
+    """The endpoint is deleted behind the app's back (and gone once Deleting is over)."""
+    stack.client("sagemaker").delete_endpoint(EndpointName=endpoint_name)
+    clock.advance(ENDPOINT_TIMES.delete_seconds)
+    stack.client("sagemaker").list_endpoints()  # moves the lifecycle on: the endpoint is gone now
+
+
+def wait_for_state(api: httpx.Client, model: str, state: str) -> None:
+    wait_until(
+        lambda: api.get(f"/models/{model}/status").json()["state"] == state,
+        timeout=30,
+        why=f"{model} never reached {state}",
+    )
+
+
+def wait_for_create(stack: LocalStack, before: int, *, timeout: float, why: str) -> None:
+    """Until the embedded AWS has seen more than ``before`` CreateEndpoint calls."""
+    wait_until(lambda: stack.moto.calls.count("SageMaker.CreateEndpoint") > before, timeout=timeout, why=why)
+
+
 def run_scenario(stack: LocalStack, api: httpx.Client, clock: ManualClock) -> None:
     """Each model through the calls its functions make; each function at least once."""
     assert stack.deployment is not None
+    from moto.sagemaker.models import sagemaker_backends
+
     sagemaker = stack.client("sagemaker")
     assert api.get("/models").status_code == 200
     for name, model in stack.deployment.models.items():
@@ -185,21 +207,37 @@ def run_scenario(stack: LocalStack, api: httpx.Client, clock: ManualClock) -> No
             timeout=30,
             why=f"{name} never fell asleep after /sleep",
         )
-        # A wake whose endpoint fails: the reconciler deletes it and publishes the failure notice.
-        assert api.post(f"/models/{name}/wake").status_code == 202
-        from moto.sagemaker.models import sagemaker_backends
-
-        wait_until(
-            lambda model=model: model.endpoint_name in sagemaker_backends[ACCOUNT_ID][REGION].endpoints,
-            timeout=10,
-            why="the wake created no endpoint",
+        endpoints = sagemaker_backends[ACCOUNT_ID][REGION].endpoints
+        # A leased model whose endpoint vanishes: the reconciler puts it asleep, then wakes it for the lease.
+        before = stack.moto.calls.count("SageMaker.CreateEndpoint")
+        assert api.post(f"/models/{name}/wake", json={"keep_warm_minutes": 5}).status_code == 202
+        wait_for_create(stack, before, timeout=10, why="the wake created nothing")
+        clock.advance(ENDPOINT_TIMES.create_seconds)
+        wait_for_state(api, name, "awake")
+        before = stack.moto.calls.count("SageMaker.CreateEndpoint")
+        vanish(stack, model.endpoint_name, clock)
+        wait_for_create(stack, before, timeout=30, why="the reconciler never woke the leased model again")
+        clock.advance(ENDPOINT_TIMES.create_seconds)
+        wait_for_state(api, name, "awake")
+        # With the reconciler paused, the endpoint of an awake model vanishes: a queued job's runner wakes it.
+        events = stack.client("events")
+        events.disable_rule(Name=stack.deployment.rule_name)
+        vanish(stack, model.endpoint_name, clock)
+        before = stack.moto.calls.count("SageMaker.CreateEndpoint")
+        queued = api.post(
+            f"/models/{name}/predict", json={"inputs": SEQUENCE}, headers={"Prefer": "respond-async"}
         )
-        sagemaker_backends[ACCOUNT_ID][REGION].endpoints[model.endpoint_name].endpoint_status = "Failed"
+        assert queued.status_code == 202, queued.text
+        wait_for_create(stack, before, timeout=30, why="the job runner never woke the vanished endpoint")
+        events.enable_rule(Name=stack.deployment.rule_name)
+        # A wake whose endpoint fails: the reconciler deletes it and publishes the failure notice.
+        endpoints[model.endpoint_name].endpoint_status = "Failed"
         wait_until(
             lambda name=name: api.get(f"/models/{name}/status").json()["state"] == "failed",
             timeout=30,
             why=f"the reconciler never failed {name}'s endpoint",
         )
+        assert api.delete(f"/models/{name}/lease").status_code == 200
         # The pipeline's last step after three training runs: the oldest run's model and config go.
         base = sagemaker_base(stack.options.stack_name, name)
         config = stack.deployment.models[name].endpoint_config_name
@@ -495,3 +533,30 @@ def test_the_evaluator_decides_the_tag_conditions_of_the_ownership_grants() -> N
         ("sagemaker:DeleteEndpoint", "ImplicitlyDenied"),
         ("sagemaker:CreateEndpoint", "ImplicitlyDenied"),
     ]
+
+
+def grants(principal: Principal, action: str) -> bool:
+    for policy in principal.policies:
+        for statement in policy["Statement"]:
+            actions = statement.get("Action", [])
+            if statement["Effect"] == "Allow" and action in (
+                [actions] if isinstance(actions, str) else actions
+            ):
+                return True
+    return False
+
+
+def test_every_role_allowed_to_create_an_endpoint_was_seen_creating_one(evaluated: Evaluated) -> None:
+    """The scenario reaches each path that creates an endpoint (the invoker's wake, the reconciler's
+    re-create, the job runner's wake), so their tags and key grants are evaluated, not assumed."""
+    callers = {
+        c.principal.role
+        for c in evaluated.checks
+        if c.call == "sagemaker.CreateEndpoint" and c.action == "sagemaker:CreateEndpoint"
+    }
+    allowed = {
+        function.principal.role
+        for function in evaluated.templates.functions()
+        if grants(function.principal, "sagemaker:CreateEndpoint")
+    }
+    assert allowed and allowed <= callers, f"never seen creating an endpoint: {sorted(allowed - callers)}"

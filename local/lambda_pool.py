@@ -88,10 +88,14 @@ class LambdaFunction:
         timeout_seconds: float,
         log_dir: Path,
         fault_plan: str = "",
+        record_file: Path | None = None,
     ) -> None:
         """``fault_plan``: ``local.faults.plan_argument(...)``, AWS faults every worker injects into the
-        handler's boto3 calls (empty: none)."""
+        handler's boto3 calls (empty: none). ``record_file``: where every worker appends the IAM requests
+        of the handler's AWS calls (``local.request_recorder``; None: not recorded)."""
         self.name = name
+        self.handler = handler
+        self.record_file = record_file
         self._timeout = timeout_seconds
         self.log_file = log_dir / f"{name}.log"
         self._argv = [
@@ -102,7 +106,8 @@ class LambdaFunction:
             handler,
             str(self.log_file),
             str(timeout_seconds),
-            *([fault_plan] if fault_plan else []),
+            *([fault_plan] if fault_plan or record_file else []),
+            *([str(record_file)] if record_file else []),
         ]
         self._environment = {
             **environment,
@@ -112,6 +117,7 @@ class LambdaFunction:
             "LAMBDA_TASK_ROOT": str(code_dir),
             "PYTHONDONTWRITEBYTECODE": "1",
         }
+        self.environment = dict(self._environment)
         self._concurrency = concurrency
         self._idle: queue.Queue[_Worker] = queue.Queue()
         self._workers: list[_Worker] = []

@@ -1,5 +1,5 @@
 """One Lambda execution environment: ``python -m local.lambda_worker CODE_DIR HANDLER LOG_FILE TIMEOUT
-[FAULT_PLAN]``.
+[FAULT_PLAN [RECORD_FILE]]``.
 
 It starts with only the function's environment (the stack passes nothing else), imports the handler
 once (the cold start: module-level boto3 clients are created then), then handles one event at a time:
@@ -7,6 +7,8 @@ a JSON line on stdin in, a JSON line out on the stdout it started with. What the
 Powertools' logs and metrics, goes to the function's log file instead, as Lambda sends it to CloudWatch.
 FAULT_PLAN (``local.faults.plan_argument``) installs injected AWS faults on boto3's default session
 before the handler module is imported, so the handler's module-level clients carry them.
+RECORD_FILE (may come with an empty FAULT_PLAN) records every AWS call the handler makes as the IAM
+requests it needs, one JSON line each (``local.request_recorder``), installed the same way.
 """
 
 from __future__ import annotations
@@ -51,7 +53,14 @@ class LambdaContext:
         return max(0, int((self.deadline - time.monotonic()) * 1000))
 
 
-def main(code_dir: str, handler_path: str, log_file: str, timeout_seconds: str, fault_plan: str = "") -> None:
+def main(
+    code_dir: str,
+    handler_path: str,
+    log_file: str,
+    timeout_seconds: str,
+    fault_plan: str = "",
+    record_file: str = "",
+) -> None:
     # Ctrl-C reaches the whole process group; the stack, not the terminal, decides when workers stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     answers = os.fdopen(os.dup(1), "w", buffering=1)
@@ -65,6 +74,10 @@ def main(code_dir: str, handler_path: str, log_file: str, timeout_seconds: str, 
 
         faults, seed = faults_from_argument(fault_plan)
         install_default_session(faults, seed=seed)
+    if record_file:
+        from local import request_recorder
+
+        request_recorder.install_default_session(record_file)
     # The function sees its own code and the installed packages, not this repository (``-m`` put it
     # first on sys.path to find this module): what the Lambda imports must ship in its asset.
     repository = Path(__file__).resolve().parent.parent
@@ -88,4 +101,4 @@ def main(code_dir: str, handler_path: str, log_file: str, timeout_seconds: str, 
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:6])
+    main(*sys.argv[1:7])

@@ -19,13 +19,15 @@ from model_code.package import write_archive
 from stacks.config import DeploymentConfig, ModelConfig
 from stacks.jobs_environment import JOB_VISIBILITY_SECONDS, JobRetry, jobs_environment
 from stacks.lambda_environment import ServedModel, lambda_environment, operator_options
-from stacks.naming import endpoint_prefix, idle_rule_name, sagemaker_base
+from stacks.naming import content_name, endpoint_prefix, idle_rule_name, sagemaker_base
 
 from .aws import ACCOUNT_ID, REGION
 
 SERVING_IMAGE = f"{ACCOUNT_ID}.dkr.ecr.{REGION}.amazonaws.com/seqserve-serving:local"
 SAGEMAKER_ROLE = f"arn:aws:iam::{ACCOUNT_ID}:role/seqserve-sagemaker-local"
 VARIANT = "AllTraffic"
+# stacks/storage.py's ARTIFACT_PREFIX (that module imports aws_cdk, which the local stack does not load).
+ARTIFACT_PREFIX = "artifacts/"
 # Locally a waiting job is retried within seconds, so a test or a demo sees it run soon after the wake.
 LOCAL_JOB_RETRY = JobRetry(first_seconds=1, max_seconds=2, max_attempts=40)
 
@@ -96,6 +98,28 @@ def _schedule(minutes: int) -> str:
     return f"rate({minutes} minute{'s' if minutes > 1 else ''})"
 
 
+def _endpoint_name(base: str, model: ModelConfig) -> str:
+    """As stacks/serving.py names it: an always_on endpoint's name changes with its instance type."""
+    if model.serving.mode == "always_on":
+        return content_name(base, model.serving.instance_type)
+    return base
+
+
+def _endpoint_config_platform(config: DeploymentConfig, model: ModelConfig) -> dict[str, Any]:
+    """The platform's key and tags on an endpoint configuration, as the pipeline's requests carry them."""
+    extra: dict[str, Any] = {}
+    if config.kms_key_arn is not None:
+        # Imported only here: stacks.platform loads aws_cdk, which a stack without a key never needs.
+        from stacks.platform import PlatformOptions
+
+        key = PlatformOptions.of(config).endpoint_key(model)
+        if key is not None:
+            extra["KmsKeyId"] = key
+    if config.tags:
+        extra["Tags"] = [{"Key": key, "Value": config.tags[key]} for key in sorted(config.tags)]
+    return extra
+
+
 def create_deployment(
     *, clients: Mapping[str, Any], config: DeploymentConfig, stack_name: str, model_dirs: Mapping[str, Path]
 ) -> Deployment:
@@ -152,7 +176,9 @@ def create_deployment(
         model_config = config.model(name)
         base = sagemaker_base(stack_name, name)
         resource_name = f"{base}-local"
-        key = f"models/{name}/model.tar.gz"
+        # Where the pipeline's training job writes it (OutputDataConfig under stacks/storage.py's
+        # ARTIFACT_PREFIX), so the invoker's read grant on the artifacts covers it here as on AWS.
+        key = f"{ARTIFACT_PREFIX}{name}/{resource_name}/output/model.tar.gz"
         clients["s3"].put_object(Bucket=bucket, Key=key, Body=model_archive(model_dir))
         data_url = f"s3://{bucket}/{key}"
         clients["sagemaker"].create_model(
@@ -170,11 +196,20 @@ def create_deployment(
                     "InitialInstanceCount": model_config.serving.min_instances,
                 }
             ],
+            **_endpoint_config_platform(config, model_config),
         )
+        endpoint_name = _endpoint_name(base, model_config)
+        if model_config.serving.mode != "on_demand":
+            # Serverless and always_on endpoints are CloudFormation's (stacks/serving.py): there from the
+            # deployment on, with the app's tags.
+            tags = _endpoint_config_platform(config, model_config).get("Tags", [])
+            clients["sagemaker"].create_endpoint(
+                EndpointName=endpoint_name, EndpointConfigName=resource_name, Tags=tags
+            )
         models[name] = DeployedModel(
             config=model_config,
             model_dir=model_dir,
-            endpoint_name=base,
+            endpoint_name=endpoint_name,
             endpoint_config_name=resource_name,
             model_data_url=data_url,
         )

@@ -19,7 +19,7 @@ from starlette.applications import Starlette
 from stacks.config import DeploymentConfig
 from stacks.container_environment import container_environment
 from stacks.jobs_environment import JOB_BATCH_SIZE, JOB_RUNNER_TIMEOUT_SECONDS
-from stacks.lambda_environment import IDLE_CHECKER_TIMEOUT_SECONDS, INVOKER_TIMEOUT_SECONDS
+from stacks.lambda_environment import IDLE_CHECKER_TIMEOUT_SECONDS, INVOKER_TIMEOUT_SECONDS, tags_environment
 
 from . import rest_api, runtime
 from .aws import CREDENTIALS, REGION, MotoServer, aws_environment
@@ -34,6 +34,8 @@ from .sagemaker_timing import Clock, EndpointTimes
 LAMBDA_CODE = REPO_ROOT / "lambdas"
 # Worker processes of the idle checker: more than one, so a duplicate delivery overlaps as on AWS.
 IDLE_CHECKER_CONCURRENCY = 2
+# stacks/model_cleanup.py's TIMEOUT (that module imports aws_cdk, which the local stack does not load).
+PIPELINE_CLEANUP_TIMEOUT_SECONDS = 120
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -53,6 +55,9 @@ class StackOptions:
     # AWS faults injected into both Lambdas' boto3 calls (local.faults), drawn from ``fault_seed``.
     faults: tuple[Fault, ...] = ()
     fault_seed: int | None = None
+    # Where each function appends the IAM requests of its AWS calls, ``<function name>.jsonl``
+    # (local.request_recorder; None: not recorded).
+    record_dir: Path | None = None
 
 
 class _HttpServer:
@@ -96,6 +101,7 @@ class LocalStack:
         self.idle_checker: LambdaFunction | None = None
         self.idle_timer: IdleTimer | None = None
         self.job_runner: LambdaFunction | None = None
+        self.pipeline_cleanup: LambdaFunction | None = None
         self.job_poller: JobPoller | None = None
         self._runtime: _HttpServer | None = None
         self._api: _HttpServer | None = None
@@ -112,6 +118,12 @@ class LocalStack:
             aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
             aws_session_token=CREDENTIALS["AWS_SESSION_TOKEN"],
         )
+
+    @property
+    def functions(self) -> list[LambdaFunction]:
+        """Every Lambda function the stack runs."""
+        found = (self.invoker, self.idle_checker, self.job_runner, self.pipeline_cleanup)
+        return [function for function in found if function is not None]
 
     @property
     def api_url(self) -> str:
@@ -182,15 +194,25 @@ class LocalStack:
             )
         function_environment = {**environment, **self.deployment.lambda_environment()}
         fault_plan = plan_argument(options.faults, seed=options.fault_seed) if options.faults else ""
+
+        def record_file(name: str) -> Path | None:
+            return None if options.record_dir is None else options.record_dir / f"{name}.jsonl"
+
         self.invoker = LambdaFunction(
             name=f"{options.stack_name}-invoker",
             code_dir=LAMBDA_CODE,
             handler="invoker.handler.handler",
-            environment={**function_environment, "POWERTOOLS_SERVICE_NAME": "invoker"},
+            # TAGS on the invoker only, as stacks/service_stack.py sets it.
+            environment={
+                **function_environment,
+                **tags_environment(options.config.tags),
+                "POWERTOOLS_SERVICE_NAME": "invoker",
+            },
             concurrency=options.invoker_concurrency,
             timeout_seconds=INVOKER_TIMEOUT_SECONDS,
             log_dir=options.log_dir,
             fault_plan=fault_plan,
+            record_file=record_file(f"{options.stack_name}-invoker"),
         )
         self.idle_checker = LambdaFunction(
             name=f"{options.stack_name}-idle-checker",
@@ -203,6 +225,7 @@ class LocalStack:
             timeout_seconds=IDLE_CHECKER_TIMEOUT_SECONDS,
             log_dir=options.log_dir,
             fault_plan=fault_plan,
+            record_file=record_file(f"{options.stack_name}-idle-checker"),
         )
         self.job_runner = LambdaFunction(
             name=f"{options.stack_name}-job-runner",
@@ -213,10 +236,26 @@ class LocalStack:
             timeout_seconds=JOB_RUNNER_TIMEOUT_SECONDS,
             log_dir=options.log_dir,
             fault_plan=fault_plan,
+            record_file=record_file(f"{options.stack_name}-job-runner"),
+        )
+        # The training pipeline's last step (stacks/model_cleanup.py), for a caller playing the pipeline.
+        self.pipeline_cleanup = LambdaFunction(
+            name=f"{options.stack_name}-pipeline-cleanup",
+            code_dir=LAMBDA_CODE,
+            handler="pipeline_cleanup.handler.handler",
+            environment={
+                **environment,
+                "STATE_TABLE": self.deployment.table,
+                "POWERTOOLS_SERVICE_NAME": "pipeline-cleanup",
+            },
+            concurrency=1,
+            timeout_seconds=PIPELINE_CLEANUP_TIMEOUT_SECONDS,
+            log_dir=options.log_dir,
+            record_file=record_file(f"{options.stack_name}-pipeline-cleanup"),
         )
         # Model servers load torch and the Lambda workers boto3: start them side by side.
         starters = [server.start for server in self.model_servers.values()]
-        starters += [self.invoker.warm, self.idle_checker.warm, self.job_runner.warm]
+        starters += [function.warm for function in self.functions]
         with ThreadPoolExecutor(max_workers=len(starters)) as pool:
             for future in [pool.submit(start) for start in starters]:
                 future.result()
@@ -261,6 +300,7 @@ class LocalStack:
             self.invoker,
             self.idle_checker,
             self.job_runner,
+            self.pipeline_cleanup,
         )
         for part in (*parts, self._runtime):
             if part is not None:
@@ -269,5 +309,5 @@ class LocalStack:
             server.stop()
         self.moto.stop()
         self._api = self._runtime = self.idle_timer = self.invoker = self.idle_checker = None
-        self.job_poller = self.job_runner = None
+        self.job_poller = self.job_runner = self.pipeline_cleanup = None
         self.model_servers = {}

@@ -7,7 +7,7 @@ No aws_cdk import: ``stacks/functions.py`` sets this environment on the deployed
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from lambdas.seqserve_common.keep_warm import Window
@@ -120,6 +120,11 @@ def lambda_environment(
     }
     check_environment_size(environment, model_count=len(models))
     return environment
+
+
+def tags_environment(tags: Mapping[str, str]) -> dict[str, str]:
+    """The invoker's ``TAGS`` (docs/internals.md): the platform tags for the endpoints it creates."""
+    return {"TAGS": json.dumps(dict(tags), sort_keys=True)} if tags else {}
 
 
 def models_variable(models: Iterable[ServedModel]) -> str:

@@ -24,6 +24,7 @@ from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct, IConstruct
 
 from stacks.config import DeploymentConfig, ModelConfig, NetworkConfig
+from stacks.lambda_environment import tags_environment
 
 # Nitro instances with local NVMe storage encrypt it in hardware, and SageMaker refuses a KMS key for
 # their volumes (CreateTrainingJob VolumeKmsKeyId, CreateEndpointConfig KmsKeyId): the "d" families
@@ -65,7 +66,7 @@ class PlatformOptions:
 
     def environment(self) -> dict[str, str]:
         """The invoker's variables (docs/internals.md): the tags for the endpoints it creates."""
-        return {"TAGS": json.dumps(dict(self.tags), sort_keys=True)} if self.tags else {}
+        return tags_environment(self.tags)
 
     # --- SageMaker API requests of the training pipeline ---------------------------------------------
 

@@ -24,8 +24,8 @@ NUCLEOTIDE_ALPHABET = "ACGTUNRYKMSWBDHV"
 
 
 class TokenizerKind(StrEnum):
-    KMER = "kmer"  # model_code.tokenization_nucleotide.NucleotideKmerTokenizer, built from KmerSettings
-    PROTEIN = "protein"  # model_code.tokenization_protein.ProteinBertTokenizer over the backbone's vocab
+    KMER = "kmer"  # model_code.tokenization.nucleotide.NucleotideKmerTokenizer, built from KmerSettings
+    PROTEIN = "protein"  # model_code.tokenization.protein.ProteinBertTokenizer over the backbone's vocab
     AUTO = "auto"  # the backbone's own AutoTokenizer
 
 

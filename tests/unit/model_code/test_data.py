@@ -8,17 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from model_code.data import (
-    DataError,
-    Example,
-    apply_labels,
-    balanced_class_weights,
-    label_names,
-    load_examples,
-    split_examples,
-    split_marked_test,
-    stratified_split,
-)
+from model_code.data.labels import apply_labels, balanced_class_weights, label_names
+from model_code.data.loading import DataError, Example, load_examples
+from model_code.data.splits import split_examples, split_marked_test, stratified_split
 from model_code.presets import get_preset
 
 CIRC = get_preset("circrna")

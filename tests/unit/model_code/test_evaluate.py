@@ -3,12 +3,12 @@ import json
 import pytest
 from transformers import set_seed
 
-from model_code.data import load_examples
+from model_code.data.loading import load_examples
+from model_code.data.synthetic import write_dataset
 from model_code.evaluate import evaluate_data, evaluate_examples, main
-from model_code.factory import build_model, build_tokenizer
-from model_code.hyperparameters import Hyperparameters, preset_for_run, training_settings
-from model_code.synthetic import write_dataset
+from model_code.modeling.factory import build_model, build_tokenizer
 from model_code.train import finalise_model_dir
+from model_code.training.hyperparameters import Hyperparameters, preset_for_run, training_settings
 
 
 @pytest.fixture(scope="module")

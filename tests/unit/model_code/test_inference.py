@@ -11,11 +11,12 @@ import pytest
 import torch
 
 from model_code import inference
-from model_code.factory import build_model, build_tokenizer
-from model_code.payload import Request
-from model_code.predictor import ModelDirError
+from model_code.modeling.factory import build_model, build_tokenizer
 from model_code.presets import get_preset
-from model_code.validation import InferenceError, Limits
+from model_code.serving.errors import InferenceError
+from model_code.serving.payload import Request
+from model_code.serving.predictor import ModelDirError
+from model_code.serving.validation import Limits
 
 CIRCRNA_SEQUENCES = (
     "ACGTTGCAAGGCTTACGATCGATCGGCTAGCTAGGCTTAACGT" * 3,

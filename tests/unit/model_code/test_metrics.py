@@ -4,14 +4,14 @@ import re
 import numpy as np
 import pytest
 
-from model_code.metrics import (
+from model_code.training.metrics import (
     METRIC_DEFINITIONS,
     classification_report,
     format_metric_line,
     headline,
     softmax,
 )
-from model_code.plots import plot_confusion_matrix, plot_training_curve
+from model_code.training.plots import plot_confusion_matrix, plot_training_curve
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -17,15 +17,21 @@ import pytest
 import torch
 from transformers import AutoModelForSequenceClassification
 
-from model_code import inference, onnx_export
-from model_code.onnx_export import OnnxExportError, export_model, export_onnx, failing_operator
-from model_code.onnx_predictor import ONNX_FILE, OnnxPredictor, load_onnx_predictor, onnx_unusable_reason
-from model_code.payload import Request
-from model_code.predictor import Predictor, load_predictor
+from model_code import inference
+from model_code.data.synthetic import write_dataset
+from model_code.export import onnx_export
+from model_code.export.onnx_export import OnnxExportError, export_model, export_onnx, failing_operator
 from model_code.presets import PRESETS
-from model_code.scoring import ModelDirError, serving_runtime
-from model_code.synthetic import write_dataset
-from model_code.validation import Limits
+from model_code.serving.onnx_predictor import (
+    ONNX_FILE,
+    OnnxPredictor,
+    load_onnx_predictor,
+    onnx_unusable_reason,
+)
+from model_code.serving.payload import Request
+from model_code.serving.predictor import Predictor, load_predictor
+from model_code.serving.scoring import ModelDirError, serving_runtime
+from model_code.serving.validation import Limits
 from tests.unit.model_code.test_inference import MIXED_LENGTHS, write_model_dir
 from tests.unit.model_code.test_server import free_port
 
@@ -372,7 +378,7 @@ def test_package_format_onnx_exports_checks_and_archives_the_onnx_model(tiny_bac
     with tarfile.open(output) as archive:
         names = set(archive.getnames())
         settings = json.load(archive.extractfile("seqserve.json"))
-    assert {ONNX_FILE, "model.safetensors", "code/onnx_predictor.py", "code/inference.py"} <= names
+    assert {ONNX_FILE, "model.safetensors", "code/serving/onnx_predictor.py", "code/inference.py"} <= names
     assert settings["onnx"]["parity"]["passed"] is True
 
 

@@ -17,7 +17,7 @@ import torch
 from starlette.testclient import TestClient
 
 from model_code import inference
-from model_code.server import ServerConfig, WorkerSlots, create_app, visible_gpus
+from model_code.serving.server import ServerConfig, WorkerSlots, create_app, visible_gpus
 from tests.unit.model_code.test_inference import CIRCRNA_SEQUENCES, write_model_dir
 
 REPO = Path(__file__).resolve().parents[3]
@@ -368,7 +368,7 @@ def test_ping_is_200_only_once_every_worker_has_loaded(tmp_path, model_dirs, mon
 
 def test_a_dead_workers_slot_is_not_counted_as_loaded(tmp_path):
     script = (
-        "import sys, time; from pathlib import Path; from model_code.server import WorkerSlots; "
+        "import sys, time; from pathlib import Path; from model_code.serving.server import WorkerSlots; "
         "s = WorkerSlots(Path(sys.argv[1]), 2); s.mark_ready(s.claim()); "
         "print('held', flush=True); time.sleep(60)"
     )

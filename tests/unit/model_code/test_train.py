@@ -13,22 +13,16 @@ import pytest
 import torch
 
 from bench.training import run as run_training_benchmark
-from model_code.data import (
-    apply_labels,
-    balanced_class_weights,
-    label_names,
-    load_examples,
-    sequences_of_examples,
-    split_examples,
-    stratified_split,
-)
+from model_code.data.labels import apply_labels, balanced_class_weights, label_names
+from model_code.data.loading import load_examples
+from model_code.data.splits import sequences_of_examples, split_examples, stratified_split
+from model_code.data.synthetic import write_dataset
 from model_code.evaluate import evaluate_examples
-from model_code.factory import build_model, build_tokenizer
-from model_code.hyperparameters import Hyperparameters, UsageError, training_settings
-from model_code.metrics import METRIC_DEFINITIONS
+from model_code.modeling.factory import build_model, build_tokenizer
 from model_code.presets import get_preset
-from model_code.synthetic import write_dataset
 from model_code.train import main, mixed_precision_flags, training_arguments, weighted_loss
+from model_code.training.hyperparameters import Hyperparameters, UsageError, training_settings
+from model_code.training.metrics import METRIC_DEFINITIONS
 
 REPO = Path(__file__).resolve().parents[3]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

@@ -47,6 +47,8 @@ def test_the_repository_model_code_bundles_train_py_at_the_root(tmp_path):
     with tarfile.open(bundle, mode="r:gz") as tar:
         names = set(tar.getnames())
     assert {"train.py", "_package.py", "__init__.py", "requirements.txt"} <= names
+    # The package's folders go in whole: train.py imports from them.
+    assert {"training/metrics.py", "modeling/kmer.py", "data/loading.py", "serving/server.py"} <= names
 
 
 def test_a_missing_source_is_named(tmp_path):

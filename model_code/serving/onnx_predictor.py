@@ -19,11 +19,11 @@ from pathlib import Path
 import numpy as np
 import onnxruntime
 
-from model_code.payload import Request
 from model_code.presets import get_preset
-from model_code.scoring import ModelDirError, Prediction, characters, model_settings
-from model_code.serving_tokenizers import SequenceEncoder, load_serving_tokenizer
-from model_code.validation import InputSpec, Limits, check_request
+from model_code.serving.payload import Request
+from model_code.serving.scoring import ModelDirError, Prediction, characters, model_settings
+from model_code.serving.validation import InputSpec, Limits, check_request
+from model_code.tokenization.serving import SequenceEncoder, load_serving_tokenizer
 
 logger = logging.getLogger("seqserve.onnx")
 

@@ -21,13 +21,14 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-# Importing these registers the custom tokenizer and model classes with the Auto factories.
-from model_code import modeling_kmer, tokenization_nucleotide, tokenization_protein  # noqa: F401
-from model_code.payload import Item, Request
+# Importing kmer, nucleotide and protein registers the custom model and tokenizer classes with the Auto
+# factories.
+from model_code.modeling import kmer  # noqa: F401
 from model_code.presets import get_preset
+from model_code.serving.payload import Item, Request
 
 # Shared with the ONNX Runtime path, which imports no torch; re-exported here for existing importers.
-from model_code.scoring import (  # noqa: F401
+from model_code.serving.scoring import (  # noqa: F401
     SEQSERVE_FILE,
     ModelDirError,
     Prediction,
@@ -35,7 +36,8 @@ from model_code.scoring import (  # noqa: F401
     model_settings,
     torch_threads,
 )
-from model_code.validation import InputSpec, Limits, check_request
+from model_code.serving.validation import InputSpec, Limits, check_request
+from model_code.tokenization import nucleotide, protein  # noqa: F401
 
 
 @dataclass(frozen=True, kw_only=True)

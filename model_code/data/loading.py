@@ -160,10 +160,27 @@ def _fasta_record(path: Path, header: tuple[int, str], chunks: list[str]) -> tup
     return line, title, "".join(chunks)
 
 
+def class_of_file(preset: Preset, path: Path) -> str:
+    """The label a class-per-file data file holds: the preset's label its name begins with, in any case
+    (``circRNA_test.txt``, ``lncrna-train2.fa``; the longest when several do), else, for a preset whose
+    labels come from the data, the file's stem."""
+    if preset.labels is None:
+        # The stem, not the name up to its first dot: class names may hold dots ("Cell.membrane.txt").
+        return path.stem
+    name = path.name.casefold()
+    matches = [label for label in preset.labels if name.startswith(label.casefold())]
+    if not matches:
+        raise DataError(
+            f"the file name begins with none of preset {preset.name!r}'s labels "
+            f"({', '.join(preset.labels)}): name each file after the label it holds, in any case, "
+            f"optionally followed by more (circRNA_test.txt)",
+            path=path,
+        )
+    return max(matches, key=len)
+
+
 def _read_class_file(preset: Preset, path: Path, text: str) -> list[Example]:
-    # The stem, not the name up to its first dot: class names may hold dots ("Cell.membrane.txt").
-    label = path.stem
-    _check_label(preset, label, path=path, line=None)
+    label = class_of_file(preset, path)
     if any(line.lstrip().startswith(">") for line in text.splitlines()):
         rows = [(line, sequence) for line, _title, sequence in _fasta_records(path, text)]
     else:

@@ -48,6 +48,29 @@ def test_the_class_is_the_whole_stem_dots_included(tmp_path):
     assert [e.label for e in load_examples(preset, tmp_path)] == ["Cell.membrane"]
 
 
+@pytest.mark.parametrize(
+    ("name", "label"),
+    [
+        ("circRNA_test.txt", "circRNA"),
+        ("lncRNA_test2.txt", "lncRNA"),
+        ("CIRCRNA.fa", "circRNA"),
+        ("lncrna-train.fasta", "lncRNA"),
+        ("lncRNA", "lncRNA"),
+    ],
+)
+def test_a_class_file_holds_the_label_its_name_begins_with_in_any_case(tmp_path, name, label):
+    write(tmp_path / name, "ACGT\n")
+    assert [e.label for e in load_examples(CIRC, tmp_path)] == [label]
+    assert [e.label for e in load_examples(CIRC, tmp_path / name)] == [label]
+
+
+def test_the_longest_label_a_file_name_begins_with_wins(tmp_path):
+    preset = dataclasses.replace(CIRC, labels=("RNA", "RNA_long"))
+    write(tmp_path / "rna_long_test.txt", "ACGT\n")
+    write(tmp_path / "RNA_2.txt", "ACGT\n")
+    assert sorted(e.label for e in load_examples(preset, tmp_path)) == ["RNA", "RNA_long"]
+
+
 def test_a_single_file_is_a_data_set_too(tmp_path):
     path = write(tmp_path / "lncRNA.txt", "ACGT\n")
     assert load_examples(CIRC, path) == [Example("ACGT", None, "lncRNA")]
@@ -142,7 +165,14 @@ def test_snli_no_consensus_rows_are_skipped_and_reported(tmp_path, caplog):
         (CIRC, "circRNA.fa", ">r1\nACGT\n>r2\n\n>r3\nAC\n", "line 3", "record 'r2' has no sequence"),
         (CIRC, "circRNA.txt", "ACGT\nACXT\n", "line 2", "character 'X' at position 3"),
         (CIRC, "circRNA.txt", "ACGT\nAC-GT\n", "line 2", "character '-' at position 3"),
-        (CIRC, "mRNA.txt", "ACGT\n", "mRNA.txt: ", "unknown label 'mRNA'"),
+        (
+            CIRC,
+            "mRNA.txt",
+            "ACGT\n",
+            "mRNA.txt: ",
+            "the file name begins with none of preset 'circrna''s labels (circRNA, lncRNA)",
+        ),
+        (CIRC, "test_circRNA.txt", "ACGT\n", "test_circRNA.txt: ", "name each file after the label"),
         (PROTEIN, "d.fasta", ">Q1 Nucleus-S\nMK\n>Q2 Nucleus\nMK\n", "line 3", "lacks its membrane suffix"),
         (PROTEIN, "d.fasta", ">Q1 Nucleus-S\nMK\n>Q2 Brain-S\nMK\n", "line 3", "unknown label 'Brain'"),
         (PROTEIN, "d.fasta", ">Q1 Nucleus-S train\nMK\n", "line 1", "optional ' test'"),

@@ -49,6 +49,20 @@ def test_cli_prints_the_metrics_training_wrote(model_dir, capsys):
     assert set(printed) >= {"accuracy", "macro", "per_class", "roc_auc", "confusion_matrix"}
 
 
+def test_cli_reads_the_data_set_s_own_file_names(model_dir, tmp_path, capsys):
+    """The circRNA/lncRNA data ships as circRNA_test.txt and lncRNA_test2.txt, not circRNA.txt."""
+    data = model_dir.parent / "data"
+    (tmp_path / "circRNA_test.txt").write_text((data / "circRNA.txt").read_text())
+    (tmp_path / "lncRNA_test2.txt").write_text((data / "lncRNA.txt").read_text())
+    assert main(["--model-dir", str(model_dir), "--data", str(tmp_path)]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["examples"] == 40
+    assert {label: row["support"] for label, row in printed["per_class"].items()} == {
+        "circRNA": 20,
+        "lncRNA": 20,
+    }
+
+
 def test_reads_a_single_data_file(model_dir):
     report = evaluate_data(model_dir=model_dir, data=model_dir.parent / "data" / "lncRNA.txt")
     assert report["examples"] == 20

@@ -45,7 +45,7 @@ from transformers.trainer_utils import get_last_checkpoint
 
 from model_code.data.labels import apply_labels, balanced_class_weights, label_names
 from model_code.data.loading import DataError, Example, load_examples
-from model_code.data.splits import split_examples, split_marked_test
+from model_code.data.splits import deduplicate, split_examples, split_marked_test
 from model_code.evaluate import evaluate_examples
 from model_code.modeling.factory import build_model, build_tokenizer
 from model_code.package import write_code_dir
@@ -121,6 +121,7 @@ def prepare_data(*, preset: Preset, run: TrainingRun, settings: TrainingSettings
     examples, marked_test = split_marked_test(load_examples(preset, run.train))
     if not examples:
         raise DataError("holds only test-marked records, nothing to train on", path=run.train)
+    examples = deduplicate(examples).examples
     labels = label_names(preset, examples)
     examples = apply_labels(preset, examples, labels)
     # The validation split picks the best epoch, so it is no fair estimate: evaluation.json reports on
@@ -131,7 +132,7 @@ def prepare_data(*, preset: Preset, run: TrainingRun, settings: TrainingSettings
         validation_fraction=settings.validation_fraction,
         test_fraction=settings.test_fraction if hold_out else 0.0,
         seed=settings.seed,
-        disjoint_sequences=preset.disjoint_sequences,
+        groups=preset.split_groups,
     )
     if run.test is not None:
         evaluation = apply_labels(preset, load_examples(preset, run.test), labels)

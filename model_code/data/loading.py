@@ -104,8 +104,8 @@ def _origin(path: Path, line: int) -> str:
 
 
 def _sequence(preset: Preset, raw: str, *, path: Path, line: int) -> str:
-    """The upper-cased sequence, checked against the preset's alphabet."""
-    sequence = "".join(raw.split()).upper()
+    """The sequence in the preset's normal form (as serving reads it), checked against its alphabet."""
+    sequence = preset.normalise_input(raw)
     if not sequence:
         raise DataError("the sequence is empty", path=path, line=line)
     if preset.alphabet is not None:
@@ -246,7 +246,7 @@ def _row_examples(preset: Preset, path: Path, rows: Iterator[tuple[int, dict]]) 
                 value = str(value)
             if not isinstance(value, str):
                 raise DataError(f"{name} must be a string, got {type(value).__name__}", path=path, line=line)
-            values[name] = value.strip()
+            values[name] = value.strip() if name == columns.label else preset.normalise_input(value)
         label = values[columns.label]
         if label in preset.skip_labels:
             skipped_labels[label] += 1

@@ -52,7 +52,7 @@ class Predictor:
 
     def predict(self, request: Request) -> Prediction:
         check_request(request, spec=self.spec, limits=self.limits)
-        items = request.inputs
+        items = tuple(map(self.spec.normalise, request.inputs))
         order = sorted(range(len(items)), key=lambda i: characters(items[i]))
         probabilities = torch.empty(len(items), len(self.labels))
         step = self.limits.micro_batch
@@ -83,8 +83,7 @@ def load_predictor(model_dir: str | Path, *, limits: Limits, device: torch.devic
     model_dir = Path(model_dir)
     settings = model_settings(model_dir)
     preset = get_preset(settings["preset"])
-    alphabet = frozenset(preset.alphabet) if preset.alphabet is not None else None
-    spec = InputSpec(alphabet=alphabet, pair=preset.pair)
+    spec = InputSpec.of(preset)
     if device is None:
         device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)

@@ -8,8 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from model_code.presets import Preset, normalise_input
 from model_code.serving.errors import InferenceError, invalid_input
-from model_code.serving.payload import Request
+from model_code.serving.payload import Item, Request
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -52,6 +53,18 @@ class InputSpec:
 
     alphabet: frozenset[str] | None
     pair: bool
+
+    @classmethod
+    def of(cls, preset: Preset) -> InputSpec:
+        alphabet = frozenset(preset.alphabet) if preset.alphabet is not None else None
+        return cls(alphabet=alphabet, pair=preset.pair)
+
+    def normalise(self, item: Item) -> Item:
+        """``item`` in the form training read its data in (:func:`model_code.presets.normalise_input`)."""
+        sequence = self.alphabet is not None
+        if isinstance(item, tuple):
+            return (normalise_input(item[0], sequence=sequence), normalise_input(item[1], sequence=sequence))
+        return normalise_input(item, sequence=sequence)
 
 
 def check_request(request: Request, *, spec: InputSpec, limits: Limits) -> None:

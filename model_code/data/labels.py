@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import replace
@@ -11,6 +12,8 @@ from sklearn.utils.class_weight import compute_class_weight
 
 from model_code.data.loading import DataError, Example
 from model_code.presets import Preset
+
+logger = logging.getLogger(__name__)
 
 
 def label_names(preset: Preset, examples: Sequence[Example]) -> list[str]:
@@ -23,8 +26,17 @@ def label_names(preset: Preset, examples: Sequence[Example]) -> list[str]:
         raise DataError("no examples to take the label set from")
     counts = Counter(example.label for example in examples)
     kept = {label for label, count in counts.items() if count >= (preset.min_class_count or 1)}
-    if len(kept) < len(counts):
+    merged = sorted(label for label in counts if label not in kept)
+    if merged:
         kept.add(preset.other_label)
+        logger.warning(
+            "merged %d labels seen fewer than %d times in the training data into %r (%d examples): %s",
+            len(merged),
+            preset.min_class_count,
+            preset.other_label,
+            sum(counts[label] for label in merged),
+            ", ".join(f"{label} ({counts[label]})" for label in merged),
+        )
     if len(kept) < 2:
         raise DataError(
             f"the training data has fewer than 2 labels after merging labels seen fewer than "

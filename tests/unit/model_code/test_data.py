@@ -280,11 +280,19 @@ def test_fixed_labels_come_from_the_preset_in_its_order():
     assert label_names(SNLI, examples_of({"neutral": 1})) == ["entailment", "neutral", "contradiction"]
 
 
-def test_rare_labels_merge_into_other_the_same_way_for_train_and_test():
+def test_rare_labels_merge_into_other_the_same_way_for_train_and_test(caplog):
     preset = dataclasses.replace(MEDICAL, min_class_count=3)
-    train = examples_of({"Urology": 5, "Neurology": 3, "Dentistry": 2})
-    labels = label_names(preset, train)
+    train = examples_of({"Urology": 5, "Neurology": 3, "Dentistry": 2, "Podiatry": 1})
+    with caplog.at_level(logging.WARNING, logger="model_code.data"):
+        labels = label_names(preset, train)
     assert labels == ["Neurology", "Other", "Urology"]
+    # The merge is logged, naming each label merged and its count.
+    assert (
+        "merged 2 labels seen fewer than 3 times in the training data into 'Other' (3 examples): "
+        in caplog.text
+    )
+    assert "Dentistry (2), Podiatry (1)" in caplog.text
+    train = examples_of({"Urology": 5, "Neurology": 3, "Dentistry": 2})
     assert Counter(e.label for e in apply_labels(preset, train, labels)) == {
         "Urology": 5,
         "Neurology": 3,

@@ -172,7 +172,7 @@ def test_precision_checkpointing_and_save_steps_are_hyperparameters_with_preset_
         None,
     )
     circrna = training_settings(Hyperparameters(), get_preset("circrna").training)
-    assert (circrna.mixed_precision, circrna.gradient_checkpointing) == ("no", False)
+    assert (circrna.mixed_precision, circrna.gradient_checkpointing) == ("auto", False)
     given = training_settings(
         Hyperparameters(mixed_precision="fp16", gradient_checkpointing=False, save_steps=200),
         get_preset("protein-localization").training,

@@ -96,7 +96,10 @@ def test_bad_data_is_one_line_naming_file_and_line(model_dir, tmp_path, capsys):
     ("setup", "message"),
     [
         (lambda d: d / "absent", "no such file or folder"),
-        (lambda d: (d / "mRNA.txt").write_text("ACGT\n") and d / "mRNA.txt", "unknown label 'mRNA'"),
+        (
+            lambda d: (d / "mRNA.txt").write_text("ACGT\n") and d / "mRNA.txt",
+            "begins with none of preset 'circrna''s labels",
+        ),
         (lambda d: (d / "x.csv").write_text("a,b\n") and d, "no class-per-file data files"),
     ],
 )

@@ -61,7 +61,7 @@ def _model_dir() -> tuple[Path, str]:
     if not _matches_preset(FALLBACK_MODEL):
         shutil.rmtree(FALLBACK_MODEL, ignore_errors=True)
         with tempfile.TemporaryDirectory() as data:
-            from model_code.synthetic import write_dataset
+            from model_code.data.synthetic import write_dataset
 
             write_dataset("circrna", data, n_per_class=FALLBACK_PER_CLASS, seed=0)
             # One epoch: this measures serving speed, which the preset's architecture sets, not accuracy.
@@ -83,7 +83,7 @@ def _sequences(count: int) -> tuple[list[str], str]:
         pool = [line.strip() for path in files for line in path.read_text().splitlines() if line.strip()]
         source = f"shared circrna data ({len(pool)} sequences)"
     else:
-        from model_code.synthetic import write_dataset
+        from model_code.data.synthetic import write_dataset
 
         with tempfile.TemporaryDirectory() as data:
             paths = write_dataset("circrna", data, n_per_class=count, seed=1)
@@ -144,7 +144,7 @@ def _batch_sequences_per_second_by_threads(model, batches: list[str]) -> dict[st
 
 def _max_difference_alone_vs_batched(model, sequences: list[str]) -> float:
     """The largest change of any label's probability between an input scored alone and in one batch."""
-    from model_code.payload import Request
+    from model_code.serving.payload import Request
 
     def scores(inputs: list[str]) -> list[tuple[float, ...]]:
         names = tuple(f"inputs[{i}]" for i in range(len(inputs)))

@@ -157,7 +157,7 @@ class Server:
 
 def _prepare_model() -> tuple[Path, str, dict]:
     from bench.inference import _model_dir
-    from model_code.onnx_export import export_onnx
+    from model_code.export.onnx_export import export_onnx
 
     source, description = _model_dir()
     weights = "model.safetensors"

@@ -24,7 +24,8 @@ from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
-from model_code.data import Example, load_examples, stratified_split
+from model_code.data.loading import Example, load_examples
+from model_code.data.splits import stratified_split
 from model_code.presets import get_preset
 from model_code.train import main as train_main
 

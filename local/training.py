@@ -8,7 +8,7 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from model_code.synthetic import write_dataset
+from model_code.data.synthetic import write_dataset
 
 from .model_server import REPO_ROOT
 

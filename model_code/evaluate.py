@@ -23,12 +23,14 @@ from pathlib import Path
 
 import numpy as np
 
-from model_code.data import DataError, Example, apply_labels, load_examples
-from model_code.metrics import classification_report
-from model_code.payload import JSON, Request
-from model_code.predictor import ModelDirError, load_predictor, model_settings
+from model_code.data.labels import apply_labels
+from model_code.data.loading import DataError, Example, load_examples
 from model_code.presets import get_preset
-from model_code.validation import InferenceError, Limits
+from model_code.serving.errors import InferenceError
+from model_code.serving.payload import JSON, Request
+from model_code.serving.predictor import ModelDirError, load_predictor, model_settings
+from model_code.serving.validation import Limits
+from model_code.training.metrics import classification_report
 
 DEFAULT_BATCH_SIZE = 64
 

@@ -20,13 +20,14 @@ if not __package__:
 
     _package.ensure_package()
 
-from model_code.payload import Request, accepts_json, parse_request
-from model_code.scoring import Prediction, serving_runtime, torch_threads
-from model_code.validation import InferenceError, Limits
+from model_code.serving.errors import InferenceError
+from model_code.serving.payload import Request, accepts_json, parse_request
+from model_code.serving.scoring import Prediction, serving_runtime, torch_threads
+from model_code.serving.validation import Limits
 
 if TYPE_CHECKING:
-    from model_code.onnx_predictor import OnnxPredictor
-    from model_code.predictor import Predictor
+    from model_code.serving.onnx_predictor import OnnxPredictor
+    from model_code.serving.predictor import Predictor
 
 RESPONSE_TYPE = "application/json"
 
@@ -41,7 +42,7 @@ def model_fn(model_dir: str) -> Predictor | OnnxPredictor:
     """
     limits, threads = Limits.from_environ(os.environ), torch_threads(os.environ)
     if serving_runtime(os.environ) == "onnx":
-        from model_code.onnx_predictor import load_onnx_predictor_if_usable
+        from model_code.serving.onnx_predictor import load_onnx_predictor_if_usable
 
         predictor = load_onnx_predictor_if_usable(model_dir, limits=limits, threads=threads)
         if predictor is not None:
@@ -49,7 +50,7 @@ def model_fn(model_dir: str) -> Predictor | OnnxPredictor:
             return predictor
     import torch
 
-    from model_code.predictor import load_predictor
+    from model_code.serving.predictor import load_predictor
 
     torch.set_num_threads(threads)
     predictor = load_predictor(model_dir, limits=limits)

@@ -7,7 +7,7 @@ root, and ``code/`` holding this package's modules (``code/inference.py`` is the
 ``code/requirements.txt``, which that image installs before importing ``inference``. Training writes
 the same ``code/`` into SM_MODEL_DIR with :func:`write_code_dir`, so a training job's output is
 deployable as it is. ``--format onnx`` first exports ``model.onnx`` into the model directory and checks
-it against torch (:mod:`model_code.onnx_export`); the archive then serves from the ONNX image too.
+it against torch (:mod:`model_code.export.onnx_export`); the archive then serves from the ONNX image too.
 """
 
 from __future__ import annotations
@@ -39,10 +39,14 @@ class PackageError(ValueError):
 
 
 def code_files() -> list[tuple[Path, str]]:
-    """Everything ``code/`` holds, as (source, name there): the modules and the serving requirements."""
-    return [(path, path.name) for path in sorted(_SOURCE.glob("*.py"))] + [
-        (_SOURCE / SERVING_REQUIREMENTS, REQUIREMENTS)
+    """Everything ``code/`` holds, as (source, path there): the package's modules, in their folders, and
+    the serving requirements."""
+    modules = [
+        (path, path.relative_to(_SOURCE).as_posix())
+        for path in sorted(_SOURCE.rglob("*.py"))
+        if "__pycache__" not in path.relative_to(_SOURCE).parts
     ]
+    return [*modules, (_SOURCE / SERVING_REQUIREMENTS, REQUIREMENTS)]
 
 
 def write_code_dir(model_dir: Path) -> Path:
@@ -52,6 +56,7 @@ def write_code_dir(model_dir: Path) -> Path:
         shutil.rmtree(target)
     target.mkdir(parents=True)
     for path, name in code_files():
+        (target / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(path, target / name)
     return target
 
@@ -111,8 +116,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     if args.format == "onnx":
-        from model_code.onnx_export import OnnxExportError, export_onnx
-        from model_code.scoring import ModelDirError
+        from model_code.export.onnx_export import OnnxExportError, export_onnx
+        from model_code.serving.scoring import ModelDirError
 
         try:
             check_model_dir(args.model_dir)

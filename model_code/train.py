@@ -43,19 +43,15 @@ from transformers import (
 )
 from transformers.trainer_utils import get_last_checkpoint
 
-from model_code.data import (
-    DataError,
-    Example,
-    apply_labels,
-    balanced_class_weights,
-    label_names,
-    load_examples,
-    split_examples,
-    split_marked_test,
-)
+from model_code.data.labels import apply_labels, balanced_class_weights, label_names
+from model_code.data.loading import DataError, Example, load_examples
+from model_code.data.splits import deduplicate, split_examples, split_marked_test
 from model_code.evaluate import evaluate_examples
-from model_code.factory import build_model, build_tokenizer
-from model_code.hyperparameters import (
+from model_code.modeling.factory import build_model, build_tokenizer
+from model_code.package import write_code_dir
+from model_code.presets import Preset
+from model_code.serving.predictor import SEQSERVE_FILE
+from model_code.training.hyperparameters import (
     SAGEMAKER_CHECKPOINT_DIR,
     TrainingRun,
     TrainingSettings,
@@ -64,11 +60,8 @@ from model_code.hyperparameters import (
     preset_for_run,
     training_settings,
 )
-from model_code.metrics import classification_report, format_metric_line, headline, softmax
-from model_code.package import write_code_dir
-from model_code.plots import plot_confusion_matrix, plot_training_curve
-from model_code.predictor import SEQSERVE_FILE
-from model_code.presets import Preset
+from model_code.training.metrics import classification_report, format_metric_line, headline, softmax
+from model_code.training.plots import plot_confusion_matrix, plot_training_curve
 
 logger = logging.getLogger("model_code.train")
 
@@ -128,6 +121,7 @@ def prepare_data(*, preset: Preset, run: TrainingRun, settings: TrainingSettings
     examples, marked_test = split_marked_test(load_examples(preset, run.train))
     if not examples:
         raise DataError("holds only test-marked records, nothing to train on", path=run.train)
+    examples = deduplicate(examples).examples
     labels = label_names(preset, examples)
     examples = apply_labels(preset, examples, labels)
     # The validation split picks the best epoch, so it is no fair estimate: evaluation.json reports on
@@ -138,7 +132,7 @@ def prepare_data(*, preset: Preset, run: TrainingRun, settings: TrainingSettings
         validation_fraction=settings.validation_fraction,
         test_fraction=settings.test_fraction if hold_out else 0.0,
         seed=settings.seed,
-        disjoint_sequences=preset.disjoint_sequences,
+        groups=preset.split_groups,
     )
     if run.test is not None:
         evaluation = apply_labels(preset, load_examples(preset, run.test), labels)
@@ -402,7 +396,7 @@ def finalise_model_dir(
     # The serving code goes with the weights, so the job's model.tar.gz is deployable as it is.
     write_code_dir(model_dir)
     if os.environ.get("SEQSERVE_EXPORT_FORMAT") == "onnx":  # set for a model with serving.runtime onnx
-        from model_code.onnx_export import export_after_training
+        from model_code.export.onnx_export import export_after_training
 
         export_after_training(model_dir)
     return report

@@ -8,7 +8,7 @@ from pathlib import Path
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 
-from model_code.metrics import METRIC_DEFINITIONS
+from model_code.training.metrics import METRIC_DEFINITIONS
 from stacks.cfn_lint_exceptions import ignore_redundant_role_dependencies
 from stacks.config import DeploymentConfig
 from stacks.nag_suppressions import suppress_service_findings

@@ -14,8 +14,8 @@ from types import MappingProxyType
 from typing import Any
 
 from lambdas.seqserve_common.keep_warm import Window, WindowError, parse_windows
-from model_code.hyperparameters import UsageError, check_hyperparameters
 from model_code.presets import PRESETS
+from model_code.training.hyperparameters import UsageError, check_hyperparameters
 
 PRESET_NAMES = tuple(PRESETS)
 SERVING_MODES = ("on_demand", "serverless", "always_on")

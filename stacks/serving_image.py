@@ -19,9 +19,9 @@ from cdk_ecr_deployment import DockerImageName, ECRDeployment
 from constructs import Construct
 
 DOCKER_EXCLUDES = ["**/__pycache__", "**/*.pyc", "tests"]
-# The modules the server starts from (``serve`` imports _package, then model_code.server, which loads
-# model_code.inference); everything they import from model_code goes in too.
-SERVING_ROOTS = ("__init__.py", "_package.py", "server.py", "inference.py")
+# The modules the server starts from (``serve`` imports _package, then model_code.serving.server, which
+# loads model_code.inference); everything they import from model_code goes in too.
+SERVING_ROOTS = ("__init__.py", "_package.py", "serving/server.py", "inference.py")
 PACKAGE = "model_code"
 # SageMaker rejects OCI image manifests ("Unsupported manifest media type"), which Docker's containerd
 # image store writes by default. BuildKit also switches to OCI whenever it attaches attestations, so
@@ -29,36 +29,65 @@ PACKAGE = "model_code"
 DOCKER_OUTPUTS = ["type=image,oci-mediatypes=false"]
 
 
-def _imported_modules(source: Path, available: set[str]) -> set[str]:
-    """The sibling modules of ``source`` (names in ``available``) that it imports, anywhere in the file."""
+def module_files(model_code: Path) -> dict[str, str]:
+    """Dotted module name under the package ("serving.payload", "" for the package) -> its file, relative."""
+    modules = {}
+    for path in sorted(model_code.rglob("*.py")):
+        relative = path.relative_to(model_code)
+        if "__pycache__" in relative.parts:
+            continue
+        parts = relative.with_suffix("").parts
+        modules[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = relative.as_posix()
+    return modules
+
+
+def _with_parents(module: str) -> list[str]:
+    """``a.b.c`` -> ``a.b.c``, ``a.b``, ``a``, and the package itself: importing one imports them all."""
+    parts = module.split(".") if module else []
+    return [".".join(parts[:end]) for end in range(len(parts), -1, -1)]
+
+
+def imported_modules(model_code: Path, module: str, files: dict[str, str]) -> set[str]:
+    """The package's modules (keys of ``files``) that ``module`` imports, anywhere in the file."""
+    source = model_code / files[module]
+    is_package = source.name == "__init__.py"
+    package = module if is_package else module.rpartition(".")[0]
     found: set[str] = set()
     for node in ast.walk(ast.parse(source.read_text(), filename=str(source))):
         if isinstance(node, ast.Import):
-            for alias in node.names:
-                parts = alias.name.split(".")
-                found.add(parts[1] if parts[0] == PACKAGE and len(parts) > 1 else parts[0])
+            targets = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
-            module = node.module or ""
-            if module == PACKAGE or (node.level > 0 and not module):
-                found.update(alias.name for alias in node.names)
-            elif module.startswith(f"{PACKAGE}."):
-                found.add(module.split(".")[1])
+            if node.level:  # relative: from the module's own package, one level up per extra dot
+                anchor = package.split(".") if package else []
+                anchor = anchor[: len(anchor) - (node.level - 1)] if node.level > 1 else anchor
+                base = ".".join([*anchor, *([node.module] if node.module else [])])
+                base = f"{PACKAGE}.{base}" if base else PACKAGE
             else:
-                found.add(module.split(".")[0])
-    return found & available
+                base = node.module or ""
+            # ``from a import b`` imports a, and a.b when b is a module rather than a name in a.
+            targets = [base, *(f"{base}.{alias.name}" for alias in node.names)]
+        else:
+            continue
+        for target in targets:
+            if target == PACKAGE or target.startswith(f"{PACKAGE}."):
+                name = target.removeprefix(PACKAGE).removeprefix(".")
+                found.update(parent for parent in _with_parents(name) if parent in files)
+    return found
 
 
 def serving_modules(model_code: Path) -> set[str]:
-    """The ``.py`` files of ``model_code`` the server can import: the roots and what they import."""
-    available = {path.stem for path in model_code.glob("*.py")}
-    pending = [Path(root).stem for root in SERVING_ROOTS if Path(root).stem in available]
+    """The ``.py`` files of ``model_code`` (paths relative to it) the server can import: the roots,
+    what they import, and the packages those live in."""
+    files = module_files(model_code)
+    by_file = {file: module for module, file in files.items()}
+    pending = [parent for root in SERVING_ROOTS if root in by_file for parent in _with_parents(by_file[root])]
     modules: set[str] = set()
     while pending:
         module = pending.pop()
-        if module not in modules:
+        if module in files and module not in modules:
             modules.add(module)
-            pending.extend(_imported_modules(model_code / f"{module}.py", available) - modules)
-    return {f"{module}.py" for module in modules}
+            pending.extend(imported_modules(model_code, module, files) - modules)
+    return {files[module] for module in modules}
 
 
 def serving_excludes(model_code: Path) -> list[str]:
@@ -66,7 +95,7 @@ def serving_excludes(model_code: Path) -> list[str]:
     neither changes the image's hash nor rolls the endpoints. Other files (Dockerfile, serve,
     requirements) stay, as the Dockerfile copies them."""
     keep = serving_modules(model_code)
-    unused = sorted(path.name for path in model_code.glob("*.py") if path.name not in keep)
+    unused = sorted(set(module_files(model_code).values()) - keep)
     return [*DOCKER_EXCLUDES, *unused]
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from model_code.synthetic import write_dataset
+from model_code.data.synthetic import write_dataset
 
 REPO = Path(__file__).resolve().parents[3]
 

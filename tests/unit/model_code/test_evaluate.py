@@ -3,12 +3,12 @@ import json
 import pytest
 from transformers import set_seed
 
-from model_code.data import load_examples
+from model_code.data.loading import load_examples
+from model_code.data.synthetic import write_dataset
 from model_code.evaluate import evaluate_data, evaluate_examples, main
-from model_code.factory import build_model, build_tokenizer
-from model_code.hyperparameters import Hyperparameters, preset_for_run, training_settings
-from model_code.synthetic import write_dataset
+from model_code.modeling.factory import build_model, build_tokenizer
 from model_code.train import finalise_model_dir
+from model_code.training.hyperparameters import Hyperparameters, preset_for_run, training_settings
 
 
 @pytest.fixture(scope="module")
@@ -49,6 +49,20 @@ def test_cli_prints_the_metrics_training_wrote(model_dir, capsys):
     assert set(printed) >= {"accuracy", "macro", "per_class", "roc_auc", "confusion_matrix"}
 
 
+def test_cli_reads_the_data_set_s_own_file_names(model_dir, tmp_path, capsys):
+    """The circRNA/lncRNA data ships as circRNA_test.txt and lncRNA_test2.txt, not circRNA.txt."""
+    data = model_dir.parent / "data"
+    (tmp_path / "circRNA_test.txt").write_text((data / "circRNA.txt").read_text())
+    (tmp_path / "lncRNA_test2.txt").write_text((data / "lncRNA.txt").read_text())
+    assert main(["--model-dir", str(model_dir), "--data", str(tmp_path)]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["examples"] == 40
+    assert {label: row["support"] for label, row in printed["per_class"].items()} == {
+        "circRNA": 20,
+        "lncRNA": 20,
+    }
+
+
 def test_reads_a_single_data_file(model_dir):
     report = evaluate_data(model_dir=model_dir, data=model_dir.parent / "data" / "lncRNA.txt")
     assert report["examples"] == 20
@@ -82,7 +96,10 @@ def test_bad_data_is_one_line_naming_file_and_line(model_dir, tmp_path, capsys):
     ("setup", "message"),
     [
         (lambda d: d / "absent", "no such file or folder"),
-        (lambda d: (d / "mRNA.txt").write_text("ACGT\n") and d / "mRNA.txt", "unknown label 'mRNA'"),
+        (
+            lambda d: (d / "mRNA.txt").write_text("ACGT\n") and d / "mRNA.txt",
+            "begins with none of preset 'circrna''s labels",
+        ),
         (lambda d: (d / "x.csv").write_text("a,b\n") and d, "no class-per-file data files"),
     ],
 )

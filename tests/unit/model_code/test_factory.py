@@ -5,11 +5,11 @@ import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 from transformers.modeling_outputs import SequenceClassifierOutput
 
-from model_code.factory import build_model, build_tokenizer
-from model_code.modeling_kmer import KmerTransformerForSequenceClassification
+from model_code.modeling.factory import build_model, build_tokenizer
+from model_code.modeling.kmer import KmerTransformerForSequenceClassification
 from model_code.presets import PRESETS, get_preset
-from model_code.tokenization_nucleotide import NucleotideKmerTokenizer
-from model_code.tokenization_protein import ProteinBertTokenizer
+from model_code.tokenization.nucleotide import NucleotideKmerTokenizer
+from model_code.tokenization.protein import ProteinBertTokenizer
 
 INPUTS = {
     "circrna": (["ACGTTGCAAGGTAAGT" * 30, "TTATAAAGCGC" * 3], None),

@@ -3,7 +3,8 @@ from pathlib import Path
 
 import pytest
 
-from model_code.hyperparameters import (
+from model_code.presets import get_preset
+from model_code.training.hyperparameters import (
     SAGEMAKER_CHECKPOINT_DIR,
     Hyperparameters,
     UsageError,
@@ -12,7 +13,6 @@ from model_code.hyperparameters import (
     preset_for_run,
     training_settings,
 )
-from model_code.presets import get_preset
 
 
 @pytest.fixture
@@ -172,7 +172,7 @@ def test_precision_checkpointing_and_save_steps_are_hyperparameters_with_preset_
         None,
     )
     circrna = training_settings(Hyperparameters(), get_preset("circrna").training)
-    assert (circrna.mixed_precision, circrna.gradient_checkpointing) == ("no", False)
+    assert (circrna.mixed_precision, circrna.gradient_checkpointing) == ("auto", False)
     given = training_settings(
         Hyperparameters(mixed_precision="fp16", gradient_checkpointing=False, save_steps=200),
         get_preset("protein-localization").training,
@@ -211,7 +211,7 @@ def test_max_length_beyond_the_backbones_positions_fails_the_check_synth_runs(pr
 
 def test_the_kmer_model_sizes_its_positions_from_max_length():
     # Built from the preset, the k-mer model has as many positions as max_length asks for.
-    from model_code.factory import build_model
+    from model_code.modeling.factory import build_model
 
     preset = preset_for_run("circrna", Hyperparameters(max_length=700, hidden_size=8, num_attention_heads=2))
     model = build_model(preset, labels=["circRNA", "lncRNA"])

@@ -11,7 +11,7 @@ import torch
 
 from bench import inference as bench
 from model_code import inference
-from model_code.factory import build_model, build_tokenizer
+from model_code.modeling.factory import build_model, build_tokenizer
 from model_code.presets import get_preset
 
 

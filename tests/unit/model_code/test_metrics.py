@@ -4,14 +4,14 @@ import re
 import numpy as np
 import pytest
 
-from model_code.metrics import (
+from model_code.training.metrics import (
     METRIC_DEFINITIONS,
     classification_report,
     format_metric_line,
     headline,
     softmax,
 )
-from model_code.plots import plot_confusion_matrix, plot_training_curve
+from model_code.training.plots import plot_confusion_matrix, plot_training_curve
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -23,7 +23,13 @@ def test_binary_report_has_every_metric():
     assert report["accuracy"] == pytest.approx(0.5)
     # predictions: a, b, a, b -> a: tp 1 fp 1 fn 1; b: tp 1 fp 1 fn 1
     assert report["per_class"]["a"] == {"precision": 0.5, "recall": 0.5, "f1": 0.5, "support": 2}
-    assert report["macro"] == {"precision": 0.5, "recall": 0.5, "f1": 0.5}
+    assert report["macro"] == {
+        "precision": 0.5,
+        "recall": 0.5,
+        "f1": 0.5,
+        "averaged_over": 2,
+        "absent_labels": [],
+    }
     assert report["confusion_matrix"] == {"labels": ["a", "b"], "matrix": [[1, 1], [1, 1]]}
     # scores for class b: positives 0.8, 0.4; negatives 0.1, 0.7 -> 3 of 4 pairs ordered
     assert report["roc_auc"] == pytest.approx(0.75)
@@ -41,7 +47,23 @@ def test_multiclass_report_has_no_auc_and_counts_absent_classes():
 def test_auc_is_null_when_one_class_is_present():
     report = classification_report(y_true=[1, 1], probabilities=[[0.4, 0.6], [0.7, 0.3]], labels=["a", "b"])
     assert report["roc_auc"] is None
-    assert headline(report) == {"accuracy": 0.5, "macro_f1": pytest.approx(1 / 3), "roc_auc": None}
+    # Only b is present: precision 1, recall 1/2, F1 2/3; a is left out of the average, not counted as 0.
+    assert headline(report) == {"accuracy": 0.5, "macro_f1": pytest.approx(2 / 3), "roc_auc": None}
+    assert report["macro"]["absent_labels"] == ["a"]
+
+
+def test_macro_averages_only_the_labels_present_and_names_the_absent():
+    # Labels x, y, z; the data hold x and y only, every prediction right (z is never predicted either).
+    probabilities = np.eye(3)[[0, 1, 1, 0]]
+    report = classification_report(y_true=[0, 1, 1, 0], probabilities=probabilities, labels=["x", "y", "z"])
+    assert report["macro"] == {
+        "precision": 1.0,
+        "recall": 1.0,
+        "f1": 1.0,
+        "averaged_over": 2,
+        "absent_labels": ["z"],
+    }
+    assert headline(report)["macro_f1"] == 1.0
 
 
 @pytest.mark.parametrize(

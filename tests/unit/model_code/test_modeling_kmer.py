@@ -7,13 +7,13 @@ import torch
 from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification, AutoTokenizer
 from transformers.modeling_outputs import SequenceClassifierOutput
 
-from model_code.modeling_kmer import (
+from model_code.modeling.kmer import (
     KmerTransformerConfig,
     KmerTransformerForSequenceClassification,
     KmerTransformerModel,
     segment_positions,
 )
-from model_code.tokenization_nucleotide import NucleotideKmerTokenizer
+from model_code.tokenization.nucleotide import NucleotideKmerTokenizer
 
 
 def tiny_config(tokenizer: NucleotideKmerTokenizer, **overrides) -> KmerTransformerConfig:

@@ -92,7 +92,7 @@ def test_the_archive_holds_the_model_files_at_its_root_and_the_handlers_under_co
         "evaluation.json",
     } <= names
     assert {"code/inference.py", "code/requirements.txt", "code/_package.py", "code/__init__.py"} <= names
-    assert "code/predictor.py" in names and "code/tokenization_nucleotide.py" in names
+    assert "code/serving/predictor.py" in names and "code/tokenization/nucleotide.py" in names
     assert not any(name.startswith("/") or ".." in name.split("/") for name in names)
 
 

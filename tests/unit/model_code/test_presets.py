@@ -60,6 +60,17 @@ def test_medical_specialty_weights_classes_and_merges_rare_ones():
     assert preset.columns == Columns(text="transcription", label="medical_specialty")
 
 
+def test_medical_specialty_trains_as_the_reference_notebook_does():
+    defaults = get_preset("medical-specialty").training
+    assert (defaults.epochs, defaults.batch_size, defaults.learning_rate) == (10, 64, 3e-5)
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_every_preset_trains_in_mixed_precision_where_the_gpu_allows(name):
+    # "auto": bf16 or fp16 on a GPU, full precision on a CPU (train.mixed_precision_flags).
+    assert get_preset(name).training.mixed_precision == "auto"
+
+
 def test_unknown_preset_names_the_name_and_the_valid_ones():
     with pytest.raises(ValueError, match=r"'nope'.*aptamer-pairs, circrna, entailment"):
         get_preset("nope")

@@ -17,7 +17,9 @@ import torch
 from starlette.testclient import TestClient
 
 from model_code import inference
-from model_code.server import ServerConfig, WorkerSlots, create_app, visible_gpus
+from model_code.serving.payload import Request
+from model_code.serving.server import ServerConfig, WorkerSlots, create_app, visible_gpus
+from tests.trained_models import score_spread, train_briefly
 from tests.unit.model_code.test_inference import CIRCRNA_SEQUENCES, write_model_dir
 
 REPO = Path(__file__).resolve().parents[3]
@@ -83,10 +85,13 @@ class Server:
 @pytest.fixture(scope="module")
 def model_dirs(tmp_path_factory, tiny_backbone) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("served")
+    # Trained a few steps, so the server's answers agreeing with the handlers' means something.
     return {
-        "circrna": write_model_dir(root / "circrna", preset_name="circrna"),
-        "entailment": write_model_dir(
-            root / "entailment", preset_name="entailment", backbone=tiny_backbone("bert-base-uncased")
+        "circrna": train_briefly(write_model_dir(root / "circrna", preset_name="circrna")),
+        "entailment": train_briefly(
+            write_model_dir(
+                root / "entailment", preset_name="entailment", backbone=tiny_backbone("bert-base-uncased")
+            )
         ),
         # Inputs longer than 64 k-mers per end make this model raise inside forward().
         "fragile": write_model_dir(root / "fragile", preset_name="circrna", max_positions=64),
@@ -157,6 +162,13 @@ def test_invocations_answer_what_the_handlers_answer(servers, local_model, body,
     assert response.status_code == 200, response.text
     assert response.headers["content-type"] == "application/json"
     assert response.json() == handled(local_model, body, content_type)
+
+
+def test_the_compared_model_scores_the_inputs_differently(local_model):
+    """The agreement above is no accident of a model that scores every input the same."""
+    names = tuple(f"inputs[{i}]" for i in range(len(CIRCRNA_SEQUENCES)))
+    request = Request(inputs=CIRCRNA_SEQUENCES, names=names, top_k=None, content_type="application/json")
+    assert score_spread(local_model.predict(request).scores) > 0.1
 
 
 def test_pairs_are_served_for_a_pair_preset(servers):
@@ -368,7 +380,7 @@ def test_ping_is_200_only_once_every_worker_has_loaded(tmp_path, model_dirs, mon
 
 def test_a_dead_workers_slot_is_not_counted_as_loaded(tmp_path):
     script = (
-        "import sys, time; from pathlib import Path; from model_code.server import WorkerSlots; "
+        "import sys, time; from pathlib import Path; from model_code.serving.server import WorkerSlots; "
         "s = WorkerSlots(Path(sys.argv[1]), 2); s.mark_ready(s.claim()); "
         "print('held', flush=True); time.sleep(60)"
     )

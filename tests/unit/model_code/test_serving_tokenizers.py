@@ -12,12 +12,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from transformers import AutoTokenizer
 
-from model_code import tokenization_nucleotide, tokenization_protein  # noqa: F401  (Auto registrations)
-from model_code.kmer_windows import FIRST_KMER_ID, UNK_ID, KmerWindows
+import model_code.tokenization.protein  # noqa: F401  (Auto registrations; nucleotide's comes with its import)
 from model_code.presets import AMINO_ACIDS, PRESETS
-from model_code.scoring import ModelDirError
-from model_code.serving_tokenizers import KmerEncoder, TextEncoder, load_serving_tokenizer
-from model_code.tokenization_nucleotide import NucleotideKmerTokenizer
+from model_code.serving.scoring import ModelDirError
+from model_code.tokenization.kmer_windows import FIRST_KMER_ID, UNK_ID, KmerWindows
+from model_code.tokenization.nucleotide import NucleotideKmerTokenizer
+from model_code.tokenization.serving import KmerEncoder, TextEncoder, load_serving_tokenizer
 from tests.unit.model_code.test_inference import write_model_dir
 
 BACKBONES = {"circrna": None} | {name: PRESETS[name].model for name in PRESETS if name != "circrna"}

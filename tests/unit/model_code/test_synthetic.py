@@ -9,9 +9,11 @@ from scipy.sparse import hstack
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
-from model_code.data import apply_labels, label_names, load_examples, split_marked_test, stratified_split
+from model_code.data.labels import apply_labels, label_names
+from model_code.data.loading import load_examples
+from model_code.data.splits import split_marked_test, stratified_split
+from model_code.data.synthetic import write_dataset
 from model_code.presets import PRESETS, get_preset
-from model_code.synthetic import write_dataset
 
 # Small enough to stay fast, large enough for the fixed-size presets' every label.
 SIZES = {

@@ -8,7 +8,7 @@ import pytest
 import torch
 from transformers import AutoTokenizer
 
-from model_code.tokenization_nucleotide import NucleotideKmerTokenizer
+from model_code.tokenization.nucleotide import NucleotideKmerTokenizer
 
 
 def composition_index(kmer: str) -> int:

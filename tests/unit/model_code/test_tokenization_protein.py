@@ -5,7 +5,7 @@ import json
 import pytest
 from transformers import AutoTokenizer, BertTokenizer
 
-from model_code.tokenization_protein import ProteinBertTokenizer, protbert_residues
+from model_code.tokenization.protein import ProteinBertTokenizer, protbert_residues
 
 
 @pytest.fixture(scope="module")

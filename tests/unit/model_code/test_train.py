@@ -13,22 +13,16 @@ import pytest
 import torch
 
 from bench.training import run as run_training_benchmark
-from model_code.data import (
-    apply_labels,
-    balanced_class_weights,
-    label_names,
-    load_examples,
-    sequences_of_examples,
-    split_examples,
-    stratified_split,
-)
+from model_code.data.labels import apply_labels, balanced_class_weights, label_names
+from model_code.data.loading import load_examples
+from model_code.data.splits import sequences_of_examples, split_examples, stratified_split
+from model_code.data.synthetic import write_dataset
 from model_code.evaluate import evaluate_examples
-from model_code.factory import build_model, build_tokenizer
-from model_code.hyperparameters import Hyperparameters, UsageError, training_settings
-from model_code.metrics import METRIC_DEFINITIONS
-from model_code.presets import get_preset
-from model_code.synthetic import write_dataset
+from model_code.modeling.factory import build_model, build_tokenizer
+from model_code.presets import SplitGroups, get_preset
 from model_code.train import main, mixed_precision_flags, training_arguments, weighted_loss
+from model_code.training.hyperparameters import Hyperparameters, UsageError, training_settings
+from model_code.training.metrics import METRIC_DEFINITIONS
 
 REPO = Path(__file__).resolve().parents[3]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -387,7 +381,7 @@ def test_without_test_data_evaluation_reports_on_a_held_out_split_and_says_so(tm
     # The held-out split is the one the data module holds out: disjoint from validation and training.
     examples = load_examples(get_preset("aptamer-pairs"), tmp_path / "train")
     splits = split_examples(
-        examples, validation_fraction=0.25, test_fraction=0.25, seed=42, disjoint_sequences=True
+        examples, validation_fraction=0.25, test_fraction=0.25, seed=42, groups=SplitGroups.SEQUENCES
     )
     assert evaluation["examples"] == len(splits.test) > 0
     assert not sequences_of_examples(splits.test) & sequences_of_examples(splits.train + splits.validation)

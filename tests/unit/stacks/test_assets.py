@@ -29,10 +29,17 @@ def test_serving_images_are_docker_assets_of_model_code_per_processor(full):
     for source in sources.values():
         assert source["platform"] == "linux/amd64"
         staged = full.outdir / source["directory"]
-        assert (staged / "Dockerfile").is_file() and (staged / "server.py").is_file()
-        assert (staged / "predictor.py").is_file() and (staged / "requirements-serving.txt").is_file()
+        assert (staged / "Dockerfile").is_file() and (staged / "serving" / "server.py").is_file()
+        assert (staged / "serving" / "predictor.py").is_file() and (
+            staged / "requirements-serving.txt"
+        ).is_file()
+        assert (staged / "tokenization" / "serving.py").is_file() and (
+            staged / "modeling" / "kmer.py"
+        ).is_file()
         # Training code never goes into the serving image.
-        assert not (staged / "train.py").exists() and not (staged / "data.py").exists()
+        assert not (staged / "train.py").exists() and not list(staged.glob("data/*.py"))
+        assert not list(staged.glob("training/*.py")) and not list(staged.glob("export/*.py"))
+        assert not (staged / "modeling" / "factory.py").exists()
         assert not list(staged.rglob("__pycache__"))
 
 
@@ -58,7 +65,9 @@ def test_only_serving_code_changes_the_image_hash(tmp_path):
     original = serving_image_hash(model_code, tmp_path / "a")
     (model_code / "train.py").write_text((model_code / "train.py").read_text() + "\n# edited\n")
     assert serving_image_hash(model_code, tmp_path / "b") == original
-    (model_code / "predictor.py").write_text((model_code / "predictor.py").read_text() + "\n# edited\n")
+    (model_code / "serving" / "predictor.py").write_text(
+        (model_code / "serving" / "predictor.py").read_text() + "\n# edited\n"
+    )
     assert serving_image_hash(model_code, tmp_path / "c") != original
 
 

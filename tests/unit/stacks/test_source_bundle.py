@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
@@ -47,8 +50,26 @@ def test_the_repository_model_code_bundles_train_py_at_the_root(tmp_path):
     with tarfile.open(bundle, mode="r:gz") as tar:
         names = set(tar.getnames())
     assert {"train.py", "_package.py", "__init__.py", "requirements.txt"} <= names
+    # The package's folders go in whole: train.py imports from them.
+    assert {"training/metrics.py", "modeling/kmer.py", "data/loading.py", "serving/server.py"} <= names
 
 
 def test_a_missing_source_is_named(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"training source directory .*nowhere does not exist"):
         build_source_tarball(source=tmp_path / "nowhere", destination=tmp_path / "x.tar.gz")
+
+
+@pytest.mark.slow
+def test_train_py_runs_from_the_unpacked_bundle_alone(tmp_path):
+    """As the training toolkit runs it: the bundle unpacked into a folder of another name, python
+    train.py there, with the repository off sys.path; the package's folders must all be in the bundle."""
+    bundle = build_source_tarball(source=MODEL_CODE, destination=tmp_path / "sourcedir.tar.gz")
+    code = tmp_path / "code"
+    with tarfile.open(bundle, mode="r:gz") as tar:
+        tar.extractall(code, filter="data")
+    environ = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    result = subprocess.run(
+        [sys.executable, "train.py", "--help"], cwd=code, env=environ, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert "--preset" in result.stdout

@@ -93,7 +93,7 @@ def test_training_job_uses_the_regional_pytorch_image_preset_and_model_code_asse
 
 
 def test_metric_definitions_come_from_model_code(full):
-    from model_code.metrics import METRIC_DEFINITIONS
+    from model_code.training.metrics import METRIC_DEFINITIONS
 
     request = definition(full, "circrna")["States"]["Train"]["Parameters"]
     assert request["AlgorithmSpecification"]["MetricDefinitions"] == [dict(d) for d in METRIC_DEFINITIONS]

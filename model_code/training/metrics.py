@@ -63,7 +63,8 @@ def classification_report(
 ) -> dict[str, object]:
     """Accuracy, per-class and macro precision/recall/F1, ROC AUC (two classes) and the confusion matrix.
 
-    ``y_true`` holds label indices into ``labels``; ``probabilities`` is (examples, len(labels)).
+    ``y_true`` holds label indices into ``labels``; ``probabilities`` is (examples, len(labels)). Macro
+    averages are over the labels ``y_true`` holds; ``macro.absent_labels`` names the others.
     """
     probabilities = np.asarray(probabilities, dtype=np.float64)
     y_true_array = np.asarray(y_true, dtype=np.int64)
@@ -82,13 +83,19 @@ def classification_report(
     precision, recall, f1, support = precision_recall_fscore_support(
         y_true_array, y_pred, labels=indices, zero_division=0
     )
+    # A label the evaluated data never holds has no recall to measure; counting it as 0 would pull the
+    # macro average down by a share that depends only on which labels a test set happens to hold.
+    present = support > 0
     report: dict[str, object] = {
         "examples": len(y_true_array),
         "accuracy": float(accuracy_score(y_true_array, y_pred)),
         "macro": {
-            "precision": float(np.mean(precision)),
-            "recall": float(np.mean(recall)),
-            "f1": float(np.mean(f1)),
+            "precision": float(np.mean(precision[present])),
+            "recall": float(np.mean(recall[present])),
+            "f1": float(np.mean(f1[present])),
+            "averaged_over": int(present.sum()),
+            # The model's labels absent from the evaluated data, left out of the averages above.
+            "absent_labels": [label for i, label in enumerate(labels) if not present[i]],
         },
         "per_class": {
             label: {

@@ -19,11 +19,11 @@ from pathlib import Path
 import numpy as np
 import onnxruntime
 
-from model_code.payload import Request
 from model_code.presets import get_preset
-from model_code.scoring import ModelDirError, Prediction, characters, model_settings
-from model_code.serving_tokenizers import SequenceEncoder, load_serving_tokenizer
-from model_code.validation import InputSpec, Limits, check_request
+from model_code.serving.payload import Request
+from model_code.serving.scoring import ModelDirError, Prediction, characters, model_settings
+from model_code.serving.validation import InputSpec, Limits, check_request
+from model_code.tokenization.serving import SequenceEncoder, load_serving_tokenizer
 
 logger = logging.getLogger("seqserve.onnx")
 
@@ -44,7 +44,7 @@ class OnnxPredictor:
 
     def predict(self, request: Request) -> Prediction:
         check_request(request, spec=self.spec, limits=self.limits)
-        items = request.inputs
+        items = tuple(map(self.spec.normalise, request.inputs))
         order = sorted(range(len(items)), key=lambda i: characters(items[i]))
         probabilities = np.empty((len(items), len(self.labels)), dtype=np.float32)
         step = self.limits.micro_batch
@@ -100,7 +100,6 @@ def load_onnx_predictor(model_dir: str | Path, *, limits: Limits, threads: int =
     path = model_dir / record.get("file", ONNX_FILE)
     if not path.is_file():
         raise ModelDirError(f"{path} is missing: export it with python -m model_code.package --format onnx")
-    alphabet = frozenset(preset.alphabet) if preset.alphabet is not None else None
     tokenizer = load_serving_tokenizer(model_dir)
     session = onnxruntime.InferenceSession(
         str(path), sess_options=session_options(threads), providers=["CPUExecutionProvider"]
@@ -117,7 +116,7 @@ def load_onnx_predictor(model_dir: str | Path, *, limits: Limits, threads: int =
         session=session,
         input_types=input_types,
         labels=tuple(id2label[i] for i in range(len(id2label))),
-        spec=InputSpec(alphabet=alphabet, pair=preset.pair),
+        spec=InputSpec.of(preset),
         max_length=_max_length(settings, model_dir),
         limits=limits,
     )

@@ -21,8 +21,8 @@ from __future__ import annotations
 import numpy as np
 from transformers import AutoTokenizer, BatchEncoding, PreTrainedTokenizer
 
-from .configuration_kmer import KmerTransformerConfig
-from .kmer_windows import NUCLEOTIDES, UNK_ID, KmerWindows, normalise_sequence
+from model_code.modeling.kmer_config import KmerTransformerConfig
+from model_code.tokenization.kmer_windows import NUCLEOTIDES, UNK_ID, KmerWindows, normalise_sequence
 
 __all__ = ["NUCLEOTIDES", "NucleotideKmerTokenizer", "normalise_sequence"]
 SPECIAL_TOKENS = {"pad_token": "[PAD]", "unk_token": "[UNK]", "cls_token": "[CLS]", "sep_token": "[SEP]"}

@@ -35,8 +35,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from model_code.payload import accepts_json
-from model_code.validation import InferenceError
+from model_code.serving.errors import InferenceError
+from model_code.serving.payload import accepts_json
 
 logger = logging.getLogger("seqserve.server")
 
@@ -394,7 +394,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # The workers' slots (see WorkerSlots); the workers inherit the variable.
     os.environ[WORKER_DIR_VARIABLE] = tempfile.mkdtemp(prefix="seqserve-workers-")
     uvicorn.run(
-        "model_code.server:app_from_environ",
+        "model_code.serving.server:app_from_environ",
         factory=True,
         host=args.host,
         port=config.port,

@@ -15,7 +15,7 @@ from torch import nn
 from transformers import AutoModel, AutoModelForSequenceClassification, PreTrainedModel
 from transformers.modeling_outputs import SequenceClassifierOutput
 
-from .configuration_kmer import KmerTransformerConfig
+from model_code.modeling.kmer_config import KmerTransformerConfig
 
 
 def _exporting() -> bool:

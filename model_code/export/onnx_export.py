@@ -36,12 +36,12 @@ import onnxruntime
 import torch
 from torch.export import Dim
 
-from model_code.onnx_predictor import ONNX_FILE, load_onnx_predictor
-from model_code.payload import Item, Request
-from model_code.predictor import Predictor, load_predictor
 from model_code.presets import AMINO_ACIDS, Preset, get_preset
-from model_code.scoring import SEQSERVE_FILE, model_settings
-from model_code.validation import Limits
+from model_code.serving.onnx_predictor import ONNX_FILE, load_onnx_predictor
+from model_code.serving.payload import Item, Request
+from model_code.serving.predictor import Predictor, load_predictor
+from model_code.serving.scoring import SEQSERVE_FILE, model_settings
+from model_code.serving.validation import Limits
 
 logger = logging.getLogger("seqserve.onnx")
 

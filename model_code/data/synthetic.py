@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .presets import AMINO_ACIDS, get_preset
+from model_code.presets import AMINO_ACIDS, get_preset
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .presets import Preset, TrainingDefaults, get_preset
+from model_code.presets import Preset, TrainingDefaults, get_preset
 
 SAGEMAKER_CHECKPOINT_DIR = Path("/opt/ml/checkpoints")
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from .presets import PROTEIN_ALPHABET
+from model_code.presets import PROTEIN_ALPHABET
 
 _RARE_RESIDUES = re.compile("[UZOB]")
 _WHITESPACE = re.compile(r"\s+")

@@ -1,7 +1,6 @@
-"""Errors that carry an HTTP status, and the checks that turn a parsed request into one for a preset.
+"""The checks that turn a parsed request into one for a preset, and the request limits.
 
-The handlers raise :class:`InferenceError` for anything the client can fix; the serving container and
-the stock SageMaker image both turn it into ``{"error": {"code", "message"}}`` with its status.
+Refusals are :class:`~model_code.serving.errors.InferenceError` with their status.
 """
 
 from __future__ import annotations
@@ -9,37 +8,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from model_code.presets import Preset, normalise_input
+from model_code.serving.errors import InferenceError, invalid_input
+from model_code.serving.payload import Item, Request
+
 if TYPE_CHECKING:
     from collections.abc import Mapping
-
-    from model_code.payload import Request
-
-try:  # The stock SageMaker PyTorch image answers with this error's status instead of a 500.
-    from sagemaker_inference.errors import BaseInferenceToolkitError as _ToolkitError
-except ImportError:  # outside that image: a plain exception is all the BYOC server needs
-    _ToolkitError = Exception
-
-
-class InferenceError(_ToolkitError):
-    """A request the handlers refuse, with the HTTP status and error code the client sees."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(status, message, code)
-        self.status = status
-        self.status_code = status  # the inference toolkit's names for the same three values
-        self.code = code
-        self.phrase = code
-        self.message = message
-
-    def __str__(self) -> str:
-        return self.message
-
-    def body(self) -> dict[str, dict[str, str]]:
-        return {"error": {"code": self.code, "message": self.message}}
-
-
-def invalid_input(message: str) -> InferenceError:
-    return InferenceError(400, "invalid_input", message)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -79,6 +53,18 @@ class InputSpec:
 
     alphabet: frozenset[str] | None
     pair: bool
+
+    @classmethod
+    def of(cls, preset: Preset) -> InputSpec:
+        alphabet = frozenset(preset.alphabet) if preset.alphabet is not None else None
+        return cls(alphabet=alphabet, pair=preset.pair)
+
+    def normalise(self, item: Item) -> Item:
+        """``item`` in the form training read its data in (:func:`model_code.presets.normalise_input`)."""
+        sequence = self.alphabet is not None
+        if isinstance(item, tuple):
+            return (normalise_input(item[0], sequence=sequence), normalise_input(item[1], sequence=sequence))
+        return normalise_input(item, sequence=sequence)
 
 
 def check_request(request: Request, *, spec: InputSpec, limits: Limits) -> None:

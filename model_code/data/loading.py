@@ -1,4 +1,5 @@
-"""Read a preset's training or test data into ``Example`` rows, split it, and fix its label set.
+"""Read a preset's training or test data into ``Example`` rows (splits.py splits them, labels.py fixes
+their label set).
 
 Every format a preset names (``Preset.data_format``) is read from a single file or from every data file
 in a folder. Bad data never passes silently: it raises ``DataError`` naming the file, the line and the
@@ -12,18 +13,13 @@ import csv
 import io
 import json
 import logging
-import math
 import re
 from collections import Counter
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-from sklearn.model_selection import train_test_split
-from sklearn.utils.class_weight import compute_class_weight
-
-from .presets import Columns, DataFormat, Preset
+from model_code.presets import Columns, DataFormat, Preset
 
 logger = logging.getLogger(__name__)
 
@@ -68,248 +64,6 @@ def load_examples(preset: Preset, path: Path | str) -> list[Example]:
     return examples
 
 
-def split_marked_test(examples: Sequence[Example]) -> tuple[list[Example], list[Example]]:
-    """(training, test) examples by the source's own test mark (DeepLoc's `` test`` header flag)."""
-    return [e for e in examples if not e.is_test], [e for e in examples if e.is_test]
-
-
-def stratified_split(
-    examples: Sequence[Example], *, validation_fraction: float, seed: int
-) -> tuple[list[Example], list[Example]]:
-    """(train, validation): each label in the same proportion in both, reproducible for a seed."""
-    if not 0.0 < validation_fraction < 1.0:
-        raise ValueError(f"validation_fraction must be between 0 and 1, got {validation_fraction!r}")
-    counts = Counter(example.label for example in examples)
-    too_few = sorted(label for label, count in counts.items() if count < 2)
-    if too_few:
-        raise DataError(
-            f"cannot split off a stratified validation set: label(s) {', '.join(map(repr, too_few))} "
-            "have fewer than 2 examples; add examples or give a validation set"
-        )
-    try:
-        train, validation = train_test_split(
-            list(examples),
-            test_size=validation_fraction,
-            stratify=[example.label for example in examples],
-            random_state=seed,
-        )
-    except ValueError as error:  # sklearn: the fraction leaves fewer rows than labels on one side
-        raise DataError(
-            f"cannot split {len(examples)} examples of {len(counts)} labels with validation_fraction "
-            f"{validation_fraction}: {error}"
-        ) from None
-    return train, validation
-
-
-@dataclass(frozen=True, kw_only=True)
-class Splits:
-    """The training data split three ways; ``test`` is empty unless a test fraction was asked for."""
-
-    train: list[Example]
-    validation: list[Example]
-    test: list[Example]
-    # Pairs left out because their two sequences fell in different splits (see split_examples).
-    dropped: int = 0
-
-
-def split_examples(
-    examples: Sequence[Example],
-    *,
-    validation_fraction: float,
-    test_fraction: float,
-    seed: int,
-    disjoint_sequences: bool = False,
-) -> Splits:
-    """Split off a test set (``test_fraction`` of the examples, none for 0) and a validation set.
-
-    Without ``disjoint_sequences`` both are stratified by label. With it, no sequence (``text`` or
-    ``text_pair``) is in two splits: pairs that share a sequence form one group and each group goes
-    whole to one split. When the groups are too large for that (most pairs linked through shared
-    sequences), each distinct sequence is assigned to a split instead and a pair whose two sequences
-    landed in different splits is dropped, with a warning counting them.
-    """
-    if not 0.0 < validation_fraction < 1.0:
-        raise ValueError(f"validation_fraction must be between 0 and 1, got {validation_fraction!r}")
-    if not 0.0 <= test_fraction < 1.0 or validation_fraction + test_fraction >= 1.0:
-        raise ValueError(
-            f"test_fraction {test_fraction!r} must be at least 0 and leave training data after "
-            f"validation_fraction {validation_fraction!r}"
-        )
-    if disjoint_sequences:
-        return _split_by_sequence(
-            list(examples), validation_fraction=validation_fraction, test_fraction=test_fraction, seed=seed
-        )
-    rest, test = list(examples), []
-    if test_fraction > 0:
-        rest, test = _stratified(rest, fraction=test_fraction, seed=seed, what="test")
-    train, validation = _stratified(
-        rest, fraction=validation_fraction / (1.0 - test_fraction), seed=seed, what="validation"
-    )
-    return Splits(train=train, validation=validation, test=test)
-
-
-def _stratified(
-    examples: list[Example], *, fraction: float, seed: int, what: str
-) -> tuple[list[Example], list[Example]]:
-    counts = Counter(example.label for example in examples)
-    too_few = sorted(label for label, count in counts.items() if count < 2)
-    if too_few:
-        raise DataError(
-            f"cannot split off a stratified {what} set: label(s) {', '.join(map(repr, too_few))} have "
-            f"too few examples left (each needs one per split); add examples or give a {what} set"
-        )
-    # At least one example of each label on the held-out side (sklearn's own minimum).
-    size = max(math.ceil(fraction * len(examples)), len(counts))
-    try:
-        kept, held_out = train_test_split(
-            examples, test_size=size, stratify=[e.label for e in examples], random_state=seed
-        )
-    except ValueError as error:  # the held-out size leaves fewer rows than labels on the other side
-        raise DataError(
-            f"cannot split a {what} set off {len(examples)} examples of {len(counts)} labels: {error}"
-        ) from None
-    return kept, held_out
-
-
-def _sequences(example: Example) -> tuple[str, ...]:
-    return (example.text,) if example.text_pair is None else (example.text, example.text_pair)
-
-
-def sequences_of_examples(examples: Sequence[Example]) -> set[str]:
-    """Every sequence (text or text_pair) the examples hold."""
-    return {sequence for example in examples for sequence in _sequences(example)}
-
-
-def _sequence_groups(examples: Sequence[Example]) -> list[list[int]]:
-    """Indices of the examples, grouped so that examples sharing any sequence are in one group."""
-    parent: dict[str, str] = {}
-
-    def root(sequence: str) -> str:
-        parent.setdefault(sequence, sequence)
-        while parent[sequence] != sequence:
-            parent[sequence] = parent[parent[sequence]]
-            sequence = parent[sequence]
-        return sequence
-
-    for example in examples:
-        first, *others = _sequences(example)
-        for other in others:
-            parent[root(other)] = root(first)
-    groups: dict[str, list[int]] = {}
-    for index, example in enumerate(examples):
-        groups.setdefault(root(example.text), []).append(index)
-    return list(groups.values())
-
-
-def _split_by_sequence(
-    examples: list[Example], *, validation_fraction: float, test_fraction: float, seed: int
-) -> Splits:
-    rng = np.random.default_rng(seed)
-    groups = _sequence_groups(examples)
-    targets = {"test": test_fraction * len(examples), "validation": validation_fraction * len(examples)}
-    chosen: dict[str, list[int]] = {"test": [], "validation": [], "train": []}
-    for group_index in rng.permutation(len(groups)):
-        group = groups[group_index]
-        split = next(
-            (
-                name
-                for name, target in targets.items()
-                if len(chosen[name]) < target and len(chosen[name]) + len(group) <= max(1.5 * target, 1)
-            ),
-            "train",
-        )
-        chosen[split].extend(group)
-    wanted = ["validation", *(["test"] if test_fraction > 0 else [])]
-    if chosen["train"] and all(chosen[name] for name in wanted):
-        pick = {name: [examples[i] for i in sorted(indices)] for name, indices in chosen.items()}
-        return Splits(train=pick["train"], validation=pick["validation"], test=pick["test"])
-    # Sequences are too connected for whole groups: split the sequences, drop pairs that straddle splits.
-    sequences = sorted({sequence for example in examples for sequence in _sequences(example)})
-    draws = rng.random(len(sequences))
-    home = {
-        sequence: "test"
-        if draw < test_fraction
-        else "validation"
-        if draw < test_fraction + validation_fraction
-        else "train"
-        for sequence, draw in zip(sequences, draws, strict=True)
-    }
-    pick = {"train": [], "validation": [], "test": []}
-    dropped = 0
-    for example in examples:
-        splits = {home[sequence] for sequence in _sequences(example)}
-        if len(splits) == 1:
-            pick[splits.pop()].append(example)
-        else:
-            dropped += 1
-    if not pick["train"] or not all(pick[name] for name in wanted):
-        raise DataError(
-            f"cannot split {len(examples)} pairs so that no sequence is in two splits: the largest group "
-            f"of pairs linked by shared sequences holds {max(map(len, groups))}; give more data or a "
-            "separate test set"
-        )
-    logger.warning(
-        "%d of %d pairs left out: their two sequences fell in different splits (sequences shared "
-        "by many pairs keep every split free of the others' sequences only this way)",
-        dropped,
-        len(examples),
-    )
-    return Splits(train=pick["train"], validation=pick["validation"], test=pick["test"], dropped=dropped)
-
-
-def label_names(preset: Preset, examples: Sequence[Example]) -> list[str]:
-    """The model's labels: the preset's fixed ones, or the sorted labels of ``examples`` (the training
-    data) with those seen fewer than ``preset.min_class_count`` times merged into ``preset.other_label``.
-    Map any data set onto them with ``apply_labels``."""
-    if preset.labels is not None:
-        return list(preset.labels)
-    if not examples:
-        raise DataError("no examples to take the label set from")
-    counts = Counter(example.label for example in examples)
-    kept = {label for label, count in counts.items() if count >= (preset.min_class_count or 1)}
-    if len(kept) < len(counts):
-        kept.add(preset.other_label)
-    if len(kept) < 2:
-        raise DataError(
-            f"the training data has fewer than 2 labels after merging labels seen fewer than "
-            f"{preset.min_class_count} times into {preset.other_label!r}: {dict(counts)}"
-        )
-    return sorted(kept)
-
-
-def apply_labels(preset: Preset, examples: Sequence[Example], labels: Sequence[str]) -> list[Example]:
-    """``examples`` with rare labels merged as ``label_names`` merged them; any other label outside
-    ``labels`` is a DataError naming the row."""
-    known = set(labels)
-    merges = preset.min_class_count is not None and preset.other_label in known
-    result = []
-    for example in examples:
-        if example.label in known:
-            result.append(example)
-        elif merges:
-            result.append(replace(example, label=preset.other_label))
-        else:
-            raise DataError(
-                f"{example.origin}: label {example.label!r} is not one of the model's labels "
-                f"{', '.join(labels)}"
-            )
-    return result
-
-
-def balanced_class_weights(examples: Sequence[Example], labels: Sequence[str]) -> list[float]:
-    """One loss weight per label (in ``labels`` order), inversely proportional to its frequency."""
-    present = {example.label for example in examples}
-    missing = [label for label in labels if label not in present]
-    if missing:
-        raise DataError(
-            f"no training examples of label(s) {', '.join(map(repr, missing))}: cannot weight them"
-        )
-    weights = compute_class_weight(
-        "balanced", classes=np.array(list(labels)), y=np.array([example.label for example in examples])
-    )
-    return [float(weight) for weight in weights]
-
-
 def _data_files(preset: Preset, path: Path) -> list[Path]:
     if path.is_file():
         return [path]
@@ -350,8 +104,8 @@ def _origin(path: Path, line: int) -> str:
 
 
 def _sequence(preset: Preset, raw: str, *, path: Path, line: int) -> str:
-    """The upper-cased sequence, checked against the preset's alphabet."""
-    sequence = "".join(raw.split()).upper()
+    """The sequence in the preset's normal form (as serving reads it), checked against its alphabet."""
+    sequence = preset.normalise_input(raw)
     if not sequence:
         raise DataError("the sequence is empty", path=path, line=line)
     if preset.alphabet is not None:
@@ -406,10 +160,27 @@ def _fasta_record(path: Path, header: tuple[int, str], chunks: list[str]) -> tup
     return line, title, "".join(chunks)
 
 
+def class_of_file(preset: Preset, path: Path) -> str:
+    """The label a class-per-file data file holds: the preset's label its name begins with, in any case
+    (``circRNA_test.txt``, ``lncrna-train2.fa``; the longest when several do), else, for a preset whose
+    labels come from the data, the file's stem."""
+    if preset.labels is None:
+        # The stem, not the name up to its first dot: class names may hold dots ("Cell.membrane.txt").
+        return path.stem
+    name = path.name.casefold()
+    matches = [label for label in preset.labels if name.startswith(label.casefold())]
+    if not matches:
+        raise DataError(
+            f"the file name begins with none of preset {preset.name!r}'s labels "
+            f"({', '.join(preset.labels)}): name each file after the label it holds, in any case, "
+            f"optionally followed by more (circRNA_test.txt)",
+            path=path,
+        )
+    return max(matches, key=len)
+
+
 def _read_class_file(preset: Preset, path: Path, text: str) -> list[Example]:
-    # The stem, not the name up to its first dot: class names may hold dots ("Cell.membrane.txt").
-    label = path.stem
-    _check_label(preset, label, path=path, line=None)
+    label = class_of_file(preset, path)
     if any(line.lstrip().startswith(">") for line in text.splitlines()):
         rows = [(line, sequence) for line, _title, sequence in _fasta_records(path, text)]
     else:
@@ -475,7 +246,7 @@ def _row_examples(preset: Preset, path: Path, rows: Iterator[tuple[int, dict]]) 
                 value = str(value)
             if not isinstance(value, str):
                 raise DataError(f"{name} must be a string, got {type(value).__name__}", path=path, line=line)
-            values[name] = value.strip()
+            values[name] = value.strip() if name == columns.label else preset.normalise_input(value)
         label = values[columns.label]
         if label in preset.skip_labels:
             skipped_labels[label] += 1

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from model_code.validation import InferenceError, invalid_input
+from model_code.serving.errors import InferenceError, invalid_input
 
 JSON = "application/json"
 FASTA = "text/x-fasta"

@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from model_code.payload import Item
 from model_code.presets import get_preset
+from model_code.serving.payload import Item
 
 SEQSERVE_FILE = "seqserve.json"
 RUNTIMES = ("torch", "onnx")

@@ -19,10 +19,10 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
-from .modeling_kmer import KmerTransformerConfig, KmerTransformerForSequenceClassification
-from .presets import KmerSettings, Preset, TokenizerKind
-from .tokenization_nucleotide import NucleotideKmerTokenizer
-from .tokenization_protein import ProteinBertTokenizer
+from model_code.modeling.kmer import KmerTransformerConfig, KmerTransformerForSequenceClassification
+from model_code.presets import KmerSettings, Preset, TokenizerKind
+from model_code.tokenization.nucleotide import NucleotideKmerTokenizer
+from model_code.tokenization.protein import ProteinBertTokenizer
 
 
 def build_tokenizer(preset: Preset, *, backbone: str | Path | None = None) -> PreTrainedTokenizerBase:

@@ -26,10 +26,10 @@ from pathlib import Path
 import numpy as np
 from tokenizers import Tokenizer
 
-from model_code.kmer_windows import PAD_ID, KmerWindows
-from model_code.payload import Item
-from model_code.protein_residues import protbert_residues
-from model_code.scoring import ModelDirError
+from model_code.serving.payload import Item
+from model_code.serving.scoring import ModelDirError
+from model_code.tokenization.kmer_windows import PAD_ID, KmerWindows
+from model_code.tokenization.protein_residues import protbert_residues
 
 TOKENIZER_FILE = "tokenizer.json"
 TOKENIZER_CONFIG_FILE = "tokenizer_config.json"

@@ -21,13 +21,14 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-# Importing these registers the custom tokenizer and model classes with the Auto factories.
-from model_code import modeling_kmer, tokenization_nucleotide, tokenization_protein  # noqa: F401
-from model_code.payload import Item, Request
+# Importing kmer, nucleotide and protein registers the custom model and tokenizer classes with the Auto
+# factories.
+from model_code.modeling import kmer  # noqa: F401
 from model_code.presets import get_preset
+from model_code.serving.payload import Item, Request
 
 # Shared with the ONNX Runtime path, which imports no torch; re-exported here for existing importers.
-from model_code.scoring import (  # noqa: F401
+from model_code.serving.scoring import (  # noqa: F401
     SEQSERVE_FILE,
     ModelDirError,
     Prediction,
@@ -35,7 +36,8 @@ from model_code.scoring import (  # noqa: F401
     model_settings,
     torch_threads,
 )
-from model_code.validation import InputSpec, Limits, check_request
+from model_code.serving.validation import InputSpec, Limits, check_request
+from model_code.tokenization import nucleotide, protein  # noqa: F401
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -50,7 +52,7 @@ class Predictor:
 
     def predict(self, request: Request) -> Prediction:
         check_request(request, spec=self.spec, limits=self.limits)
-        items = request.inputs
+        items = tuple(map(self.spec.normalise, request.inputs))
         order = sorted(range(len(items)), key=lambda i: characters(items[i]))
         probabilities = torch.empty(len(items), len(self.labels))
         step = self.limits.micro_batch
@@ -81,8 +83,7 @@ def load_predictor(model_dir: str | Path, *, limits: Limits, device: torch.devic
     model_dir = Path(model_dir)
     settings = model_settings(model_dir)
     preset = get_preset(settings["preset"])
-    alphabet = frozenset(preset.alphabet) if preset.alphabet is not None else None
-    spec = InputSpec(alphabet=alphabet, pair=preset.pair)
+    spec = InputSpec.of(preset)
     if device is None:
         device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from transformers import AutoTokenizer, BatchEncoding, BertTokenizer
 
-from .protein_residues import protbert_residues
+from model_code.tokenization.protein_residues import protbert_residues
 
 __all__ = ["ProteinBertTokenizer", "protbert_residues"]
 

@@ -1,0 +1,1 @@
+"""Exporting a trained model to ONNX, checked against torch."""

@@ -5,7 +5,9 @@ Safety rules every action follows:
 - Each change is a conditional write on the item this run read, so overlapping runs, duplicate
   deliveries and the invoker cannot both act: the loser sees the condition fail and does nothing.
 - A DeleteEndpoint is preceded by a conditional write (``claim_delete``) that re-checks the state and,
-  for an idle model, that no use was recorded since: a delete never acts on a stale read.
+  for an idle model, that no use was recorded since and that no lease or job holds it (the move to
+  ``sleeping`` has the same condition), with keep-warm windows decided on the clock of that write: a
+  delete never acts on a stale read.
 - Every transitional state has a deadline (``waking``: ``max_wake_minutes``; ``sleeping``: deletes
   retried each run until the endpoint is gone), and an endpoint no state tracks is adopted.
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -32,9 +35,10 @@ from seqserve_common.endpoints import (
     list_endpoint_names,
 )
 from seqserve_common.history import History
+from seqserve_common.jobs import live_holds
 from seqserve_common.lifecycle import State, coalescing_seconds, idle_cutoff
 from seqserve_common.metrics import emit
-from seqserve_common.reasons import should_wake
+from seqserve_common.reasons import should_wake, window_reason
 from seqserve_common.settings import ModelSpec, Settings
 from seqserve_common.state import StateItem, StateStore
 
@@ -213,12 +217,18 @@ class IdleChecker:
         if up_reasons(spec=spec, item=item, now=now):
             return item.state
         cutoff = idle_cutoff(now=now, idle_minutes=spec.idle_minutes)
-        # The condition re-checks last_invoked_at, so a request recorded since the read keeps it awake.
-        sleeping = self._move(item, to=State.SLEEPING, idle_before=cutoff)
+        claim_at = self._clock()
+        if window_reason(spec, claim_at):
+            # The clock entered a keep-warm window (or its warm lead) since the read.
+            return item.state
+        item = self._release_expired_holds(item, now=claim_at)
+        # The condition re-checks last_invoked_at, the lease and the job holds, so a request, a lease or
+        # a job recorded since the read keeps it awake.
+        sleeping = self._move(item, to=State.SLEEPING, idle_before=cutoff, unheld_at=claim_at)
         if sleeping is None:
             return self._now_state(spec.name)
         emit("Sleeps", model=spec.name)
-        self._delete(spec, sleeping, idle_before=cutoff)
+        self._delete(spec, sleeping, idle_before=cutoff, unheld=True)
         return State.SLEEPING
 
     def _sleeping(self, spec: ModelSpec, item: StateItem, endpoint: EndpointStatus) -> State:
@@ -231,11 +241,15 @@ class IdleChecker:
             return item.state
         now = self._clock()
         cutoff = idle_cutoff(now=now, idle_minutes=spec.idle_minutes)
-        if (item.last_invoked_at or 0.0) >= cutoff:
-            # Served and recorded a request since the move (the delete failed or has not run yet).
-            self._logger.info("sleeping but used again: back to awake", extra={"model": spec.name})
+        reasons = up_reasons(spec=spec, item=item, now=now)
+        if reasons:
+            # Used, leased, queued for or inside a window since the move (the delete failed or has not
+            # run yet): the endpoint is still there, so it serves again.
+            self._logger.info(
+                "sleeping but wanted again: back to awake", extra={"model": spec.name, "reasons": reasons}
+            )
             return self._settle(self._move(item, to=State.AWAKE), spec)
-        self._delete(spec, item, idle_before=cutoff)
+        self._delete(spec, self._release_expired_holds(item, now=now), idle_before=cutoff, unheld=True)
         return item.state
 
     # -- actions -----------------------------------------------------------------------------------
@@ -257,12 +271,38 @@ class IdleChecker:
         """The state a race's winner left: the loser reports it and acts on nothing."""
         return self._store.get(model).state
 
-    def _delete(self, spec: ModelSpec, item: StateItem, *, idle_before: float | None = None) -> None:
-        """Delete the endpoint if the item is still as read (and unused since ``idle_before``)."""
-        if not self._store.claim_delete(item, now=self._clock(), idle_before=idle_before):
+    def _delete(
+        self, spec: ModelSpec, item: StateItem, *, idle_before: float | None = None, unheld: bool = False
+    ) -> None:
+        """Delete the endpoint if the item is still as read (and unused since ``idle_before``).
+
+        ``unheld`` (the model goes down for being idle): also no keep-warm window at the claim's clock,
+        no lease running then and no job holding it, re-checked by the claim's condition.
+        """
+        now = self._clock()
+        if unheld and window_reason(spec, now):
+            self._logger.info("a keep-warm window holds it now; not deleting", extra={"model": spec.name})
+            return
+        claimed = self._store.claim_delete(
+            item, now=now, idle_before=idle_before, unheld_at=now if unheld else None
+        )
+        if not claimed:
             self._logger.info("state changed before the delete; not deleting", extra={"model": spec.name})
             return
         delete_endpoint(self._sagemaker, spec.endpoint_name)
+
+    def _release_expired_holds(self, item: StateItem, *, now: float) -> StateItem:
+        """Remove job holds past their deadline, so the claim's "no job holds it" can hold."""
+        live = live_holds(item.job_holds, now=now)
+        expired = tuple(hold for hold in item.job_holds if hold not in live)
+        if not expired:
+            return item
+        self._logger.warning(
+            "job holds expired without their jobs ending: released",
+            extra={"model": item.model, "holds": list(expired)},
+        )
+        self._store.release_job_holds(item.model, expired)
+        return replace(item, job_holds=live)
 
     def _fail(self, spec: ModelSpec, item: StateItem, reason: str) -> State:
         failed = self._move(item, to=State.FAILED, failure_reason=reason)

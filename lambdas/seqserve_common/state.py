@@ -16,6 +16,8 @@ from botocore.exceptions import ClientError
 from seqserve_common.lifecycle import State
 
 CONDITION_FAILED = "ConditionalCheckFailedException"
+# The string set of open jobs' holds on a model's item (seqserve_common.jobs writes it).
+JOB_HOLDS = "open_jobs"
 # The newest wake durations kept on the item (interfaces.md #2).
 MAX_WAKE_SAMPLES = 10
 
@@ -38,9 +40,9 @@ class StateItem:
     observed_at: float | None = None
     # Issue 13: epoch until which an operator's lease holds the model up (POST /wake keep_warm_minutes).
     lease_until: float | None = None
-    # Queued predictions waiting for this model, and when a job last moved that count (seqserve_common.jobs).
-    pending_jobs: int = 0
-    jobs_changed_at: float | None = None
+    # One hold per open queued prediction, "<deadline>#<job id>" (seqserve_common.jobs): each expires on
+    # its own, so a job whose end was never written cannot keep the model up past its deadline.
+    job_holds: tuple[str, ...] = ()
 
     @property
     def state(self) -> State:
@@ -82,8 +84,7 @@ def parse_item(model: str, item: Mapping[str, Any]) -> StateItem:
         create_attempted_at=_number(item, "create_attempted_at"),
         observed_at=_number(item, "observed_at"),
         lease_until=_number(item, "lease_until"),
-        pending_jobs=int(_number(item, "pending_jobs") or 0),
-        jobs_changed_at=_number(item, "jobs_changed_at"),
+        job_holds=tuple(sorted(item.get(JOB_HOLDS, {}).get("SS", []))),
     )
 
 
@@ -111,6 +112,15 @@ class _Condition:
         if idle_before is not None:
             self.values[":idle_before"] = _epoch(idle_before)
             self.clauses.append("(attribute_not_exists(last_invoked_at) OR last_invoked_at < :idle_before)")
+        return self
+
+    def unheld(self, at: float | None) -> _Condition:
+        """No lease running at ``at`` and no job holding the model: what the read said, re-checked in
+        the write, so a lease or job that arrives after the read makes the write fail."""
+        if at is not None:
+            self.values[":unheld_at"] = _epoch(at)
+            self.clauses.append("(attribute_not_exists(lease_until) OR lease_until <= :unheld_at)")
+            self.clauses.append(f"attribute_not_exists({JOB_HOLDS})")
         return self
 
     @property
@@ -167,16 +177,18 @@ class StateStore:
         now: float,
         failure_reason: str | None = None,
         idle_before: float | None = None,
+        unheld_at: float | None = None,
         wake_seconds: float | None = None,
         create_attempted: bool = False,
     ) -> StateItem | None:
         """Move ``seen.model`` from the state in ``seen`` to ``to``; None if someone moved it first.
 
         ``idle_before`` adds the idle rule to the condition: no invocation recorded at or after it.
+        ``unheld_at`` adds: no lease running at that time and no job hold on the item (``_Condition.unheld``).
         ``wake_seconds`` appends a measured wake duration; ``create_attempted`` starts a wake's count
         of CreateEndpoint calls at one (any other transition resets it to zero).
         """
-        condition = _Condition().same_state(seen).unused_since(idle_before)
+        condition = _Condition().same_state(seen).unused_since(idle_before).unheld(unheld_at)
         values: dict[str, Any] = {
             ":to": {"S": to.value},
             ":now": _epoch(now),
@@ -213,8 +225,7 @@ class StateStore:
             create_attempted_at=round(now, 3) if create_attempted else None,
             observed_at=seen.observed_at,
             lease_until=seen.lease_until,
-            pending_jobs=seen.pending_jobs,
-            jobs_changed_at=seen.jobs_changed_at,
+            job_holds=seen.job_holds,
         )
         if self._on_transition is not None:
             self._on_transition(seen, moved)
@@ -234,19 +245,36 @@ class StateStore:
             values={":next": {"N": str(seen.create_attempts + 1)}, ":now": _epoch(now)},
         )
 
-    def claim_delete(self, seen: StateItem, *, now: float, idle_before: float | None = None) -> bool:
+    def claim_delete(
+        self,
+        seen: StateItem,
+        *,
+        now: float,
+        idle_before: float | None = None,
+        unheld_at: float | None = None,
+    ) -> bool:
         """The write before a DeleteEndpoint: True only if the item is still as read (and still idle).
 
-        A wake, a request recorded since the read, or another run's move makes it False, so a delete
-        never acts on a stale read.
+        A wake, a request recorded since the read, another run's move, or (with ``unheld_at``) a lease
+        or a queued job that arrived since the read makes it False, so a delete never acts on a stale read.
         """
-        condition = _Condition().same_state(seen).unused_since(idle_before)
+        condition = _Condition().same_state(seen).unused_since(idle_before).unheld(unheld_at)
         return self._update(
             seen.model,
             update="SET delete_requested_at = :now",
             condition=condition,
             values={":now": _epoch(now)},
         )
+
+    def release_job_holds(self, model: str, holds: tuple[str, ...]) -> None:
+        """Remove these holds (expired ones: their jobs' ends were never written); an absent one is no-op."""
+        if holds:
+            self._update(
+                model,
+                update=f"DELETE {JOB_HOLDS} :holds",
+                condition=_Condition(),
+                values={":holds": {"SS": list(holds)}},
+            )
 
     def observe(self, model: str, *, now: float) -> float | None:
         """Mark the endpoint seen at ``now``; the previous mark, or None (first sight, or a later mark).

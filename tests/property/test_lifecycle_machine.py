@@ -41,6 +41,7 @@ from hypothesis.stateful import (
     RuleBasedStateMachine,
     initialize,
     invariant,
+    precondition,
     rule,
     run_state_machine_as_test,
 )
@@ -91,11 +92,31 @@ CORRUPTIONS = (
     "string_last_invoked_at",
     "string_state_changed_at",
     "number_state",
-    "string_pending_jobs",
+    "wrong_type_jobs",
     "waking_without_timestamps",
 )
 ACTIONS = ("predict", "wake", "wake_lease", "job", "sleep", "end_lease")
-STALE_JOB_SECONDS = 2 * 3600
+# Features of the model not generated (SEQSERVE_MODEL_DISABLE, comma-separated): for a defect whose fix
+# has not landed, so the rest of the model still runs. Empty on a branch where every fix has landed.
+DISABLED = frozenset(filter(None, os.environ.get("SEQSERVE_MODEL_DISABLE", "").split(",")))
+
+
+def job_hold_seconds() -> float:
+    """How long an open job holds its model (seqserve_common.jobs), whichever name the code gives it."""
+    import seqserve_common.jobs as jobs
+
+    return float(getattr(jobs, "JOB_HOLD_SECONDS", getattr(jobs, "STALE_COUNTER_SECONDS", 7200)))
+
+
+def jobs_attribute() -> str:
+    import seqserve_common.state as state
+
+    return getattr(state, "JOB_HOLDS", "pending_jobs")
+# SageMaker's own moves the model generates; without "statuses", none that leads to RollingBack,
+# UpdateRollbackFailed, Updating or SystemUpdating (issue 18, defect 5).
+EVENTS = tuple(
+    e for e in TRANSITIONS if "statuses" not in DISABLED or e in ("creation_fails", "goes_out_of_service")
+)
 STATS: Counter[str] = Counter()
 FINDINGS: list[dict[str, Any]] = []
 PREDICTION = json.dumps([{"label": "circRNA", "score": 0.9}]).encode()
@@ -113,6 +134,14 @@ def say(message: str) -> None:
         note(message)
     else:
         PENDING_NOTES.append(message)
+
+
+def window_end(model: ModelConfig, now: float) -> float:
+    """When the keep-warm windows holding ``model`` at ``now`` stop holding it."""
+    from seqserve_common.keep_warm import held_until, parse_windows
+
+    until = held_until(parse_windows(list(model.keep_warm)), now, lead_seconds=10 * 60)
+    return now if until is None else until
 
 
 def slack(model: ModelConfig) -> float:
@@ -399,6 +428,8 @@ def run_machine(system: System) -> None:
             self.failed_marker: dict[tuple[str, str], str] = {}
             self.corrupted_at: dict[tuple[str, str], float] = {}
             self.awake_since: dict[tuple[str, str], float] = {}
+            self.awake_marker: dict[tuple[str, str], str] = {}
+            self.window_end: dict[tuple[str, str], float] = {}
             self.waking_since: dict[tuple[str, str], tuple[str, float]] = {}
             self.leases: dict[tuple[str, str], float] = {}
             self.jobs: dict[tuple[str, str], list[str]] = {}
@@ -569,6 +600,7 @@ def run_machine(system: System) -> None:
             made = world.creates[model.endpoint] - creates
             assert made <= 1, f"1: {made} creates by {count} concurrent requests"
 
+        @precondition(lambda self: "writes" not in DISABLED)
         @rule(d=st.integers(0, 1), m=st.integers(0, 1), container=st.integers(0, CONTAINERS - 1))
         def burst(self, d: int, m: int, container: int) -> None:
             """No DynamoDB write per request (issue 18, defect 8): a warm container's burst of predictions
@@ -611,12 +643,14 @@ def run_machine(system: System) -> None:
                 return
             if answer.status == 202:
                 assert int(answer.headers.get("retry-after", "0")) > 0, "9: 202 without Retry-After"
-            self.use(deployment, model, protected=answer.status == 200, mark=mark, function=function)
+            if "wake_use" not in DISABLED:
+                self.use(deployment, model, protected=answer.status == 200, mark=mark, function=function)
             if lease and answer.body.get("lease_until"):
                 until = float(answer.body["lease_until"])
-                world.holds[(deployment.name, model.name)].append(
-                    Hold(kind="lease", seq=world.tick(), until=until)
-                )
+                key = (deployment.name, model.name)
+                # The latest lease replaces any earlier one (invoker.operator_routes.set_lease).
+                world.holds[key] = [h for h in world.holds[key] if h.kind != "lease"]
+                world.holds[key].append(Hold(kind="lease", seq=world.tick(), until=until))
                 self.leases[(deployment.name, model.name)] = until
 
         @rule(d=st.integers(0, 1), m=st.integers(0, 1), container=st.integers(0, CONTAINERS - 1))
@@ -670,7 +704,7 @@ def run_machine(system: System) -> None:
                 job = answer.body["id"]
                 key = (deployment.name, model.name)
                 world.holds[key].append(
-                    Hold(kind="job", seq=world.tick(), until=world.now + STALE_JOB_SECONDS, job=job)
+                    Hold(kind="job", seq=world.tick(), until=world.now + job_hold_seconds(), job=job)
                 )
                 self.jobs.setdefault(key, []).append(job)
 
@@ -793,7 +827,7 @@ def run_machine(system: System) -> None:
             STATS["rule time_passes"] += 1
             world.clocks.now += seconds
 
-        @rule(event=st.sampled_from(sorted(TRANSITIONS)), index=st.integers(0, 7))
+        @rule(event=st.sampled_from(sorted(EVENTS)), index=st.integers(0, 7))
         def sagemaker_moves(self, event: str, index: int) -> None:
             """SageMaker's own status changes: updates, rollbacks, maintenance, failures."""
             names = sorted(n for n, s in world.statuses().items() if s in TRANSITIONS[event])
@@ -808,6 +842,8 @@ def run_machine(system: System) -> None:
         def untracked_endpoint_appears(self, d: int, tagged: bool) -> None:
             """An endpoint no model owns: a removed model's (tagged for its deployment) or someone's (untagged)."""
             deployment = DEPLOYMENTS[d]
+            if not tagged and "ownership" in DISABLED:
+                return
             name = f"{deployment.prefix}{'removed' if tagged else 'manual'}"
             if name in world.endpoints:
                 return
@@ -848,6 +884,7 @@ def run_machine(system: System) -> None:
             name = f"{function}/{container}" if function.endswith("invoker") else function
             world.clocks.skew[name] = skew
 
+        @precondition(lambda self: "corrupt" not in DISABLED)
         @rule(d=st.integers(0, 1), m=st.integers(0, 1), kind=st.sampled_from(CORRUPTIONS))
         def corrupt_item(self, d: int, m: int, kind: str) -> None:
             """An item written by hand, an older version or a bug: the run must isolate and repair it."""
@@ -861,7 +898,7 @@ def run_machine(system: System) -> None:
                 "string_last_invoked_at": ("SET last_invoked_at = :v", {":v": {"S": "yesterday"}}),
                 "string_state_changed_at": ("SET state_changed_at = :v", {":v": {"S": "soon"}}),
                 "number_state": ("SET #s = :v", {":v": {"N": "2"}}),
-                "string_pending_jobs": ("SET pending_jobs = :v", {":v": {"S": "two"}}),
+                "wrong_type_jobs": (f"SET {jobs_attribute()} = :v", {":v": {"S": "two"}}),
                 "waking_without_timestamps": (
                     "SET #s = :v REMOVE state_changed_at, create_attempted_at, create_attempts",
                     {":v": {"S": "waking"}},
@@ -899,10 +936,12 @@ def run_machine(system: System) -> None:
                         self.failed_marker[key] = changed
                     elif state != "failed":
                         self.failed_marker.pop(key, None)
-                    if state == "awake":
-                        self.awake_since.setdefault(key, world.now)
-                    else:
-                        self.awake_since.pop(key, None)
+                    if World.window_holds(model, world.now):
+                        self.window_end[key] = max(self.window_end.get(key, 0.0), window_end(model, world.now))
+                    if state == "awake" and self.awake_marker.get(key) != changed:
+                        # A new awake episode: the move counts as a use (seqserve_common.desired).
+                        self.awake_marker[key] = changed
+                        self.awake_since[key] = world.now
                     if state == "waking":
                         if self.waking_since.get(key, ("", 0.0))[0] != changed:
                             self.waking_since[key] = (changed, world.now)
@@ -932,7 +971,7 @@ def run_machine(system: System) -> None:
                     self.last_invoked[key] = stored
                     # Notices: never more than the failures (a lost answer may add one).
                     sent = world.notices[key]
-                    assert sent <= self.failures[key] + world.lost_notices[key], (
+                    assert "notices" in DISABLED or sent <= self.failures[key] + world.lost_notices[key], (
                         f"notice: {sent} failure notices for {key}, {self.failures[key]} failures"
                     )
 
@@ -963,7 +1002,7 @@ def run_machine(system: System) -> None:
                         f"6/8: {key} in state {state} after everything idled"
                     )
                     sent = world.notices[key]
-                    assert self.failures[key] <= sent <= self.failures[key] + world.lost_notices[key], (
+                    assert "notices" in DISABLED or self.failures[key] <= sent <= self.failures[key] + world.lost_notices[key], (
                         f"notice: {sent} failure notices for {key}, {self.failures[key]} failures"
                     )
 
@@ -1001,11 +1040,7 @@ def run_machine(system: System) -> None:
             held.append(self.corrupted_at.get(key, 0.0) + CHECK_PERIOD)
             if self.jobs.get(key):
                 held.append(world.now)
-            window_end = world.now
-            while World.window_holds(model, window_end):
-                window_end += 60
-            if window_end > world.now:
-                held.append(window_end)
+            held.append(self.window_end.get(key, 0.0))
             base = max(held) + model.idle_minutes * 60 + slack(model) + CHECK_PERIOD
             return max(base, recover)
 

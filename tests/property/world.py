@@ -13,6 +13,7 @@ through ``AWS_ENDPOINT_URL``.
 from __future__ import annotations
 
 import json
+import os
 import threading
 import types
 from collections import Counter, defaultdict
@@ -93,6 +94,9 @@ class Deployment:
         return next(m for m in self.models if m.name == name)
 
 
+# The second deployment's prefix extends the first's (issue 18, defect 1), unless the model is told
+# not to generate that yet (tests/property/test_lifecycle_machine.py, DISABLED).
+SHARED_PREFIX = "ownership" not in os.environ.get("SEQSERVE_MODEL_DISABLE", "").split(",")
 DEPLOYMENTS = (
     Deployment(
         name="seqserve",
@@ -109,11 +113,11 @@ DEPLOYMENTS = (
         ),
     ),
     Deployment(
-        name="seqserve-dev",
-        prefix="seqserve-dev-",
+        name="seqserve-dev" if SHARED_PREFIX else "other",
+        prefix="seqserve-dev-" if SHARED_PREFIX else "other-",
         models=(
-            ModelConfig(name="circrna", endpoint="seqserve-dev-circrna", idle_minutes=15),
-            ModelConfig(name="aptamer", endpoint="seqserve-dev-aptamer", idle_minutes=5, max_wake_minutes=20),
+            ModelConfig(name="circrna", endpoint="seqserve-dev-circrna" if SHARED_PREFIX else "other-circrna", idle_minutes=15),
+            ModelConfig(name="aptamer", endpoint="seqserve-dev-aptamer" if SHARED_PREFIX else "other-aptamer", idle_minutes=5, max_wake_minutes=20),
         ),
     ),
 )

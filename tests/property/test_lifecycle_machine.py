@@ -857,8 +857,9 @@ def run_machine(system: System) -> None:
             )
 
         @rule(
-            function=st.sampled_from(FUNCTIONS),
-            operation=st.sampled_from(OPERATIONS),
+            # "any function" and "any operation" half the time, so armed faults fire in short runs too.
+            function=st.one_of(st.just("*"), st.sampled_from(FUNCTIONS)),
+            operation=st.one_of(st.just("*"), st.sampled_from(OPERATIONS)),
             kind=st.sampled_from(FAULT_KINDS),
             count=st.integers(1, 3),
             skip=st.integers(0, 3),

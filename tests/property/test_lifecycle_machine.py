@@ -252,8 +252,9 @@ class Lambdas:
                 "JOBS_QUEUE_URL": queue_url,
                 "ENDPOINT_PREFIX": d.prefix,
                 "NOTIFY_TOPIC_ARN": topic,
-                "DEPLOYMENT": d.name,
-                "TAGS": json.dumps({OWNER_TAG: d.name}),
+                # The ownership tag's value (seqserve_common.ownership); TAGS are cdk.json's own tags.
+                "DEPLOYMENT_NAME": d.name,
+                "TAGS": json.dumps({"project": "seqserve"}),
                 "MODELS": json.dumps(models),
             }
         )

@@ -125,7 +125,7 @@ def build_app(
     artifacts = ArtifactReader(sagemaker=sagemaker, s3=s3, store=store)
     record_store = StateStore(dynamodb=record_dynamodb or dynamodb, table=settings.state_table)
     recorder = InvocationRecorder(store=record_store, clock=clock, logger=logger)
-    waker = Waker(store=store, sagemaker=sagemaker, clock=clock, logger=logger, tags=settings.tags)
+    waker = Waker(store=store, sagemaker=sagemaker, clock=clock, logger=logger, tags=settings.creation_tags())
     operator = Operator(
         settings=settings,
         store=store,
@@ -207,6 +207,8 @@ def build_app(
                 f"model {name} is served in mode {spec.mode}; only on_demand models sleep",
             )
         lease_minutes = operator.lease_minutes(spec, app.current_event.body)
+        # A wake is a use: an idle awake model answers 200 and must then stay up for idle_minutes.
+        recorder.record(spec)
         item = waker.wake(spec, endpoint_down=False, retry_failed=True)
         answer: dict[str, object] = {"model": name, "state": item.state.value}
         if lease_minutes is not None:

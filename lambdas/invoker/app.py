@@ -16,7 +16,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 from botocore.exceptions import BotoCoreError, ClientError
 from seqserve_common.desired import up_reasons
 from seqserve_common.history import History
-from seqserve_common.lifecycle import State, estimated_ready_at, retry_after_seconds
+from seqserve_common.lifecycle import State, coalescing_seconds, estimated_ready_at, retry_after_seconds
 from seqserve_common.metrics import emit
 from seqserve_common.reasons import status_fields
 from seqserve_common.settings import ModelSpec, Settings
@@ -278,11 +278,11 @@ def build_app(
         except ApiError as error:
             # Answered by the endpoint or SageMaker (4xx, 429, 502, 504): the endpoint is in use.
             if error.status != 503:
-                history.count_request(name, at=clock())
+                history.count_request(name, at=clock(), every_seconds=coalescing_seconds(spec.idle_minutes))
             if spec.on_demand and error.status != 503:
                 recorder.record(spec)
             raise
-        history.count_request(name, at=clock())
+        history.count_request(name, at=clock(), every_seconds=coalescing_seconds(spec.idle_minutes))
         if spec.on_demand:
             recorder.record(spec)
         emit("Predictions", model=name)

@@ -164,6 +164,8 @@ class Operator:
                 404, "no_history", "usage history is not recorded in this deployment (no HISTORY_TABLE)"
             )
         now = self._clock()
+        # This container's counts not yet written (they are coalesced) go first, so its own add up.
+        self._history.flush_requests(spec.name, at=now)
         since = day_starts(days, now)[0]
         transitions, requests = self._history.read(spec.name, since=since)
         report = daily_usage(

@@ -30,11 +30,12 @@ from invoker.api_error import (
     json_response,
 )
 from invoker.api_models import Evaluation, ModelList, ModelStatus, Prediction, PredictRequest, WakeAnswer
+from invoker.api_responses import RETRY_AFTER, responses
 from invoker.artifacts import ArtifactReader
 from invoker.endpoint_call import EndpointDown, invoke
 from invoker.endpoint_state import managed_endpoint_state
 from invoker.job_routes import QueuedPredictions, parse_prefer
-from invoker.openapi_doc import RETRY_AFTER, openapi_document, responses
+from invoker.openapi_schema import openapi_document
 from invoker.operator_routes import Operator, operator_router
 from invoker.payload import check_predict_body, describe_validation_error
 from invoker.recorder import InvocationRecorder

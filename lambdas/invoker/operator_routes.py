@@ -25,7 +25,7 @@ from seqserve_common.state import StateStore
 from seqserve_common.usage import MAX_DAYS, daily_usage, day_starts
 
 from invoker.api_error import ApiError, json_response
-from invoker.openapi_doc import responses
+from invoker.api_responses import responses
 
 WAKE_FIELDS = ("keep_warm_minutes",)
 DEFAULT_USAGE_DAYS = 7

@@ -16,7 +16,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 from botocore.exceptions import BotoCoreError, ClientError
 from seqserve_common.desired import up_reasons
 from seqserve_common.history import History
-from seqserve_common.lifecycle import State, estimated_ready_at, retry_after_seconds
+from seqserve_common.lifecycle import State, coalescing_seconds, estimated_ready_at, retry_after_seconds
 from seqserve_common.metrics import emit
 from seqserve_common.reasons import status_fields
 from seqserve_common.settings import ModelSpec, Settings
@@ -30,11 +30,12 @@ from invoker.api_error import (
     json_response,
 )
 from invoker.api_models import Evaluation, ModelList, ModelStatus, Prediction, PredictRequest, WakeAnswer
+from invoker.api_responses import RETRY_AFTER, responses
 from invoker.artifacts import ArtifactReader
 from invoker.endpoint_call import EndpointDown, invoke
 from invoker.endpoint_state import managed_endpoint_state
 from invoker.job_routes import QueuedPredictions, parse_prefer
-from invoker.openapi_doc import RETRY_AFTER, openapi_document, responses
+from invoker.openapi_schema import openapi_document
 from invoker.operator_routes import Operator, operator_router
 from invoker.payload import check_predict_body, describe_validation_error
 from invoker.recorder import InvocationRecorder
@@ -280,11 +281,11 @@ def build_app(
         except ApiError as error:
             # Answered by the endpoint or SageMaker (4xx, 429, 502, 504): the endpoint is in use.
             if error.status != 503:
-                history.count_request(name, at=clock())
+                history.count_request(name, at=clock(), every_seconds=coalescing_seconds(spec.idle_minutes))
             if spec.on_demand and error.status != 503:
                 recorder.record(spec)
             raise
-        history.count_request(name, at=clock())
+        history.count_request(name, at=clock(), every_seconds=coalescing_seconds(spec.idle_minutes))
         if spec.on_demand:
             recorder.record(spec)
         emit("Predictions", model=name)

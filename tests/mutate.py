@@ -129,8 +129,10 @@ def run_suites(tree: Path) -> tuple[str, str, float]:
         )  # fmt: skip
         if answer.returncode != 0:
             failed = [line for line in answer.stdout.splitlines() if line.startswith(("FAILED", "ERROR"))]
-            return "killed", f"{suite}: {failed[0] if failed else answer.stdout.strip().splitlines()[-1]}", (
-                time.monotonic() - started
+            return (
+                "killed",
+                f"{suite}: {failed[0] if failed else answer.stdout.strip().splitlines()[-1]}",
+                (time.monotonic() - started),
             )
     return "survived", "", time.monotonic() - started
 

@@ -116,8 +116,17 @@ DEPLOYMENTS = (
         name="seqserve-dev" if SHARED_PREFIX else "other",
         prefix="seqserve-dev-" if SHARED_PREFIX else "other-",
         models=(
-            ModelConfig(name="circrna", endpoint="seqserve-dev-circrna" if SHARED_PREFIX else "other-circrna", idle_minutes=15),
-            ModelConfig(name="aptamer", endpoint="seqserve-dev-aptamer" if SHARED_PREFIX else "other-aptamer", idle_minutes=5, max_wake_minutes=20),
+            ModelConfig(
+                name="circrna",
+                endpoint="seqserve-dev-circrna" if SHARED_PREFIX else "other-circrna",
+                idle_minutes=15,
+            ),
+            ModelConfig(
+                name="aptamer",
+                endpoint="seqserve-dev-aptamer" if SHARED_PREFIX else "other-aptamer",
+                idle_minutes=5,
+                max_wake_minutes=20,
+            ),
         ),
     ),
 )

@@ -584,6 +584,7 @@ def run_machine(system: System) -> None:
 
         def settled(self, deployment: Deployment) -> None:
             """After a run no fault disturbed: no model is waking past its deadline (invariant 8)."""
+            self.observe()
             for model in deployment.models:
                 key = (deployment.name, model.name)
                 since = self.waking_since.get(key)

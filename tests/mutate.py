@@ -8,7 +8,7 @@ they fail, survives when they pass; a patch that no longer applies is reported a
 the run, so the list follows the code). Prints one JSON object (the table) and exits non-zero unless
 every mutant is killed.
 
-    python -m tests.mutate [--only NAME ...] [--list]
+    python tests/mutate.py [--only NAME ...] [--list]
 """
 
 from __future__ import annotations
@@ -35,47 +35,176 @@ SUITES = (
 class Mutant:
     name: str
     defect: str
-    path: str
-    old: str
-    new: str
+    # (path, snippet that occurs exactly once, replacement), applied in order.
+    patches: tuple[tuple[str, str, str], ...]
 
 
+CHECKER = "lambdas/idle_checker/checker.py"
+STATE = "lambdas/seqserve_common/state.py"
 MUTANTS: tuple[Mutant, ...] = (
     # -- the earlier lifecycle mutations ----------------------------------------------------------
     Mutant(
         name="state-condition",
         defect="a transition no longer checks the state_changed_at it read (lost updates between racers)",
-        path="lambdas/seqserve_common/state.py",
-        old='            self.clauses.append("state_changed_at = :changed")',
-        new="            pass",
+        patches=(
+            (STATE, '            self.clauses.append("state_changed_at = :changed")', "            pass"),
+        ),
     ),
     Mutant(
         name="idle-cutoff",
-        defect="the idle cutoff subtracts the write-coalescing slack the wrong way",
-        path="lambdas/seqserve_common/lifecycle.py",
-        old="    return now - idle_minutes * 60 - coalescing_seconds(idle_minutes)",
-        new="    return now - idle_minutes * 60 + coalescing_seconds(idle_minutes)",
+        defect="the idle cutoff adds the write-coalescing slack instead of subtracting it",
+        patches=(
+            (
+                "lambdas/seqserve_common/lifecycle.py",
+                "    return now - idle_minutes * 60 - coalescing_seconds(idle_minutes)",
+                "    return now - idle_minutes * 60 + coalescing_seconds(idle_minutes)",
+            ),
+        ),
     ),
     Mutant(
         name="grace",
         defect="the reconciler creates a waking model's endpoint again without waiting out the grace",
-        path="lambdas/idle_checker/checker.py",
-        old="WAKE_GRACE_SECONDS = 60.0",
-        new="WAKE_GRACE_SECONDS = 0.0",
+        patches=((CHECKER, "WAKE_GRACE_SECONDS = 60.0", "WAKE_GRACE_SECONDS = 0.0"),),
     ),
     Mutant(
         name="retry",
         defect="a waking model whose CreateEndpoint was lost is never created again",
-        path="lambdas/idle_checker/checker.py",
-        old="        return self._create_again(spec, item)",
-        new="        return item.state",
+        patches=((CHECKER, "        return self._create_again(spec, item)", "        return item.state"),),
     ),
     Mutant(
         name="notify",
         defect="the failure path publishes no notice",
-        path="lambdas/idle_checker/checker.py",
-        old="        self._notify_failure(spec, reason)\n",
-        new="",
+        patches=(
+            (
+                CHECKER,
+                "        self._send_notice(spec, failed)\n        self._delete(spec, failed)",
+                "        self._delete(spec, failed)",
+            ),
+        ),
+    ),
+    # -- issue 18's defects, reintroduced into the fixed code -------------------------------------
+    Mutant(
+        name="1-ownership",
+        defect="the reconciler adopts (and deletes) every endpoint with its prefix, whoever's it is",
+        patches=(
+            (
+                CHECKER,
+                "            if not self._settings.owns(tags):\n"
+                "                self._report_unowned(name, owner_of(tags), key=key, dimension=APP_DIMENSION)",
+                "            if False:\n"
+                "                self._report_unowned(name, owner_of(tags), key=key, dimension=APP_DIMENSION)",
+            ),
+        ),
+    ),
+    Mutant(
+        name="2-claim-not-atomic",
+        defect="the move to sleeping and the delete claim no longer re-check leases and job holds",
+        patches=(
+            (
+                STATE,
+                '        if at is not None:\n            self.values[":unheld_at"]',
+                '        if False:\n            self.values[":unheld_at"]',
+            ),
+        ),
+    ),
+    Mutant(
+        name="3-stranded-job-hold",
+        defect="a job hold never expires: a job whose end is never written holds its model up for good",
+        patches=(
+            (
+                "lambdas/seqserve_common/jobs.py",
+                "(deadline := hold_deadline(h)) is not None and now < deadline",
+                "(deadline := hold_deadline(h)) is not None",
+            ),
+        ),
+    ),
+    Mutant(
+        name="4-corrupt-items-stick",
+        defect="an item that does not parse (unknown state, wrong type) is never repaired",
+        patches=((CHECKER, "    return bool(item.problems) or (", "    return False and ("),),
+    ),
+    Mutant(
+        name="4-precise-timestamp",
+        defect="conditions compare a re-rendered state_changed_at, so a stored value with >3 decimals never matches",
+        patches=(
+            (
+                STATE,
+                'self.values[":changed"] = seen.raw.get("state_changed_at") or _epoch(seen.state_changed_at)',
+                'self.values[":changed"] = _epoch(seen.state_changed_at)',
+            ),
+        ),
+    ),
+    Mutant(
+        name="5-rollback-is-bad",
+        defect="RollingBack and UpdateRollbackFailed (serving) are taken for broken endpoints",
+        patches=(
+            (
+                "lambdas/seqserve_common/endpoints.py",
+                'BAD_STATUSES = frozenset({"Failed", "OutOfService"})',
+                'BAD_STATUSES = frozenset({"Failed", "OutOfService", "RollingBack", "UpdateRollbackFailed"})',
+            ),
+        ),
+    ),
+    Mutant(
+        name="5-updating-fails-wake",
+        defect="a waking model whose endpoint is Updating (serving) fails at the wake deadline",
+        patches=(
+            (
+                CHECKER,
+                "        if endpoint.status in SERVING_STATUSES:\n"
+                "            # InService, or serving while SageMaker updates it: the wake is done either way.",
+                '        if endpoint.status == "InService":',
+            ),
+        ),
+    ),
+    Mutant(
+        name="6-notice-twice",
+        defect="every run that finds the failure sends the notice (no claim)",
+        patches=((CHECKER, "        if not self._store.claim_notice(failed):\n            return\n", ""),),
+    ),
+    Mutant(
+        name="6-notice-lost",
+        defect="a notice whose publish failed is not put back, so it is never sent",
+        patches=(
+            (
+                CHECKER,
+                "            self._store.release_notice(failed, now=self._clock())",
+                "            pass",
+            ),
+        ),
+    ),
+    Mutant(
+        name="7-waking-without-timestamps",
+        defect="a waking item without state_changed_at is not repaired (its deadline never comes)",
+        patches=(
+            (
+                CHECKER,
+                "    return bool(item.problems) or (item.stored_state in TIMED_STATES and item.state_changed_at is None)",
+                "    return bool(item.problems)",
+            ),
+        ),
+    ),
+    Mutant(
+        name="7-wake-not-use",
+        defect="POST /wake does not count as a use: an idle awake model is deleted right after a wake",
+        patches=(
+            (
+                "lambdas/invoker/app.py",
+                "        recorder.record(spec)\n        item = waker.wake(spec, endpoint_down=False, retry_failed=True)",
+                "        item = waker.wake(spec, endpoint_down=False, retry_failed=True)",
+            ),
+        ),
+    ),
+    Mutant(
+        name="8-request-write",
+        defect="every prediction writes its request count to DynamoDB",
+        patches=(
+            (
+                "lambdas/seqserve_common/history.py",
+                '        if at >= self._next_flush.get(model, float("-inf")) and self.flush_requests(model, at=at):',
+                "        if self.flush_requests(model, at=at):",
+            ),
+        ),
     ),
 )
 
@@ -102,14 +231,15 @@ def tree_copy(into: Path) -> Path:
 
 def apply(mutant: Mutant, tree: Path) -> str | None:
     """Patch the copy; the reason it cannot, or None."""
-    path = tree / mutant.path
-    if not path.is_file():
-        return f"{mutant.path} does not exist"
-    text = path.read_text()
-    found = text.count(mutant.old)
-    if found != 1:
-        return f"the snippet occurs {found} times in {mutant.path}"
-    path.write_text(text.replace(mutant.old, mutant.new))
+    for relative, old, new in mutant.patches:
+        path = tree / relative
+        if not path.is_file():
+            return f"{relative} does not exist"
+        text = path.read_text()
+        found = text.count(old)
+        if found != 1:
+            return f"the snippet occurs {found} times in {relative}: {old.splitlines()[0].strip()!r}"
+        path.write_text(text.replace(old, new))
     return None
 
 
@@ -145,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
     chosen = [m for m in MUTANTS if args.only is None or m.name in args.only]
     if args.list:
         for mutant in chosen:
-            print(f"{mutant.name}: {mutant.defect} ({mutant.path})")
+            print(f"{mutant.name}: {mutant.defect} ({', '.join(p for p, _, _ in mutant.patches)})")
         return 0
     table = []
     for mutant in chosen:

@@ -90,9 +90,11 @@ MUTANTS: tuple[Mutant, ...] = (
             (
                 CHECKER,
                 "            if not self._settings.owns(tags):\n"
-                "                self._report_unowned(name, owner_of(tags), key=key, dimension=APP_DIMENSION)",
+                "                self._report_unowned(name, owner_of(tags), "
+                "key=key, dimension=APP_DIMENSION)",
                 "            if False:\n"
-                "                self._report_unowned(name, owner_of(tags), key=key, dimension=APP_DIMENSION)",
+                "                self._report_unowned(name, owner_of(tags), "
+                "key=key, dimension=APP_DIMENSION)",
             ),
         ),
     ),
@@ -125,7 +127,7 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     Mutant(
         name="4-precise-timestamp",
-        defect="conditions compare a re-rendered state_changed_at, so a stored value with >3 decimals never matches",
+        defect="conditions compare a re-rendered state_changed_at: one stored with >3 decimals never matches",
         patches=(
             (
                 STATE,
@@ -152,7 +154,8 @@ MUTANTS: tuple[Mutant, ...] = (
             (
                 CHECKER,
                 "        if endpoint.status in SERVING_STATUSES:\n"
-                "            # InService, or serving while SageMaker updates it: the wake is done either way.",
+                "            # InService, or serving while SageMaker updates it: "
+                "the wake is done either way.",
                 '        if endpoint.status == "InService":',
             ),
         ),
@@ -179,7 +182,8 @@ MUTANTS: tuple[Mutant, ...] = (
         patches=(
             (
                 CHECKER,
-                "    return bool(item.problems) or (item.stored_state in TIMED_STATES and item.state_changed_at is None)",
+                "    return bool(item.problems) or "
+                "(item.stored_state in TIMED_STATES and item.state_changed_at is None)",
                 "    return bool(item.problems)",
             ),
         ),
@@ -190,7 +194,8 @@ MUTANTS: tuple[Mutant, ...] = (
         patches=(
             (
                 "lambdas/invoker/app.py",
-                "        recorder.record(spec)\n        item = waker.wake(spec, endpoint_down=False, retry_failed=True)",
+                "        recorder.record(spec)\n"
+                "        item = waker.wake(spec, endpoint_down=False, retry_failed=True)",
                 "        item = waker.wake(spec, endpoint_down=False, retry_failed=True)",
             ),
         ),
@@ -201,7 +206,8 @@ MUTANTS: tuple[Mutant, ...] = (
         patches=(
             (
                 "lambdas/seqserve_common/history.py",
-                '        if at >= self._next_flush.get(model, float("-inf")) and self.flush_requests(model, at=at):',
+                '        if at >= self._next_flush.get(model, float("-inf")) '
+                "and self.flush_requests(model, at=at):",
                 "        if self.flush_requests(model, at=at):",
             ),
         ),
@@ -250,8 +256,8 @@ def run_suites(tree: Path) -> tuple[str, str, float]:
     env.pop("SEQSERVE_HYPOTHESIS_PROFILE", None)
     for suite, paths in SUITES:
         answer = subprocess.run(
-            [str(tree / ".venv" / "bin" / "python"), "-m", "pytest", "-p", "no:xdist", "-p", "no:cacheprovider",
-             "-q", "-x", *paths],
+            [str(tree / ".venv" / "bin" / "python"), "-m", "pytest", "-p", "no:xdist",
+             "-p", "no:cacheprovider", "-q", "-x", *paths],
             cwd=tree,
             env=env,
             capture_output=True,

@@ -30,10 +30,12 @@ from __future__ import annotations
 import json
 import os
 import threading
+import types
 from collections import Counter
 from typing import Any
 
 import boto3
+import botocore.endpoint
 import pytest
 from hypothesis import note
 from hypothesis import strategies as st
@@ -143,7 +145,8 @@ ARGUMENTS: dict[str, dict[str, st.SearchStrategy[Any]]] = {
     "end_lease": {"d": D, "m": M, "container": C},
     "submit_job": {"d": D, "m": M, "container": C},
     "runtime_refuses": {
-        "d": D, "m": M, "container": C, "code": st.sampled_from(["ThrottlingException", "AccessDeniedException"]),
+        "d": D, "m": M, "container": C,
+        "code": st.sampled_from(["ThrottlingException", "AccessDeniedException"]),
     },
     "concurrent_predicts": {"d": D, "m": M, "count": st.integers(2, 3)},
     "burst": {"d": D, "m": M, "container": C},
@@ -380,6 +383,11 @@ class System:
 
     def __init__(self, patch: pytest.MonkeyPatch) -> None:
         self.world = World()
+        # botocore sleeps between retries in real time; here they are counted (the model's clock is the
+        # World's), for this module only.
+        patch.setattr(
+            botocore.endpoint, "time", types.SimpleNamespace(sleep=self.world.faults.retry_sleeps.append)
+        )
         environment(patch, self.world.server.url)
         self.observer = {
             s: boto3.client(s, region_name=REGION) for s in ("sagemaker", "dynamodb", "sns", "sqs", "s3")
@@ -536,7 +544,8 @@ def run_machine(system: System) -> None:
                 self.protect(function, mark, served_before, killed=True)
                 return None
             say(
-                f"{method} {path} via {function} at +{world.now - START:.0f}s -> {answer.status} {answer.body}"
+                f"{method} {path} via {function} at +{world.now - START:.0f}s -> "
+                f"{answer.status} {answer.body}"
             )
             STATS[f"answer {answer.status}"] += 1
             # Invariant 9.
@@ -633,7 +642,7 @@ def run_machine(system: System) -> None:
 
         def concurrent_predicts(self, d: int, m: int, count: int) -> None:
             """Invariant 1: concurrent wakes create the endpoint once."""
-            deployment, model, lambdas = self.pick(d, m)
+            _, model, lambdas = self.pick(d, m)
             creates = world.creates[model.endpoint]
             answers: list[Any] = []
 
@@ -858,7 +867,7 @@ def run_machine(system: System) -> None:
                 say(f"SageMaker: {name} {event} -> {world.status(name)}")
 
         def untracked_endpoint_appears(self, d: int, tagged: bool) -> None:
-            """An endpoint no model owns: a removed model's (tagged for its deployment) or someone's (untagged)."""
+            """An endpoint no model owns: a removed model's (tagged for its deployment) or nobody's."""
             deployment = DEPLOYMENTS[d]
             if not tagged and "ownership" in DISABLED:
                 return

@@ -15,13 +15,11 @@ from __future__ import annotations
 import json
 import os
 import threading
-import types
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import botocore.endpoint
 import httpx
 from moto.sagemaker.models import sagemaker_backends
 
@@ -173,8 +171,6 @@ class World:
         )
         self.server.start()
         self.faults = Faults()
-        # botocore sleeps between retries in real time; here they are recorded (the World's clock is the model's).
-        botocore.endpoint.time = types.SimpleNamespace(sleep=self.faults.retry_sleeps.append)  # type: ignore[attr-defined]
         self.lock = threading.RLock()
         self.seq = 0
         self.stats: Counter[str] = Counter()
@@ -316,15 +312,11 @@ class World:
                     if record is None:
                         self.records[name] = EndpointRecord(name=name, owner=deployment, model=None)
                     self.records[name].appeared_at = self.now
-            if operation.startswith("dynamodb.") and (
-                params.get("TableName") in tables
-                or any(
-                    next(iter(item.values()), {}).get("TableName") in tables
-                    for item in params.get("TransactItems", [])
-                )
-            ):
-                if operation.split(".")[1] in DYNAMODB_WRITES:
-                    self.last_state_write[function] = self.tick()
+            touched = {params.get("TableName")} | {
+                next(iter(item.values()), {}).get("TableName") for item in params.get("TransactItems", [])
+            }
+            if operation.split(".")[1] in DYNAMODB_WRITES and touched & tables:
+                self.last_state_write[function] = self.tick()
             if operation == "sns.Publish":
                 model = self.notice_model(params)
                 key = (deployment, model)
@@ -349,7 +341,8 @@ class World:
         if record is None or record.owner != deployment:
             owner = None if record is None else record.owner
             self.violations.append(
-                f"10: {function} called {operation} on {name} ({status}), which belongs to {owner or 'nobody'}"
+                f"10: {function} called {operation} on {name} ({status}), "
+                f"which belongs to {owner or 'nobody'}"
             )
             return
         if operation != "sagemaker.DeleteEndpoint" or status is None or status in BROKEN | {"Deleting"}:
@@ -382,7 +375,8 @@ class World:
                 return
         if self.window_holds(spec, self.now):
             self.violations.append(
-                f"7: {function} deleted {name} ({status}) at +{self.now - START:.0f}s inside its keep-warm window"
+                f"7: {function} deleted {name} ({status}) at +{self.now - START:.0f}s "
+                "inside its keep-warm window"
             )
 
     @staticmethod

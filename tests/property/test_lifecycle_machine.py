@@ -39,6 +39,7 @@ import botocore.endpoint
 import pytest
 from hypothesis import note
 from hypothesis import strategies as st
+from hypothesis.errors import InvalidArgument
 from hypothesis.stateful import (
     RuleBasedStateMachine,
     initialize,
@@ -99,7 +100,12 @@ CORRUPTIONS = (
 ACTIONS = ("predict", "wake", "wake_lease", "job", "sleep", "end_lease")
 # Features of the model not generated (SEQSERVE_MODEL_DISABLE, comma-separated): for a defect whose fix
 # has not landed, so the rest of the model still runs. Empty on a branch where every fix has landed.
-DISABLED = frozenset(filter(None, os.environ.get("SEQSERVE_MODEL_DISABLE", "").split(",")))
+# What the model does not check yet because the fix branches leave it open (issue 18), each named in
+# the report: "notices_invoker", a model the invoker moves to failed (its wake found the old endpoint
+# Failed or OutOfService) gets no notice; "job_strand", a job whose create answer was lost (or whose
+# Lambda died before queueing it) holds its model up for JOB_HOLD_SECONDS, not idle + slack.
+KNOWN_OPEN = "notices_invoker,job_strand"
+DISABLED = frozenset(filter(None, os.environ.get("SEQSERVE_MODEL_DISABLE", KNOWN_OPEN).split(",")))
 
 
 def job_hold_seconds() -> float:
@@ -156,7 +162,7 @@ ARGUMENTS: dict[str, dict[str, st.SearchStrategy[Any]]] = {
     "predict_during_check": {"d": D, "m": M},
     "act_during_check": {"d": D, "m": M, "action": st.sampled_from(ACTIONS), "at_call": st.integers(0, 14)},
     "time_passes": {"seconds": st.sampled_from([1, 20, 60, 120, 300, 600, 1200])},
-    "sagemaker_moves": {"event": st.sampled_from(sorted(EVENTS)), "index": st.integers(0, 7)},
+    "sagemaker_moves": {"index": st.integers(0, 7), "choice": st.integers(0, 3)},
     "untracked_endpoint_appears": {"d": D, "tagged": st.booleans()},
     "arm_fault": {
         # "any function" and "any operation" half the time, so armed faults fire in short runs too.
@@ -187,15 +193,21 @@ PREDICTION = json.dumps([{"label": "circRNA", "score": 0.9}]).encode()
 PENDING_NOTES: list[str] = []
 
 
+SCENARIO_LOG: list[str] = []
+
+
 def say(message: str) -> None:
-    """Hypothesis's note(), from the test's thread; other threads' notes follow when they are joined."""
-    if threading.current_thread() is threading.main_thread():
-        for pending in PENDING_NOTES:
-            note(pending)
-        PENDING_NOTES.clear()
-        note(message)
-    else:
+    """Hypothesis's note(), from the test's thread; other threads' notes follow when they are joined.
+    Outside Hypothesis (the scenarios) the notes are kept for the failure message."""
+    if threading.current_thread() is not threading.main_thread():
         PENDING_NOTES.append(message)
+        return
+    for text in [*PENDING_NOTES, message]:
+        try:
+            note(text)
+        except InvalidArgument:
+            SCENARIO_LOG.append(text)
+    PENDING_NOTES.clear()
 
 
 def window_end(model: ModelConfig, now: float) -> float:
@@ -461,7 +473,7 @@ def environment(patch: pytest.MonkeyPatch, url: str) -> None:
         patch.setenv(key, value)
 
 
-def run_machine(system: System) -> None:
+def lifecycle_machine(system: System) -> type[RuleBasedStateMachine]:
     from lambdas_testkit import call
 
     from local.job_poller import sqs_event
@@ -492,7 +504,10 @@ def run_machine(system: System) -> None:
             system.reset()
             STATS["examples"] += 1
             self.last_invoked: dict[tuple[str, str], float] = {}
+            # The scenarios check what the random runs leave out (KNOWN_OPEN).
+            self.disabled = getattr(self, "disabled", DISABLED)
             self.failures: Counter[tuple[str, str]] = Counter()
+            self.invoker_failures: Counter[tuple[str, str]] = Counter()
             self.failed_marker: dict[tuple[str, str], str] = {}
             self.corrupted_at: dict[tuple[str, str], float] = {}
             self.awake_since: dict[tuple[str, str], float] = {}
@@ -553,6 +568,8 @@ def run_machine(system: System) -> None:
             if answer.status == 503:
                 assert int(answer.headers.get("retry-after", "0")) > 0, "9: 503 without Retry-After"
             self.protect(function, mark, served_before, killed=False)
+            if threading.current_thread() is threading.main_thread():
+                self.observe(actor="invoker")
             return answer
 
         def protect(self, function: str, mark: int, served_before: int, *, killed: bool) -> None:
@@ -656,6 +673,7 @@ def run_machine(system: System) -> None:
                 thread.start()
             for thread in threads:
                 thread.join()
+            self.observe(actor="invoker")
             made = world.creates[model.endpoint] - creates
             assert made <= 1, f"1: {made} creates by {count} concurrent requests"
 
@@ -694,7 +712,7 @@ def run_machine(system: System) -> None:
                 return
             if answer.status == 202:
                 assert int(answer.headers.get("retry-after", "0")) > 0, "9: 202 without Retry-After"
-            if "wake_use" not in DISABLED:
+            if "wake_use" not in self.disabled:
                 self.use(deployment, model, protected=answer.status == 200, mark=mark, function=function)
             if lease and answer.body.get("lease_until"):
                 until = float(answer.body["lease_until"])
@@ -856,12 +874,18 @@ def run_machine(system: System) -> None:
         def time_passes(self, seconds: int) -> None:
             world.clocks.now += seconds
 
-        def sagemaker_moves(self, event: str, index: int) -> None:
-            """SageMaker's own status changes: updates, rollbacks, maintenance, failures."""
-            names = sorted(n for n, s in world.statuses().items() if s in TRANSITIONS[event])
+        def sagemaker_moves(self, index: int, choice: int, event: str | None = None) -> None:
+            """SageMaker's own status changes (updates, rollbacks, maintenance, failures): an endpoint, and
+            one of the moves its status allows (or ``event`` on the first endpoint that allows it)."""
+            statuses = world.statuses()
+            names = sorted(n for n, s in statuses.items() if any(s in TRANSITIONS[e] for e in EVENTS))
+            if event is not None:
+                names = [n for n in names if statuses[n] in TRANSITIONS[event]]
             if not names:
                 return
             name = names[index % len(names)]
+            moves = [e for e in EVENTS if statuses[name] in TRANSITIONS[e]]
+            event = event or moves[choice % len(moves)]
             if world.sagemaker_event(event, name):
                 STATS[f"rule sagemaker:{event}"] += 1
                 say(f"SageMaker: {name} {event} -> {world.status(name)}")
@@ -869,7 +893,7 @@ def run_machine(system: System) -> None:
         def untracked_endpoint_appears(self, d: int, tagged: bool) -> None:
             """An endpoint no model owns: a removed model's (tagged for its deployment) or nobody's."""
             deployment = DEPLOYMENTS[d]
-            if not tagged and "ownership" in DISABLED:
+            if not tagged and "ownership" in self.disabled:
                 return
             name = f"{deployment.prefix}{'removed' if tagged else 'manual'}"
             if name in world.endpoints:
@@ -943,8 +967,9 @@ def run_machine(system: System) -> None:
 
         # -- after every step ------------------------------------------------------------------------
 
-        def observe(self) -> None:
-            """Read every state item: failures (for the notices), awake and waking times (for 6 and 8)."""
+        def observe(self, actor: str = "reconciler") -> None:
+            """Read every state item: failures (for the notices, with who moved the model: ``actor``),
+            awake and waking times (for 6 and 8)."""
             for deployment in DEPLOYMENTS:
                 for model in deployment.models:
                     key = (deployment.name, model.name)
@@ -954,10 +979,12 @@ def run_machine(system: System) -> None:
                     STATS[f"state {state}"] += 1
                     if state == "failed" and self.failed_marker.get(key) != changed:
                         self.failures[key] += 1
+                        if actor == "invoker":
+                            self.invoker_failures[key] += 1
                         self.failed_marker[key] = changed
                     elif state != "failed":
                         self.failed_marker.pop(key, None)
-                    if World.window_holds(model, world.now):
+                    if World.window_holds(model, world.now, surely=False):
                         self.window_end[key] = max(
                             self.window_end.get(key, 0.0), window_end(model, world.now)
                         )
@@ -994,9 +1021,9 @@ def run_machine(system: System) -> None:
                     self.last_invoked[key] = stored
                     # Notices: never more than the failures (a lost answer may add one).
                     sent = world.notices[key]
-                    assert "notices" in DISABLED or sent <= self.failures[key] + world.lost_notices[key], (
-                        f"notice: {sent} failure notices for {key}, {self.failures[key]} failures"
-                    )
+                    assert (
+                        "notices" in self.disabled or sent <= self.failures[key] + world.lost_notices[key]
+                    ), f"notice: {sent} failure notices for {key}, {self.failures[key]} failures"
 
         def teardown(self) -> None:
             """Invariants 6 and 8, and every failure noticed: with faults gone, everything winds down."""
@@ -1025,10 +1052,16 @@ def run_machine(system: System) -> None:
                         f"6/8: {key} in state {state} after everything idled"
                     )
                     sent = world.notices[key]
+                    owed = self.failures[key]
+                    if "notices_invoker" in self.disabled:
+                        owed -= self.invoker_failures[key]
                     assert (
-                        "notices" in DISABLED
-                        or self.failures[key] <= sent <= self.failures[key] + world.lost_notices[key]
-                    ), f"notice: {sent} failure notices for {key}, {self.failures[key]} failures"
+                        "notices" in self.disabled
+                        or owed <= sent <= self.failures[key] + world.lost_notices[key]
+                    ), (
+                        f"notice: {sent} failure notices for {key}, {self.failures[key]} failures "
+                        f"({self.invoker_failures[key]} found by the invoker)"
+                    )
 
         def leaks(self, stopped: float) -> dict[str, list[str]]:
             """Own endpoints still up, and those up past their deadline (invariant 6)."""
@@ -1066,11 +1099,20 @@ def run_machine(system: System) -> None:
             if self.jobs.get(key):
                 held.append(world.now)
             held.append(self.window_end.get(key, 0.0))
+            if "job_strand" in self.disabled:
+                # Known open: a job hold no client knows of (its create's answer lost) lasts until it expires.
+                for hold in item(deployment, model.name).get(jobs_attribute(), {}).get("SS", []):
+                    deadline, _, _ = hold.partition("#")
+                    held.append(float(deadline) - model.idle_minutes * 60 - slack(model))
             base = max(held) + model.idle_minutes * 60 + slack(model) + CHECK_PERIOD
             return max(base, recover)
 
+    return Lifecycle
+
+
+def run_machine(system: System) -> None:
     try:
-        run_state_machine_as_test(Lifecycle)  # with the loaded profile (conftest.py)
+        run_state_machine_as_test(lifecycle_machine(system))  # with the loaded profile (conftest.py)
     except AssertionError as failure:
         FINDINGS.append({"finding": str(failure).splitlines()[0]})
         raise
@@ -1089,3 +1131,163 @@ def test_lifecycle_invariants_hold_for_two_deployments_under_faults(
     system: System, monkeypatch_module: pytest.MonkeyPatch
 ) -> None:
     run_machine(system)
+
+
+# Directed runs of the same model (same Lambdas, World and invariants), one per defect of issue 18: the
+# interleavings a short random run is least likely to reach. Each step is (action, arguments); after
+# each step every invariant is checked, and the run ends with the model's teardown (invariant 6, 8 and
+# the notices).
+WAKE_AND_SERVE = [
+    ("predict", {"d": 0, "m": 0, "container": 0}),
+    ("time_passes", {"seconds": 300}),
+    ("check", {"d": 0}),
+    ("predict", {"d": 0, "m": 0, "container": 0}),
+]
+SCENARIOS: dict[str, list[tuple[str, dict[str, Any]]]] = {
+    # 1: the reconciler of the deployment whose prefix is shorter sees the other's endpoint.
+    "1-prefix-sharing-deployment": [
+        ("predict", {"d": 1, "m": 0, "container": 0}),
+        ("check", {"d": 0}),
+        ("time_passes", {"seconds": 300}),
+        ("check", {"d": 1}),
+        ("check", {"d": 0}),
+        ("time_passes", {"seconds": 600}),
+        ("predict", {"d": 1, "m": 0, "container": 0}),
+        ("time_passes", {"seconds": 600}),
+        ("predict", {"d": 1, "m": 0, "container": 1}),
+        ("check", {"d": 0}),
+        ("untracked_endpoint_appears", {"d": 0, "tagged": False}),
+        ("time_passes", {"seconds": 1200}),
+        ("check", {"d": 0}),
+        ("check", {"d": 0}),
+    ],
+    # 2: a job queued between the reconciler's read and its claim.
+    "2-job-during-claim": [
+        *WAKE_AND_SERVE,
+        ("time_passes", {"seconds": 1200}),
+        *[("act_during_check", {"d": 0, "m": 0, "action": "job", "at_call": n}) for n in range(2, 8)],
+    ],
+    # 2: a lease taken between the reconciler's read and its claim, its use's record lost.
+    "2-lease-during-claim": [
+        *WAKE_AND_SERVE,
+        ("time_passes", {"seconds": 1200}),
+        ("arm_fault", {"function": "seqserve/invoker/2", "operation": "dynamodb.UpdateItem",
+                       "kind": "throttle", "count": 1, "skip": 0}),
+        *[("act_during_check", {"d": 0, "m": 0, "action": "wake_lease", "at_call": n}) for n in range(2, 8)],
+    ],
+    # 3: the answer of the job's create transaction is lost.
+    "3-job-create-answer-lost": [
+        *WAKE_AND_SERVE,
+        ("arm_fault", {"function": "seqserve/invoker/1", "operation": "dynamodb.TransactWriteItems",
+                       "kind": "lost", "count": 1, "skip": 0}),
+        ("submit_job", {"d": 0, "m": 0, "container": 1}),
+        ("run_jobs", {"d": 0}),
+    ],
+    # 4: a state_changed_at with more than 3 decimals, an unknown state, a wrong-typed attribute.
+    "4-corrupt-items": [
+        *WAKE_AND_SERVE,
+        ("predict", {"d": 0, "m": 1, "container": 0}),
+        ("corrupt_item", {"d": 0, "m": 0, "kind": "precise_timestamp"}),
+        ("corrupt_item", {"d": 0, "m": 1, "kind": "number_state"}),
+        ("corrupt_item", {"d": 1, "m": 0, "kind": "unknown_state"}),
+        ("corrupt_item", {"d": 1, "m": 1, "kind": "string_last_invoked_at"}),
+        ("check", {"d": 0}),
+        ("check", {"d": 1}),
+        ("time_passes", {"seconds": 1200}),
+        ("check", {"d": 0}),
+    ],
+    # 5: an awake model's endpoint rolls back after a failed update (it serves throughout).
+    "5-rolling-back": [
+        *WAKE_AND_SERVE,
+        ("sagemaker_moves", {"index": 0, "choice": 0, "event": "update_starts"}),
+        ("predict", {"d": 0, "m": 0, "container": 1}),
+        ("sagemaker_moves", {"index": 0, "choice": 0, "event": "update_fails"}),
+        ("check", {"d": 0}),
+        ("predict", {"d": 0, "m": 0, "container": 1}),
+        ("sagemaker_moves", {"index": 0, "choice": 0, "event": "rollback_fails"}),
+        ("check", {"d": 0}),
+    ],
+    # 5: a wake whose endpoint is updated (and serving) before the wake is seen done.
+    "5-updating-at-wake-deadline": [
+        ("predict", {"d": 0, "m": 0, "container": 0}),
+        ("time_passes", {"seconds": 300}),
+        ("sagemaker_moves", {"index": 0, "choice": 0, "event": "update_starts"}),
+        *[step for _ in range(4) for step in (
+            ("predict", {"d": 0, "m": 0, "container": 0}), ("time_passes", {"seconds": 600}),
+        )],
+        ("predict", {"d": 0, "m": 0, "container": 0}),
+        ("check", {"d": 0}),
+    ],
+    # 6: an endpoint that goes out of service, found by a request (the invoker fails the model).
+    "6-failure-found-by-the-invoker": [
+        *WAKE_AND_SERVE,
+        ("sagemaker_moves", {"index": 0, "choice": 0, "event": "goes_out_of_service"}),
+        ("predict", {"d": 0, "m": 0, "container": 2}),
+        ("check", {"d": 0}),
+        ("duplicate_delivery", {"d": 0}),
+    ],
+    # 6: the publish of a failure's notice is throttled past the reconciler's retries.
+    "6-notice-throttled": [
+        ("predict", {"d": 0, "m": 1, "container": 0}),
+        ("time_passes", {"seconds": 60}),
+        ("sagemaker_moves", {"index": 0, "choice": 0, "event": "creation_fails"}),
+        ("arm_fault", {"function": "seqserve/checker", "operation": "sns.Publish", "kind": "throttle",
+                       "count": 3, "skip": 0}),
+        ("check", {"d": 0}),
+        ("check", {"d": 0}),
+    ],
+    # 7: waking with no timestamps (an older version's item, or a hand edit).
+    "7-waking-without-timestamps": [
+        ("corrupt_item", {"d": 1, "m": 1, "kind": "waking_without_timestamps"}),
+        ("check", {"d": 1}),
+        ("time_passes", {"seconds": 300}),
+        ("check", {"d": 1}),
+    ],
+    # 7: a wake of an idle awake model is a use.
+    "7-wake-is-use": [
+        *WAKE_AND_SERVE,
+        ("time_passes", {"seconds": 1200}),
+        ("wake", {"d": 0, "m": 0, "container": 1, "lease": None}),
+        ("check", {"d": 0}),
+        ("time_passes", {"seconds": 300}),
+        ("check", {"d": 0}),
+    ],
+    # 8: a warm container's burst of predictions.
+    "8-burst": [*WAKE_AND_SERVE, ("burst", {"d": 0, "m": 0, "container": 0})],
+}  # fmt: skip
+
+
+# The scenarios of defects the fix branches leave open: they fail until fixed (then strict xfail fails).
+OPEN_SCENARIOS = {
+    "3-job-create-answer-lost": (
+        "job_strand",
+        "issue 18 (3): a job whose create answer was lost holds its model up for JOB_HOLD_SECONDS (an hour)",
+    ),
+    "6-failure-found-by-the-invoker": (
+        "notices_invoker",
+        "issue 18 (6): a model the invoker moves to failed (old endpoint OutOfService) is never noticed",
+    ),
+}
+
+
+def scenario(name: str) -> Any:
+    feature, reason = OPEN_SCENARIOS.get(name, (None, ""))
+    if feature is not None and feature in DISABLED:
+        return pytest.param(name, marks=pytest.mark.xfail(strict=True, raises=AssertionError, reason=reason))
+    return name
+
+
+@pytest.mark.parametrize("name", [scenario(name) for name in sorted(SCENARIOS)])
+def test_lifecycle_scenario(name: str, system: System) -> None:
+    machine = lifecycle_machine(system)()
+    machine.disabled = frozenset(DISABLED - {feature for feature, _ in OPEN_SCENARIOS.values()})
+    SCENARIO_LOG.clear()
+    try:
+        machine.start()
+        for action, arguments in SCENARIOS[name]:
+            SCENARIO_LOG.append(f"{action}({arguments})")
+            getattr(machine, action)(**arguments)
+            machine.after_every_step()
+        machine.teardown()
+    except AssertionError as failure:
+        raise AssertionError(f"{failure}\nsteps:\n" + "\n".join(SCENARIO_LOG)) from None

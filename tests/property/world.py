@@ -380,13 +380,14 @@ class World:
             )
 
     @staticmethod
-    def window_holds(spec: ModelConfig, now: float, *, lead_minutes: int = 10) -> bool:
-        """A window holds the model at ``now`` whatever the functions' clock skew."""
+    def window_holds(spec: ModelConfig, now: float, *, lead_minutes: int = 10, surely: bool = True) -> bool:
+        """A window holds the model at ``now`` whatever the functions' clock skew (``surely``), or for a
+        function whose clock is up to MAX_SKEW off (not ``surely``)."""
         from seqserve_common.keep_warm import active, parse_windows
 
         windows = parse_windows(list(spec.keep_warm))
         lead = lead_minutes * 60
-        return all(
+        return (all if surely else any)(
             active(windows, moment, lead_seconds=lead) is not None
             for moment in (now - MAX_SKEW, now + MAX_SKEW)
         )

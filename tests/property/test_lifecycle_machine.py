@@ -54,6 +54,9 @@ MODEL = "circrna"
 PREFIX = "seqserve-"
 ENDPOINT = "seqserve-service-circrna"
 UNTRACKED = "seqserve-service-removed"
+# This deployment's own endpoints carry its tag (seqserve_common.ownership); the untracked one is its own.
+DEPLOYMENT = "seqserve-service"
+OWN_TAGS = [{"Key": "seqserve:deployment", "Value": DEPLOYMENT}]
 CONFIG = "seqserve-service-circrna-config"
 TABLE = "seqserve-state"
 IDLE_MINUTES = 15
@@ -294,6 +297,7 @@ def lambdas(world: World) -> tuple[list[Any], Any, Any]:
         {
             "STATE_TABLE": TABLE,
             "ENDPOINT_PREFIX": PREFIX,
+            "DEPLOYMENT_NAME": DEPLOYMENT,
             "NOTIFY_TOPIC_ARN": topic,
             "MODELS": json.dumps(
                 {
@@ -490,7 +494,9 @@ def run_machine(world: World) -> None:
         @rule()
         def untracked_endpoint_appears(self) -> None:
             STATS["untracked_endpoint_appears"] += 1
-            world.observer["sagemaker"].create_endpoint(EndpointName=UNTRACKED, EndpointConfigName=CONFIG)
+            world.observer["sagemaker"].create_endpoint(
+                EndpointName=UNTRACKED, EndpointConfigName=CONFIG, Tags=OWN_TAGS
+            )
 
         @rule(
             operation=st.sampled_from(FAULT_OPERATIONS),

@@ -267,6 +267,8 @@ def test_every_action_the_lambda_code_calls_is_granted(full):
     assert calls and not missing
     # The reconciler lists endpoints through a paginator, which the pattern above cannot see.
     assert '"list_endpoints"' in source and "sagemaker:listendpoints" in granted
+    # ...nor the tags the reconciler reads to tell this deployment's endpoints apart (issue 18).
+    assert '"list_tags"' in source and "sagemaker:listtags" in granted
 
 
 def test_endpoints_are_deleted_updated_and_created_only_as_this_deployments(full):

@@ -3,7 +3,8 @@ and a customer-managed KMS key (cdk.json ``tags``, ``network``, ``kms_key_arn``)
 
 CloudFormation resources get them from ``Tags.of(app)`` and from :class:`SageMakerPlatformAspect`; the
 SageMaker resources the training pipeline creates through API calls get them from the request builders
-here, and the endpoints the invoker creates get the tags through its ``TAGS`` variable.
+here, and the endpoints the Lambdas create (invoker, reconciler, job runner) get the tags through their
+``TAGS`` variable.
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ class PlatformOptions:
         }
 
     def environment(self) -> dict[str, str]:
-        """The invoker's variables (docs/internals.md): the tags for the endpoints it creates."""
+        """The endpoint creators' variables (docs/internals.md): the tags for the endpoints they create."""
         return {"TAGS": json.dumps(dict(self.tags), sort_keys=True)} if self.tags else {}
 
     # --- SageMaker API requests of the training pipeline ---------------------------------------------

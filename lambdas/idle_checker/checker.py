@@ -154,6 +154,10 @@ class IdleChecker:
             if repaired is None:
                 return self._now_state(spec.name)
             item = repaired
+        if item.notice_pending is not None:
+            # A failure notice still owed: the invoker failed a wake, or a run lost the answer of its
+            # move to failed (in any state since: a wake retried at once does not cancel it).
+            self._send_notice(spec, item)
         self._count_minutes_awake(spec, item, endpoint)
         state = item.state
         if state is State.WAKING:
@@ -163,9 +167,6 @@ class IdleChecker:
         if state is State.SLEEPING:
             return self._sleeping(spec, item, endpoint)
         if state is State.FAILED:
-            # A notice still owed (the invoker failed the wake, or a run lost the answer of its move).
-            if item.notice_pending:
-                self._send_notice(spec, item)
             if endpoint.exists and endpoint.status not in DELETING_STATUSES:
                 self._delete(spec, item)
             return state
@@ -402,14 +403,14 @@ class IdleChecker:
         self._delete(spec, failed)
         return State.FAILED
 
-    def _send_notice(self, spec: ModelSpec, failed: StateItem) -> None:
+    def _send_notice(self, spec: ModelSpec, item: StateItem) -> None:
         """Send the pending failure notice if this caller claims it: once per failure, whoever saw it."""
-        if not self._store.claim_notice(failed):
+        if not self._store.claim_notice(item):
             return
         emit("Failures", model=spec.name)
-        if not self._notify_failure(spec, failed.failure_reason or "no reason recorded"):
-            # Put it back: the next run (which finds the model failed) sends it.
-            self._store.release_notice(failed, now=self._clock())
+        if not self._notify_failure(spec, item.notice_reason or "no reason recorded"):
+            # Put it back: the next run sends it.
+            self._store.release_notice(item)
 
     def _count_minutes_awake(self, spec: ModelSpec, item: StateItem, endpoint: EndpointStatus) -> None:
         """MinutesAwake (interfaces.md #3): the minutes since the previous run that saw the endpoint.

@@ -44,8 +44,11 @@ class StateItem:
     # One hold per open queued prediction, "<deadline>#<job id>" (seqserve_common.jobs): each expires on
     # its own, so a job whose end was never written cannot keep the model up past its deadline.
     job_holds: tuple[str, ...] = ()
-    # Set with the move to failed while its notice is still to be sent (``claim_notice`` takes it).
-    notice_pending: bool = False
+    # A failure notice still to be sent: when the move to failed that owes it was made, and its reason.
+    # Written with that move; other moves leave it (a wake retried at once must not drop the notice);
+    # ``claim_notice`` takes it.
+    notice_pending: float | None = None
+    notice_reason: str | None = None
     # The attributes that did not parse (an unknown state, a wrong type); the reconciler repairs them.
     problems: tuple[str, ...] = field(default=(), compare=False)
     # The item as stored: conditions compare against these exact values, never a re-rendered number.
@@ -128,7 +131,8 @@ def parse_item(model: str, item: Mapping[str, Any]) -> StateItem:
         observed_at=read.number("observed_at"),
         lease_until=read.number("lease_until"),
         job_holds=tuple(sorted(item.get(JOB_HOLDS, {}).get("SS", []))),
-        notice_pending="notice_pending" in item,
+        notice_pending=read.number("notice_pending"),
+        notice_reason=read.string("notice_reason"),
         problems=tuple(dict.fromkeys(read.problems)),
         raw=item,
     )
@@ -247,8 +251,9 @@ class StateStore:
         ``unheld_at`` adds: no lease running at that time and no job hold on the item (``_Condition.unheld``).
         ``wake_seconds`` appends a measured wake duration; ``create_attempted`` starts a wake's count
         of CreateEndpoint calls at one (any other transition resets it to zero). ``notice``: the move
-        to failed owes a failure notice, recorded in the same write (``notice_pending``) so that a
-        lost answer cannot lose it; whoever claims it sends it (``claim_notice``).
+        to failed owes a failure notice, recorded in the same write (``notice_pending`` and
+        ``notice_reason``) so that a lost answer cannot lose it; whoever claims it sends it
+        (``claim_notice``). Other moves leave a pending notice as it is.
         """
         condition = _Condition().same_state(seen).unused_since(idle_before).unheld(unheld_at)
         values: dict[str, Any] = {
@@ -259,9 +264,8 @@ class StateStore:
         sets = ["#state = :to", "state_changed_at = :now", "create_attempts = :attempts"]
         removes = []
         if notice:
-            sets.append("notice_pending = :now")
-        else:
-            removes.append("notice_pending")
+            values[":notice_reason"] = {"S": failure_reason or "no reason recorded"}
+            sets += ["notice_pending = :now", "notice_reason = :notice_reason"]
         if create_attempted:
             sets.append("create_attempted_at = :now")
         else:
@@ -292,23 +296,36 @@ class StateStore:
             observed_at=seen.observed_at,
             lease_until=seen.lease_until,
             job_holds=seen.job_holds,
-            notice_pending=notice,
+            notice_pending=round(now, 3) if notice else seen.notice_pending,
+            notice_reason=(failure_reason or "no reason recorded") if notice else seen.notice_reason,
         )
         if self._on_transition is not None:
             self._on_transition(seen, moved)
         return moved
 
     def claim_notice(self, seen: StateItem) -> bool:
-        """Take the failure notice the move to failed left pending; True for exactly one caller."""
-        condition = _Condition().same_state(seen)
-        condition.clauses.append("attribute_exists(notice_pending)")
-        return self._update(seen.model, update="REMOVE notice_pending", condition=condition, values={})
+        """Take the failure notice pending in ``seen``; True for exactly one caller.
 
-    def release_notice(self, seen: StateItem, *, now: float) -> bool:
-        """Put a claimed notice back (its publish failed), so the next run sends it."""
-        condition = _Condition().same_state(seen)
+        Conditional on that notice (not on the state): a move since, such as a wake retried at once,
+        does not cancel a notice still owed.
+        """
+        condition = _Condition()
+        condition.values[":pending"] = seen.raw.get("notice_pending") or _epoch(seen.notice_pending or 0.0)
+        condition.clauses.append("notice_pending = :pending")
         return self._update(
-            seen.model, update="SET notice_pending = :now", condition=condition, values={":now": _epoch(now)}
+            seen.model, update="REMOVE notice_pending, notice_reason", condition=condition, values={}
+        )
+
+    def release_notice(self, seen: StateItem) -> bool:
+        """Put a claimed notice back (its publish failed) unless a newer one is pending, for the next run."""
+        return self._update(
+            seen.model,
+            update="SET notice_pending = :pending, notice_reason = :reason",
+            condition=_with(["attribute_not_exists(notice_pending)"]),
+            values={
+                ":pending": _epoch(seen.notice_pending or 0.0),
+                ":reason": {"S": seen.notice_reason or "no reason recorded"},
+            },
         )
 
     def repair(self, seen: StateItem, *, to: State, now: float, in_use: bool) -> StateItem | None:
@@ -320,7 +337,7 @@ class StateStore:
         condition = _Condition().as_stored(seen)
         values: dict[str, Any] = {":to": {"S": to.value}, ":now": _epoch(now), ":zero": {"N": "0"}}
         sets = ["#state = :to", "state_changed_at = :now", "create_attempts = :zero"]
-        removes = ["create_attempted_at", "notice_pending"]
+        removes = ["create_attempted_at"]
         for attribute in seen.problems:
             if attribute in ("state", "state_changed_at", "create_attempts"):
                 continue

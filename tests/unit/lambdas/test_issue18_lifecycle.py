@@ -285,6 +285,22 @@ def test_6_failure_seen_first_by_the_invoker_is_notified_once(aws, make_invoker,
     assert "no capacity" in notices[0]["reason"]
 
 
+def test_6_failure_seen_by_the_invoker_is_notified_even_when_woken_again_at_once(aws, make_invoker, checker):
+    sagemaker = boto3.client("sagemaker", region_name=REGION)
+    with Stubber(sagemaker) as stubber:
+        stubber.add_client_error(
+            "create_endpoint", service_error_code="ResourceLimitExceeded", service_message="no capacity"
+        )
+        assert call(make_invoker(sagemaker=sagemaker), "POST", "/models/circrna/wake").status == 502
+    # The operator retries before the next check: the wake goes on, and the notice is still owed.
+    assert call(make_invoker(), "POST", "/models/circrna/wake").status == 202
+    checker.run()
+    checker.run()
+    notices = aws.notifications()
+    assert len(notices) == 1 and "no capacity" in notices[0]["reason"]
+    assert aws.state_of("circrna") == "awake"  # moto's endpoint is in service at once
+
+
 def test_6_a_lost_answer_on_the_move_to_failed_still_sends_the_notice_once(aws, make_checker):
     aws.create_endpoint(ENDPOINT)
     set_status(ENDPOINT, "Failed")

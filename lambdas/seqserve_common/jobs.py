@@ -29,8 +29,8 @@ JOB_TTL_SECONDS = 7 * 24 * 3600
 JOBS_PREFIX = "jobs/"
 JOBS_REASON = "jobs"
 # How long an open job holds its model up, from its creation: longer than a job's whole wait with the
-# runner's default backoff (40 receives, at most 60 s apart: about 38 minutes). A job still open after
-# it no longer holds its model; if the model goes down meanwhile, the runner wakes it again.
+# runner's default backoff (40 receives, at most 60 s apart: about 37 minutes, README). A job still
+# open after that no longer holds its model; if the model goes down meanwhile, the runner wakes it.
 JOB_HOLD_SECONDS = 3600
 # A job is put only once, or again by a retry of its own create (same pending job, same hold).
 RECREATE_SAME_JOB = "attribute_not_exists(id) OR (#state = :pending AND #hold = :hold)"

@@ -13,13 +13,14 @@ removes expired holds before it puts a model down, and its claim requires that n
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from seqserve_common.state import JOB_HOLDS
 
@@ -28,8 +29,8 @@ JOB_TTL_SECONDS = 7 * 24 * 3600
 JOBS_PREFIX = "jobs/"
 JOBS_REASON = "jobs"
 # How long an open job holds its model up, from its creation: longer than a job's whole wait with the
-# runner's default backoff (40 receives, at most 60 s apart: about 38 minutes). A job still open after
-# it no longer holds its model; if the model goes down meanwhile, the runner wakes it again.
+# runner's default backoff (40 receives, at most 60 s apart: about 37 minutes, README). A job still
+# open after that no longer holds its model; if the model goes down meanwhile, the runner wakes it.
 JOB_HOLD_SECONDS = 3600
 # A job is put only once, or again by a retry of its own create (same pending job, same hold).
 RECREATE_SAME_JOB = "attribute_not_exists(id) OR (#state = :pending AND #hold = :hold)"
@@ -152,24 +153,34 @@ class JobStore:
             "expires_at": {"N": str(int(now) + JOB_TTL_SECONDS)},
             "hold": {"S": hold},
         }
-        self._dynamodb.transact_write_items(
-            TransactItems=[
-                {
-                    "Put": {
-                        "TableName": self._jobs_table,
-                        "Item": item,
-                        "ConditionExpression": RECREATE_SAME_JOB,
-                        "ExpressionAttributeNames": {"#state": "state", "#hold": "hold"},
-                        "ExpressionAttributeValues": {
-                            ":pending": {"S": JobState.PENDING.value},
-                            ":hold": {"S": hold},
-                        },
-                    }
-                },
-                self._hold(model, hold, action="ADD"),
-            ]
-        )
+        writes = [
+            {
+                "Put": {
+                    "TableName": self._jobs_table,
+                    "Item": item,
+                    "ConditionExpression": RECREATE_SAME_JOB,
+                    "ExpressionAttributeNames": {"#state": "state", "#hold": "hold"},
+                    "ExpressionAttributeValues": {
+                        ":pending": {"S": JobState.PENDING.value},
+                        ":hold": {"S": hold},
+                    },
+                }
+            },
+            self._hold(model, hold, action="ADD"),
+        ]
+        try:
+            self._dynamodb.transact_write_items(TransactItems=writes)
+        except (ClientError, BotoCoreError):
+            # No answer, or an error, after botocore's retries: the job may exist all the same, holding
+            # its model for an hour with no message to run it. End it now if it does (its hold goes).
+            self._abandon(job, now=now)
+            raise
         return job
+
+    def _abandon(self, job: Job, *, now: float) -> None:
+        # A job that was never stored makes this a no-op; if DynamoDB fails again, the hold expires.
+        with contextlib.suppress(ClientError, BotoCoreError):
+            self.fail(job, reason="the job could not be stored; submit it again", now=now)
 
     def get(self, job_id: str) -> Job | None:
         item = self._dynamodb.get_item(

@@ -181,9 +181,11 @@ class _Condition:
         """No lease running at ``at`` and no job holding the model: what the read said, re-checked in
         the write, so a lease or job that arrives after the read makes the write fail."""
         if at is not None:
-            self.values[":unheld_at"] = _epoch(at)
-            self.clauses.append("(attribute_not_exists(lease_until) OR lease_until <= :unheld_at)")
-            self.clauses.append(f"attribute_not_exists({JOB_HOLDS})")
+            # Typed as the reader reads them: a lease that is not a number, or holds that are not a string
+            # set (corrupt attributes), hold nothing, so they cannot keep a model up forever.
+            self.values.update({":unheld_at": _epoch(at), ":number": {"S": "N"}, ":string_set": {"S": "SS"}})
+            self.clauses.append("(NOT attribute_type(lease_until, :number) OR lease_until <= :unheld_at)")
+            self.clauses.append(f"NOT attribute_type({JOB_HOLDS}, :string_set)")
         return self
 
     @property

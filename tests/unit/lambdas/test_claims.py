@@ -145,3 +145,27 @@ def test_a_sleeping_model_nothing_holds_is_still_deleted(aws, checker, clock):
     clock.now = START + IDLE + coalescing_seconds(15)
     assert checker.run()["circrna"] == "sleeping"
     assert not aws.endpoint_exists(ENDPOINT)
+
+
+@pytest.mark.parametrize(
+    "attributes",
+    [
+        pytest.param({"open_jobs": {"S": "not a set"}}, id="holds-not-a-set"),
+        pytest.param({"open_jobs": {"SS": ["not a hold"]}}, id="no-valid-hold"),
+        pytest.param({"lease_until": {"S": "tomorrow"}}, id="lease-not-a-number"),
+    ],
+)
+def test_corrupt_holds_do_not_keep_an_idle_model_up_forever(aws, make_checker, clock, attributes):
+    """The claim types the lease and the holds as the reader does: what is not one holds nothing.
+    (The lease case is read through a stubbed get, as parsing a corrupt item is another item's work.)"""
+    idle_model(aws)
+    item = {**aws.item("circrna"), **attributes}
+    aws.dynamodb.put_item(TableName=TABLE, Item=item)
+    checker = make_checker()
+    if "lease_until" in attributes:
+        from seqserve_common.state import parse_item
+
+        clean = {k: v for k, v in item.items() if k != "lease_until"}
+        checker._store.get = lambda model: parse_item(model, clean)
+    assert checker.run()["circrna"] == "sleeping"
+    assert not aws.endpoint_exists(ENDPOINT)

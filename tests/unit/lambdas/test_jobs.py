@@ -454,19 +454,22 @@ def test_a_job_queued_while_the_model_is_sleeping_takes_it_back_to_awake(aws, ap
     assert aws.endpoint_exists(ENDPOINT)
 
 
-def lose_first_answer(client: Any, replay: Any, operation: str) -> list[str]:
-    """``client``'s first ``operation`` reaches DynamoDB (through ``replay``) but its answer is lost:
-    botocore sees a read timeout and retries, as it does on AWS."""
+def lose_answers(client: Any, replay: Any, operation: str, *, times: int = 1) -> list[str]:
+    """The first ``times`` calls of ``operation`` (a job's create, for TransactWriteItems) reach
+    DynamoDB through ``replay``, but their answers are lost: botocore sees a read timeout and retries,
+    as it does on AWS."""
     from botocore.exceptions import ReadTimeoutError
 
     lost: list[str] = []
     sent: dict[str, Any] = {}
 
     def remember(params: dict[str, Any], **_: Any) -> None:
+        sent.clear()
         sent.update(params)
 
     def deliver_then_lose(request: Any, **_: Any) -> None:
-        if not lost:
+        creating = any("Put" in write for write in sent.get("TransactItems", [{"Put": None}]))
+        if len(lost) < times and creating:
             lost.append(operation)
             getattr(replay, _snake(operation))(**sent)
             raise ReadTimeoutError(endpoint_url=request.url)
@@ -488,7 +491,7 @@ def test_a_lost_answer_to_the_create_transaction_neither_fails_the_submit_nor_st
     from seqserve_common.settings import parse_settings
 
     client = boto3.client("dynamodb", region_name=REGION)
-    lost = lose_first_answer(client, aws.dynamodb, "TransactWriteItems")
+    lost = lose_answers(client, aws.dynamodb, "TransactWriteItems")
     app = build_app(
         settings=parse_settings(environ),
         runtime=runtime.client,
@@ -507,6 +510,38 @@ def test_a_lost_answer_to_the_create_transaction_neither_fails_the_submit_nor_st
     _, _, job = request(app, "GET", f"/jobs/{job_id}")
     assert job["state"] == "done"
     assert pending_jobs(aws) == 0
+
+
+def test_a_create_whose_answers_are_all_lost_ends_its_job_and_releases_its_hold(
+    aws, runtime, clock, environ, jobs_aws
+):
+    from aws_lambda_powertools import Logger
+    from botocore.config import Config
+    from invoker.app import build_app
+    from seqserve_common.settings import parse_settings
+
+    client = boto3.client("dynamodb", region_name=REGION, config=Config(retries={"max_attempts": 2}))
+    lost = lose_answers(client, aws.dynamodb, "TransactWriteItems", times=100)
+    app = build_app(
+        settings=parse_settings(environ),
+        runtime=runtime.client,
+        sagemaker=aws.sagemaker,
+        dynamodb=client,
+        clock=clock,
+        logger=Logger(),
+        s3=jobs_aws["s3"],
+        sqs=jobs_aws["sqs"],
+    )
+    aws.create_endpoint(ENDPOINT)
+    aws.put_state("circrna", state="awake", state_changed_at=clock.now, last_invoked_at=clock.now)
+    status, _, body = request(app, "POST", "/models/circrna/predict", BODY, prefer="respond-async")
+    assert (status, body["error"]["code"]) == (503, "unavailable")
+    assert len(lost) >= 2  # the first attempt and botocore's retries all lost their answers
+    # The transaction did commit: the job exists, but it was ended at once and holds nothing.
+    [job] = aws.dynamodb.scan(TableName=JOBS_TABLE)["Items"]
+    assert job["state"]["S"] == "failed"
+    assert pending_jobs(aws) == 0
+    assert jobs_aws["sqs"].receive_message(QueueUrl=jobs_aws["queue_url"]).get("Messages", []) == []
 
 
 def test_a_job_never_queued_stops_holding_the_model_at_its_deadline_while_other_jobs_run(

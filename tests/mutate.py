@@ -3,7 +3,7 @@
 Each mutant is a textual patch (a snippet that must occur exactly once, and its replacement) applied
 to a temporary copy of the tree, never to the working tree. For each mutant the lifecycle share of
 ``make test`` runs in that copy, stopping at the first failure: the property test at its make-test
-profile (tests/property), then the Lambda unit tests (tests/unit/lambdas). A mutant is killed when
+profile (tests/property: its directed scenarios first), then the Lambda unit tests (tests/unit/lambdas). A mutant is killed when
 they fail, survives when they pass; a patch that no longer applies is reported as stale (and fails
 the run, so the list follows the code). Prints one JSON object (the table) and exits non-zero unless
 every mutant is killed.
@@ -25,8 +25,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+# Cheapest first, each stopping at its first failure: the directed scenarios, the random runs at the
+# make-test profile, then the Lambda unit tests.
 SUITES = (
-    ("property", ["tests/property"]),
+    ("scenarios", ["tests/property", "-k", "scenario"]),
+    ("property", ["tests/property", "-k", "not scenario"]),
     ("unit", ["tests/unit/lambdas"]),
 )
 
@@ -104,8 +107,8 @@ MUTANTS: tuple[Mutant, ...] = (
         patches=(
             (
                 STATE,
-                '        if at is not None:\n            self.values[":unheld_at"]',
-                '        if False:\n            self.values[":unheld_at"]',
+                "        if at is not None:\n            # Typed as the reader",
+                "        if False:\n            # Typed as the reader",
             ),
         ),
     ),
@@ -163,7 +166,7 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         name="6-notice-twice",
         defect="every run that finds the failure sends the notice (no claim)",
-        patches=((CHECKER, "        if not self._store.claim_notice(failed):\n            return\n", ""),),
+        patches=((CHECKER, "        if not self._store.claim_notice(item):\n            return\n", ""),),
     ),
     Mutant(
         name="6-notice-lost",
@@ -171,7 +174,7 @@ MUTANTS: tuple[Mutant, ...] = (
         patches=(
             (
                 CHECKER,
-                "            self._store.release_notice(failed, now=self._clock())",
+                "            self._store.release_notice(item)",
                 "            pass",
             ),
         ),

@@ -4,9 +4,9 @@ Each mutant is a textual patch (a snippet that must occur exactly once, and its 
 to a temporary copy of the tree, never to the working tree. For each mutant the lifecycle share of
 ``make test`` runs in that copy, stopping at the first failure: the property test at its make-test
 profile (tests/property: its directed scenarios first), then the Lambda unit tests (tests/unit/lambdas).
-A mutant is killed when they fail, survives when they pass; a patch that no longer applies is reported as stale (and fails
-the run, so the list follows the code). Prints one JSON object (the table) and exits non-zero unless
-every mutant is killed.
+A mutant is killed when they fail, survives when they pass; a patch that no longer applies is
+reported as stale (and fails the run, so the list follows the code). Prints one JSON object (the
+table) and exits non-zero unless every mutant is killed.
 
     python tests/mutate.py [--only NAME ...] [--list]
 """

@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -276,29 +277,33 @@ def run_suites(tree: Path) -> tuple[str, str, float]:
     return "survived", "", time.monotonic() - started
 
 
+def run_mutant(mutant: Mutant) -> dict[str, object]:
+    with tempfile.TemporaryDirectory(prefix=f"seqserve-mutant-{mutant.name}-") as scratch:
+        tree = tree_copy(Path(scratch))
+        problem = apply(mutant, tree)
+        if problem is not None:
+            row: dict[str, object] = {"mutant": mutant.name, "result": "stale", "by": problem, "seconds": 0.0}
+        else:
+            result, by, seconds = run_suites(tree)
+            row = {"mutant": mutant.name, "result": result, "by": by, "seconds": round(seconds, 1)}
+    row["defect"] = mutant.defect
+    print(f"{row['mutant']}: {row['result']} {row['by']}", file=sys.stderr, flush=True)
+    return row
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", nargs="*", default=None, help="mutant names to run")
     parser.add_argument("--list", action="store_true", help="list the mutants and exit")
+    parser.add_argument("--jobs", type=int, default=1, help="mutants run at once (each in its own copy)")
     args = parser.parse_args(argv)
     chosen = [m for m in MUTANTS if args.only is None or m.name in args.only]
     if args.list:
         for mutant in chosen:
             print(f"{mutant.name}: {mutant.defect} ({', '.join(p for p, _, _ in mutant.patches)})")
         return 0
-    table = []
-    for mutant in chosen:
-        with tempfile.TemporaryDirectory(prefix=f"seqserve-mutant-{mutant.name}-") as scratch:
-            tree = tree_copy(Path(scratch))
-            problem = apply(mutant, tree)
-            if problem is not None:
-                row = {"mutant": mutant.name, "result": "stale", "by": problem, "seconds": 0.0}
-            else:
-                result, by, seconds = run_suites(tree)
-                row = {"mutant": mutant.name, "result": result, "by": by, "seconds": round(seconds, 1)}
-        row["defect"] = mutant.defect
-        print(f"{row['mutant']}: {row['result']} {row['by']}", file=sys.stderr, flush=True)
-        table.append(row)
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        table = list(pool.map(run_mutant, chosen))
     summary = {
         "mutants": table,
         "killed": sum(r["result"] == "killed" for r in table),

@@ -100,11 +100,12 @@ CORRUPTIONS = (
 ACTIONS = ("predict", "wake", "wake_lease", "job", "sleep", "end_lease")
 # Features of the model not generated (SEQSERVE_MODEL_DISABLE, comma-separated): for a defect whose fix
 # has not landed, so the rest of the model still runs. Empty on a branch where every fix has landed.
-# What the model does not check yet because the fix branches leave it open (issue 18), each named in
-# the report: "notices_invoker", a model the invoker moves to failed (its wake found the old endpoint
-# Failed or OutOfService) gets no notice; "job_strand", a job whose create answer was lost (or whose
-# Lambda died before queueing it) holds its model up for JOB_HOLD_SECONDS, not idle + slack.
-KNOWN_OPEN = "notices_invoker,job_strand"
+# What the random runs do not check yet because the fix branches leave it open (issue 18), each named
+# in the report; SEQSERVE_MODEL_DISABLE= (empty) checks everything. "notices_invoker": a model the
+# invoker moves to failed (its wake found the old endpoint Failed or OutOfService) gets no notice.
+# Also known: "job_strand" (a job whose create answer was lost holds its model up for JOB_HOLD_SECONDS,
+# not idle + slack), fixed on lifecycle-atomic. The scenario of each open one is a strict xfail.
+KNOWN_OPEN = "notices_invoker"
 DISABLED = frozenset(filter(None, os.environ.get("SEQSERVE_MODEL_DISABLE", KNOWN_OPEN).split(",")))
 
 
@@ -647,8 +648,8 @@ def lifecycle_machine(system: System) -> type[RuleBasedStateMachine]:
                 # Invariant 4: the endpoint serves, whatever happens to the state writes.
                 assert answer.status == 200, f"4: {answer.status} from a {before} endpoint: {answer.body}"
             if refusal is not None:
-                # Invariant 5.
-                assert answer.status in (429, 502), f"5: {refusal} answered {answer.status}"
+                # Invariant 5 (unless an injected runtime fault answered first).
+                assert runtime_faults or answer.status in (429, 502), f"5: {refusal} answered {answer.status}"
                 assert sum(world.creates.values()) == creates, f"5: {refusal} created an endpoint"
 
         def runtime_refuses(self, d: int, m: int, container: int, code: str) -> None:

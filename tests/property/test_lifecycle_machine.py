@@ -1184,6 +1184,14 @@ SCENARIOS: dict[str, list[tuple[str, dict[str, Any]]]] = {
         ("submit_job", {"d": 0, "m": 0, "container": 1}),
         ("run_jobs", {"d": 0}),
     ],
+    # 3/7 at the idle boundary: checked 870 s after a served request (idle 15 minutes, 60 s of slack).
+    "3-used-within-idle": [
+        *WAKE_AND_SERVE,
+        ("time_passes", {"seconds": 870}),
+        ("check", {"d": 0}),
+        ("time_passes", {"seconds": 29}),
+        ("check", {"d": 0}),
+    ],
     # 4: a state_changed_at with more than 3 decimals, an unknown state, a wrong-typed attribute.
     "4-corrupt-items": [
         *WAKE_AND_SERVE,

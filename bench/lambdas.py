@@ -1,5 +1,6 @@
 """Lambda benchmarks: cold import time of each handler, warm invoker overhead per predict request with
-the endpoint call excluded, and DynamoDB writes for 1,000 requests over 10 simulated minutes.
+the endpoint call excluded, and every DynamoDB write the invoker makes (last_invoked_at and the
+history's request counts) per 1,000 requests, for quiet and busy simulated traffic.
 
 AWS is moto in-process; the endpoint is a botocore hook that answers at once, so the timings are the
 handler's own work (routing, validation, botocore request/response handling, logging, metrics, the
@@ -36,6 +37,7 @@ ENV = {
     "AWS_ACCESS_KEY_ID": "bench",
     "AWS_SECRET_ACCESS_KEY": "bench",
     "STATE_TABLE": "seqserve-state",
+    "HISTORY_TABLE": "seqserve-history",
     "MODELS": json.dumps(MODELS),
     "IDLE_RULE_NAME": "seqserve-idle-check",
     "NOTIFY_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:seqserve",
@@ -89,10 +91,23 @@ class _Context:
 def _provision() -> None:
     import boto3
 
-    boto3.client("dynamodb").create_table(
+    dynamodb = boto3.client("dynamodb")
+    dynamodb.create_table(
         TableName=ENV["STATE_TABLE"],
         KeySchema=[{"AttributeName": "model", "KeyType": "HASH"}],
         AttributeDefinitions=[{"AttributeName": "model", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    dynamodb.create_table(
+        TableName=ENV["HISTORY_TABLE"],
+        KeySchema=[
+            {"AttributeName": "model", "KeyType": "HASH"},
+            {"AttributeName": "at", "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[
+            {"AttributeName": "model", "AttributeType": "S"},
+            {"AttributeName": "at", "AttributeType": "S"},
+        ],
         BillingMode="PAY_PER_REQUEST",
     )
 
@@ -125,7 +140,31 @@ def _warm_overhead_ms() -> dict[str, float]:
     }
 
 
-def _writes_for_simulated_traffic(idle_minutes: int) -> dict[str, Any]:
+WRITE_OPERATIONS = ("PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems")
+
+
+def _count_writes(client: Any) -> dict[str, int]:
+    """Every DynamoDB item write ``client`` makes, by table (a transaction or batch counts its items)."""
+    counts: dict[str, int] = {}
+
+    def count(params: dict[str, Any], model: Any, **_: Any) -> None:
+        if model.name == "TransactWriteItems":
+            tables = [next(iter(w.values()))["TableName"] for w in params["TransactItems"]]
+        elif model.name == "BatchWriteItem":
+            tables = [t for t, requests in params["RequestItems"].items() for _ in requests]
+        else:
+            tables = [params["TableName"]]
+        for table in tables:
+            counts[table] = counts.get(table, 0) + 1
+
+    for operation in WRITE_OPERATIONS:
+        client.meta.events.register(f"provide-client-params.dynamodb.{operation}", count)
+    return counts
+
+
+def _writes_for_simulated_traffic(idle_minutes: int, *, requests: int, span: float) -> dict[str, Any]:
+    """``requests`` predictions spread evenly over ``span`` simulated seconds through one warm invoker
+    container, the endpoint awake: every DynamoDB write it makes (state and history tables)."""
     import boto3
     from aws_lambda_powertools import Logger
     from invoker.app import build_app
@@ -134,9 +173,9 @@ def _writes_for_simulated_traffic(idle_minutes: int) -> dict[str, Any]:
 
     models = {"circrna": {**MODELS["circrna"], "idle_minutes": idle_minutes}}
     dynamodb = boto3.client("dynamodb")
-    writes: list[int] = []
-    dynamodb.meta.events.register("before-call.dynamodb.UpdateItem", lambda **_: writes.append(1))
-    now = [1_800_000_000.0]
+    writes = _count_writes(dynamodb)
+    start = 1_800_000_000.0
+    now = [start]
     app = build_app(
         settings=parse_settings({**ENV, "MODELS": json.dumps(models)}),
         runtime=boto3.client("sagemaker-runtime"),
@@ -145,20 +184,25 @@ def _writes_for_simulated_traffic(idle_minutes: int) -> dict[str, Any]:
         clock=lambda: now[0],
         logger=Logger(service="seqserve-bench"),
     )
-    requests, span = 1000, 600.0
     with redirect_stdout(io.StringIO()):
         for index in range(requests):
-            now[0] = 1_800_000_000.0 + span * index / requests
-            if app.resolve(_event(), _Context())["statusCode"] != 200:
-                raise RuntimeError("bench request failed")
+            now[0] = start + span * index / requests
+            answer = app.resolve(_event(), _Context())
+            if answer["statusCode"] != 200:
+                raise RuntimeError(f"bench request failed: {answer}")
     interval = coalescing_seconds(idle_minutes)
+    total = sum(writes.values())
     return {
         "idle_minutes": idle_minutes,
         "requests": requests,
         "simulated_seconds": span,
+        "requests_per_second": round(requests / span, 2),
         "coalescing_seconds": interval,
-        "dynamodb_writes": len(writes),
-        "bound": int(span // interval) + 1,
+        "last_invoked_at_writes": writes.get(ENV["STATE_TABLE"], 0),
+        "last_invoked_at_bound": int(span // interval) + 1,
+        "history_writes": writes.get(ENV["HISTORY_TABLE"], 0),
+        "dynamodb_writes": total,
+        "dynamodb_writes_per_1000_requests": round(total * 1000 / requests, 2),
     }
 
 
@@ -177,14 +221,18 @@ def run() -> dict[str, Any]:
     with mock.patch.dict(os.environ, ENV), mock_aws():
         try:
             warm = _warm_overhead_ms()
-            writes = [_writes_for_simulated_traffic(minutes) for minutes in (15, 1)]
+            # Quiet traffic (1,000 requests over 10 minutes) and a busy model at the API's default rate
+            # limit (50 requests a second for two minutes).
+            writes = [
+                _writes_for_simulated_traffic(minutes, requests=1000, span=600.0) for minutes in (15, 1)
+            ] + [_writes_for_simulated_traffic(15, requests=6000, span=120.0)]
         finally:
             boto3.DEFAULT_SESSION = None
             sys.modules.pop("invoker.handler", None)
     return {
         "cold_import_ms_median_of_5": cold,
         "warm_predict_overhead": warm,
-        "dynamodb_writes_1000_requests_10_minutes": writes,
+        "invoker_dynamodb_writes": writes,
         "note": "endpoint answered in-process; moto for AWS; times on this machine, CPython "
         + sys.version.split()[0],
     }

@@ -54,6 +54,8 @@ class Deployment:
     jobs_queue_url: str
     jobs_dead_letter_url: str
     job_retry: JobRetry
+    # The service stack's name: DEPLOYMENT_NAME, the ownership tag's value on the endpoints it creates.
+    deployment: str = ""
 
     def lambda_environment(self) -> dict[str, str]:
         """The variables the CDK app sets on both Lambdas, built by the same function."""
@@ -78,6 +80,7 @@ class Deployment:
                 endpoint_prefix=endpoint_prefix(self.config.prefix),
                 api=self.config.api,
                 history_table=self.history_table,
+                deployment=self.deployment or None,
             ),
             **jobs_environment(
                 table_name=self.jobs_table,
@@ -225,4 +228,5 @@ def create_deployment(
         jobs_queue_url=jobs_queue_url,
         jobs_dead_letter_url=dead_letter_url,
         job_retry=LOCAL_JOB_RETRY,
+        deployment=stack_name,
     )

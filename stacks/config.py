@@ -14,6 +14,7 @@ from types import MappingProxyType
 from typing import Any
 
 from lambdas.seqserve_common.keep_warm import Window, WindowError, parse_windows
+from lambdas.seqserve_common.ownership import DEPLOYMENT_TAG
 from model_code.presets import PRESETS
 from model_code.training.hyperparameters import UsageError, check_hyperparameters
 
@@ -436,8 +437,12 @@ def _optional_awake_hours(section: Mapping[str, Any], key: str, mode: str) -> in
 def parse_tags(raw: Any) -> Mapping[str, str]:
     key = "tags"
     section = _mapping(raw, key)
-    if len(section) > MAX_TAGS:
-        raise ConfigError(f"{key}: {len(section)} tags; AWS allows at most {MAX_TAGS} per resource")
+    # The endpoints the Lambdas create carry the deployment tag as well.
+    if len(section) > MAX_TAGS - 1:
+        raise ConfigError(
+            f"{key}: {len(section)} tags; AWS allows at most {MAX_TAGS} per resource, and the app adds "
+            f"{DEPLOYMENT_TAG} to its endpoints, so at most {MAX_TAGS - 1}"
+        )
     tags: dict[str, str] = {}
     for name, value in section.items():
         where = f"{key}.{name}"
@@ -445,6 +450,10 @@ def parse_tags(raw: Any) -> Mapping[str, str]:
             raise ConfigError(f"{where}: tag keys are 1-128 letters, digits, spaces or _ . : / = + - @")
         if name.lower().startswith("aws:"):
             raise ConfigError(f"{where}: the prefix 'aws:' is reserved for AWS's own tags")
+        if name == DEPLOYMENT_TAG:
+            raise ConfigError(
+                f"{where}: {DEPLOYMENT_TAG} is set by the app on its endpoints (it names their deployment)"
+            )
         if not isinstance(value, str) or len(value) > 256 or not TAG_TEXT.match(value):
             raise ConfigError(
                 f"{where}: expected a string of up to 256 letters, digits, spaces or _ . : / = + - @, "

@@ -7,6 +7,7 @@ pydantic) come from a layer unpacked at synth from the wheels pinned in requirem
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from aws_cdk import Duration, RemovalPolicy, Stack, Stage
@@ -16,6 +17,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from lambdas.seqserve_common.ownership import DEPLOYMENT_TAG
 from stacks.config import ApiConfig
 from stacks.jobs_environment import JOB_RUNNER_TIMEOUT_SECONDS
 from stacks.lambda_environment import (
@@ -39,6 +41,16 @@ def sagemaker_arn(stack: Stack, resource: str, name: str) -> str:
     return stack.format_arn(service="sagemaker", resource=resource, resource_name=name)
 
 
+def tagged_by(deployment: str) -> dict[str, dict[str, str]]:
+    """The condition of every Delete/UpdateEndpoint: the endpoint carries this deployment's tag."""
+    return {"StringEquals": {f"aws:ResourceTag/{DEPLOYMENT_TAG}": deployment}}
+
+
+def tagging_as(deployment: str) -> dict[str, dict[str, str]]:
+    """The condition of every CreateEndpoint: the request tags the new endpoint as this deployment's."""
+    return {"StringEquals": {f"aws:RequestTag/{DEPLOYMENT_TAG}": deployment}}
+
+
 class ServiceFunctions(Construct):
     def __init__(
         self,
@@ -51,9 +63,14 @@ class ServiceFunctions(Construct):
         endpoint_prefix: str,
         api: ApiConfig,
         history: dynamodb.ITableV2 | None = None,
+        tag_keys: Sequence[str] = (),
     ) -> None:
+        """``tag_keys``: the cdk.json tags' keys, which the functions pass to CreateEndpoint too."""
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
+        # The ownership tag's value (seqserve_common.ownership): this deployment's service stack.
+        self.deployment = stack.stack_name
+        self._tag_keys = tuple(sorted(tag_keys))
         for model in models:
             if not model.endpoint_name.startswith(endpoint_prefix):
                 raise ValueError(
@@ -68,6 +85,7 @@ class ServiceFunctions(Construct):
             api=api,
             endpoint_prefix=endpoint_prefix,
             history_table=None if history is None else history.table_name,
+            deployment=self.deployment,
         )
         pins = layer_pins()
         powertools = lambda_.LayerVersion(
@@ -234,14 +252,14 @@ class ServiceFunctions(Construct):
             )
         on_demand = [m for m in models if m.mode == "on_demand"]
         if on_demand:
-            config_arns = self._config_arns(stack, on_demand)
             role.add_to_principal_policy(
                 iam.PolicyStatement(
-                    sid="WakeOwnEndpoints",
-                    actions=["sagemaker:CreateEndpoint", "sagemaker:DescribeEndpoint"],
+                    sid="DescribeOwnEndpoints",
+                    actions=["sagemaker:DescribeEndpoint"],
                     resources=self._endpoint_arns(stack, models, on_demand_only=True),
                 )
             )
+            self._grant_create(stack, role, on_demand)
             if role is self.invoker.role:
                 role.add_to_principal_policy(
                     iam.PolicyStatement(
@@ -249,16 +267,44 @@ class ServiceFunctions(Construct):
                         # POST /models/{m}/sleep puts a model down now (issue 13); the invoker only.
                         actions=["sagemaker:DeleteEndpoint"],
                         resources=self._endpoint_arns(stack, models, on_demand_only=True),
+                        conditions=tagged_by(self.deployment),
                     )
                 )
-            role.add_to_principal_policy(
-                iam.PolicyStatement(
-                    sid="UseOwnEndpointConfigs",
-                    actions=["sagemaker:CreateEndpoint"],
-                    resources=config_arns,
-                )
-            )
         table.grant(role, "dynamodb:GetItem", "dynamodb:UpdateItem")
+
+    def _grant_create(self, stack: Stack, role: iam.IRole, on_demand: list[ServedModel]) -> None:
+        """CreateEndpoint of the on-demand models' endpoints, only tagged as this deployment's.
+
+        Tags in a CreateEndpoint call need sagemaker:AddTags too: only this deployment's tag and the
+        cdk.json tags' keys, only with this deployment's value.
+        """
+        endpoints = [sagemaker_arn(stack, "endpoint", m.endpoint_name) for m in on_demand]
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="CreateOwnEndpointsTagged",
+                actions=["sagemaker:CreateEndpoint"],
+                resources=endpoints,
+                conditions=tagging_as(self.deployment),
+            )
+        )
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="TagOwnEndpointsOnCreate",
+                actions=["sagemaker:AddTags"],
+                resources=endpoints,
+                conditions={
+                    **tagging_as(self.deployment),
+                    "ForAllValues:StringEquals": {"aws:TagKeys": [DEPLOYMENT_TAG, *self._tag_keys]},
+                },
+            )
+        )
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="UseOwnEndpointConfigs",
+                actions=["sagemaker:CreateEndpoint"],
+                resources=self._config_arns(stack, on_demand),
+            )
+        )
 
     def _grant_idle_checker(
         self,
@@ -270,31 +316,30 @@ class ServiceFunctions(Construct):
         role = self.idle_checker.role
         endpoints = self._endpoint_arns(stack, models, on_demand_only=True)
         on_demand = [m for m in models if m.mode == "on_demand"]
+        prefixed = sagemaker_arn(stack, "endpoint", f"{self.endpoint_prefix}*")
         if endpoints:
             role.add_to_principal_policy(
                 iam.PolicyStatement(
-                    sid="ReconcileOwnEndpoints",
-                    actions=[
-                        "sagemaker:DescribeEndpoint",
-                        "sagemaker:DeleteEndpoint",
-                        "sagemaker:CreateEndpoint",
-                    ],
-                    resources=endpoints,
+                    sid="DescribeOwnEndpoints", actions=["sagemaker:DescribeEndpoint"], resources=endpoints
                 )
             )
-            role.add_to_principal_policy(
-                iam.PolicyStatement(
-                    sid="RecreateFromOwnEndpointConfigs",
-                    actions=["sagemaker:CreateEndpoint"],
-                    resources=self._config_arns(stack, on_demand),
-                )
-            )
-        # Endpoints with this app's prefix that no model owns are adopted: described, then deleted.
+            self._grant_create(stack, role, on_demand)
+        # Endpoints with this app's prefix: their tags say whose they are (ListTags); only this
+        # deployment's are adopted, and IAM lets it delete only endpoints carrying its tag, so another
+        # deployment sharing the prefix (seqserve and seqserve-dev) is never touched.
         role.add_to_principal_policy(
             iam.PolicyStatement(
-                sid="AdoptUntrackedEndpoints",
-                actions=["sagemaker:DescribeEndpoint", "sagemaker:DeleteEndpoint"],
-                resources=[sagemaker_arn(stack, "endpoint", f"{self.endpoint_prefix}*")],
+                sid="ReadPrefixedEndpoints",
+                actions=["sagemaker:DescribeEndpoint", "sagemaker:ListTags"],
+                resources=[prefixed],
+            )
+        )
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="DeleteOnlyOwnEndpoints",
+                actions=["sagemaker:DeleteEndpoint"],
+                resources=[*endpoints, prefixed],
+                conditions=tagged_by(self.deployment),
             )
         )
         # ListEndpoints has no resource-level permissions.

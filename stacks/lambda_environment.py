@@ -96,17 +96,21 @@ def lambda_environment(
     api: ApiConfig,
     endpoint_prefix: str | None = None,
     history_table: str | None = None,
+    deployment: str | None = None,
 ) -> dict[str, str]:
     """The variables both functions get (each adds its own ``POWERTOOLS_SERVICE_NAME``).
 
     ``endpoint_prefix``: what every endpoint name of this app starts with; the reconciler lists the
     endpoints with it to adopt the ones no state knows (left out: no such scan).
     ``history_table``: the usage history (issue 13); left out, usage is not recorded.
+    ``deployment``: ``DEPLOYMENT_NAME``, the value of the ``seqserve:deployment`` tag on every endpoint
+    the functions create (the service stack's name); the reconciler adopts only endpoints carrying it.
     Raises ConfigError when they would not fit Lambda's 4 KB environment (check_environment_size).
     """
     models = tuple(models)
     prefix = {"ENDPOINT_PREFIX": endpoint_prefix} if endpoint_prefix else {}
     history = {"HISTORY_TABLE": history_table} if history_table is not None else {}
+    owner = {"DEPLOYMENT_NAME": deployment} if deployment else {}
     environment = {
         **history,
         "STATE_TABLE": table_name,
@@ -117,6 +121,7 @@ def lambda_environment(
         "CORS_ORIGINS": json.dumps(list(api.cors_origins)),
         "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
         **prefix,
+        **owner,
     }
     check_environment_size(environment, model_count=len(models))
     return environment

@@ -96,9 +96,10 @@ def suppress_service_findings(stack: ServiceStack) -> None:
         NagPackSuppression(
             id="AwsSolutions-IAM5",
             reason=(
-                "the reconciler lists endpoints (ListEndpoints has no resource-level permission) and "
-                "adopts, then deletes, endpoints named with this app's prefix that no model owns; it "
-                "re-creates a model's endpoint from the configuration a training run recorded"
+                "the reconciler lists endpoints (ListEndpoints has no resource-level permission), reads "
+                "the tags of those named with this app's prefix that no model owns and deletes only "
+                "those carrying this deployment's seqserve:deployment tag (an aws:ResourceTag "
+                "condition); it re-creates a model's endpoint from the configuration a training run recorded"
             ),
             applies_to=[
                 "Resource::*",

@@ -3,13 +3,13 @@ customer-managed KMS key (cdk.json ``tags``, ``network``, ``kms_key_arn``).
 
 CloudFormation resources get them from ``Tags.of(app)`` and from :class:`SageMakerPlatformAspect`; the
 SageMaker resources the training pipeline creates through API calls get them from the request builders
-here, and the endpoints the invoker creates get the tags through its ``TAGS`` variable.
+here, and the endpoints the Lambdas create (invoker, reconciler, job runner) get the tags through their
+``TAGS`` variable.
 """
 
 from __future__ import annotations
 
 import copy
-import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -65,7 +65,7 @@ class PlatformOptions:
         }
 
     def environment(self) -> dict[str, str]:
-        """The invoker's variables (docs/internals.md): the tags for the endpoints it creates."""
+        """The endpoint creators' variables (docs/internals.md): the tags for the endpoints they create."""
         return tags_environment(self.tags)
 
     # --- SageMaker API requests of the training pipeline ---------------------------------------------

@@ -6,16 +6,17 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from aws_cdk import CfnOutput, Stack, Stage
+from aws_cdk import CfnOutput, Stack, Stage, Tags
 from aws_cdk import aws_s3_assets as s3_assets
 from constructs import Construct
 
+from lambdas.seqserve_common.ownership import DEPLOYMENT_TAG
 from stacks.api import PredictionApi
 from stacks.awake_alarm import awake_alarm
 from stacks.config import DeploymentConfig
 from stacks.container_environment import container_environment
 from stacks.execution_role import ModelExecutionRole
-from stacks.functions import ServiceFunctions, check_final_environments, sagemaker_arn
+from stacks.functions import ServiceFunctions, check_final_environments
 from stacks.idle_shutdown import IdleShutdown
 from stacks.job_queue import JobQueue
 from stacks.lambda_environment import ServedModel, operator_options
@@ -114,6 +115,10 @@ class ServiceStack(Stack):
                 cleanup=cleanup,
             )
             platform.grant_execution_role(self, role.role)
+            if serving.endpoint is not None:
+                # CloudFormation's endpoints (always_on, serverless) carry the ownership tag too, so a
+                # deployment sharing the prefix sees them as this deployment's, not as untagged.
+                Tags.of(serving.endpoint).add(DEPLOYMENT_TAG, self.stack_name)
             served.append(
                 ServedModel(
                     name=model.name,
@@ -145,19 +150,21 @@ class ServiceStack(Stack):
             endpoint_prefix=endpoint_prefix(config.prefix),
             api=config.api,
             history=storage.history,
+            tag_keys=tuple(config.tags),
         )
         # A new always_on endpoint (new instance type) is in service before the invoker switches to it.
         for resources in self.models.values():
             if resources.serving.endpoint is not None:
                 functions.invoker.node.add_dependency(resources.serving.endpoint)
         cleanup.use_layer(functions.powertools)
-        for name, value in platform.environment().items():
-            functions.invoker.add_environment(name, value)
-        platform.grant_tagging(
-            functions.invoker,
-            [sagemaker_arn(self, "endpoint", m.endpoint_name) for m in served if m.mode == "on_demand"],
-        )
-        platform.grant_volume_keys(self, functions.invoker)
+        # Every function that creates endpoints (the invoker's wakes, the reconciler's, the job runner's)
+        # tags them and lets SageMaker use the key for their volumes; the tagging grant is
+        # ServiceFunctions' (the ownership tag goes on every endpoint, cdk.json tags or not).
+        creators = (functions.invoker, functions.idle_checker, functions.job_runner)
+        for creator in creators:
+            for name, value in platform.environment().items():
+                creator.add_environment(name, value)
+        platform.grant_volume_keys(self, *creators)
         # The invoker reads evaluation.json and the confusion matrix from the served artifact.
         storage.bucket.grant_read(functions.invoker, f"{ARTIFACT_PREFIX}*")
         on_demand = config.on_demand_models or config.models

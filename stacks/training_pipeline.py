@@ -24,7 +24,7 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from stacks.config import ModelConfig
-from stacks.functions import sagemaker_arn
+from stacks.functions import sagemaker_arn, tagged_by
 from stacks.model_cleanup import ModelCleanup, suppress_invoke_finding
 from stacks.notifications import Notifications
 from stacks.platform import NO_PLATFORM_OPTIONS, PlatformOptions
@@ -333,9 +333,14 @@ class TrainingPipeline(Construct):
                 service="sagemaker",
                 action="updateEndpoint",
                 parameters={"EndpointName": base, "EndpointConfigName": run_name},
-                iam_resources=[
-                    sagemaker_arn(stack, "endpoint", base),
-                    sagemaker_arn(stack, "endpoint-config", f"{base}-*"),
+                iam_resources=[sagemaker_arn(stack, "endpoint-config", f"{base}-*")],
+                # The endpoint only if it carries this deployment's tag (the Lambdas create it tagged).
+                additional_iam_statements=[
+                    iam.PolicyStatement(
+                        actions=["sagemaker:updateEndpoint"],
+                        resources=[sagemaker_arn(stack, "endpoint", base)],
+                        conditions=tagged_by(stack.stack_name),
+                    )
                 ],
                 result_path=sfn.JsonPath.DISCARD,
             )

@@ -16,7 +16,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 from botocore.exceptions import BotoCoreError, ClientError
 from seqserve_common.desired import up_reasons
 from seqserve_common.history import History
-from seqserve_common.lifecycle import State, estimated_ready_at, retry_after_seconds
+from seqserve_common.lifecycle import State, coalescing_seconds, estimated_ready_at, retry_after_seconds
 from seqserve_common.metrics import emit
 from seqserve_common.reasons import status_fields
 from seqserve_common.settings import ModelSpec, Settings
@@ -30,12 +30,13 @@ from invoker.api_error import (
     json_response,
 )
 from invoker.api_models import Evaluation, ModelList, ModelStatus, Prediction, PredictRequest, WakeAnswer
+from invoker.api_responses import RETRY_AFTER, responses
 from invoker.artifacts import ArtifactReader
 from invoker.base_path import base_path
 from invoker.endpoint_call import EndpointDown, invoke
 from invoker.endpoint_state import managed_endpoint_state
 from invoker.job_routes import QueuedPredictions, parse_prefer
-from invoker.openapi_doc import RETRY_AFTER, openapi_document, responses
+from invoker.openapi_schema import openapi_document
 from invoker.operator_routes import Operator, operator_router
 from invoker.payload import check_predict_body, describe_validation_error
 from invoker.recorder import InvocationRecorder
@@ -126,7 +127,7 @@ def build_app(
     artifacts = ArtifactReader(sagemaker=sagemaker, s3=s3, store=store)
     record_store = StateStore(dynamodb=record_dynamodb or dynamodb, table=settings.state_table)
     recorder = InvocationRecorder(store=record_store, clock=clock, logger=logger)
-    waker = Waker(store=store, sagemaker=sagemaker, clock=clock, logger=logger, tags=settings.tags)
+    waker = Waker(store=store, sagemaker=sagemaker, clock=clock, logger=logger, tags=settings.creation_tags())
     operator = Operator(
         settings=settings,
         store=store,
@@ -208,6 +209,8 @@ def build_app(
                 f"model {name} is served in mode {spec.mode}; only on_demand models sleep",
             )
         lease_minutes = operator.lease_minutes(spec, app.current_event.body)
+        # A wake is a use: an idle awake model answers 200 and must then stay up for idle_minutes.
+        recorder.record(spec)
         item = waker.wake(spec, endpoint_down=False, retry_failed=True)
         answer: dict[str, object] = {"model": name, "state": item.state.value}
         if lease_minutes is not None:
@@ -285,11 +288,11 @@ def build_app(
         except ApiError as error:
             # Answered by the endpoint or SageMaker (4xx, 429, 502, 504): the endpoint is in use.
             if error.status != 503:
-                history.count_request(name, at=clock())
+                history.count_request(name, at=clock(), every_seconds=coalescing_seconds(spec.idle_minutes))
             if spec.on_demand and error.status != 503:
                 recorder.record(spec)
             raise
-        history.count_request(name, at=clock())
+        history.count_request(name, at=clock(), every_seconds=coalescing_seconds(spec.idle_minutes))
         if spec.on_demand:
             recorder.record(spec)
         emit("Predictions", model=name)

@@ -27,8 +27,8 @@ from seqserve_common.metrics import emit
 from seqserve_common.settings import ModelSpec, Settings
 
 from invoker.api_error import ApiError, json_response
+from invoker.api_responses import responses
 from invoker.endpoint_call import EndpointDown, invoke
-from invoker.openapi_doc import responses
 from invoker.waker import Waker
 
 # API Gateway ends every request at 29 s; a held request must leave room for the answer.

@@ -1,119 +1,25 @@
-"""The responses each route documents, and the OpenAPI document Powertools generates from the routes.
+"""``make openapi``: the committed API contract, docs/openapi.json, from the invoker's routes.
 
-Powertools writes paths, parameters and request bodies from the typed signatures; the responses are
-declared here once per status, with DESIGN.md's error body, and API Gateway's own answers (403, 429,
-502, 504, in the same body: stacks/gateway_errors.py) are added to every route, since a client can get
-them from any.
+It builds the app with a placeholder model (no deployment's models) and renders its document. The app
+serves the same document at GET /openapi.json through invoker/openapi_schema.py, and never imports this
+module: the import graph runs one way, from here to the app.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver
-from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn, Server
+from aws_lambda_powertools import Logger
+from seqserve_common.settings import ModelSpec, Settings
 
-from invoker.api_models import ErrorBody
+from invoker.app import build_app
+from invoker.openapi_schema import openapi_document, render
 
-TITLE = "seqserve"
-VERSION = "1"
-RETRY_AFTER = {
-    "Retry-After": {
-        "description": "seconds to wait before retrying",
-        "schema": {"type": "integer", "minimum": 0},
-        "required": True,
-    }
-}
-ERRORS: dict[int, tuple[str, dict[str, Any] | None]] = {
-    400: ("invalid input: the message names the input at fault and why (code invalid_input)", None),
-    404: ("unknown model (unknown_model) or a file the model's artifact does not hold (not_found)", None),
-    409: ("the model has no endpoint configuration yet (not_trained) or never sleeps (not_on_demand)", None),
-    413: ("too many inputs (too_many_inputs) or a body too large (payload_too_large)", None),
-    503: (
-        "the model is waking (waking, sleeping) or a backing service is unavailable (unavailable)",
-        RETRY_AFTER,
-    ),
-}
-# API Gateway's own answers (stacks/api.py GATEWAY_ERRORS), possible on every route.
-GATEWAY: dict[int, tuple[str, dict[str, Any] | None]] = {
-    403: ("missing or invalid API key, or a path outside the API (client_error)", None),
-    429: (
-        "throttled by the API's rate limit or SageMaker (throttled), or the daily quota (quota_exceeded)",
-        None,
-    ),
-    502: ("the model failed (model_error, access_denied) or the gateway could not call the API", None),
-    504: ("the model or the gateway timed out (model_timeout, gateway_error)", None),
-}
-
-
-def _error(description: str, headers: dict[str, Any] | None) -> dict[str, Any]:
-    response: dict[str, Any] = {
-        "description": description,
-        "content": {"application/json": {"model": ErrorBody}},
-    }
-    if headers:
-        response["headers"] = headers
-    return response
-
-
-def responses(
-    status: int,
-    description: str,
-    *,
-    model: type | None = None,
-    media_type: str = "application/json",
-    headers: dict[str, Any] | None = None,
-    errors: tuple[int, ...] = (),
-) -> dict[int, dict[str, Any]]:
-    """A route's ``responses=``: its success, the listed errors and the gateway's own errors."""
-    content: dict[str, Any] = {"model": model} if model is not None else {"schema": {"type": "string"}}
-    if model is None and media_type == "application/json":
-        content = {"schema": {"type": "object"}}
-    if media_type == "image/png":
-        content = {"schema": {"type": "string", "format": "binary"}}
-    ok: dict[str, Any] = {"description": description, "content": {media_type: content}}
-    if headers:
-        ok["headers"] = headers
-    documented = {status: ok}
-    for code in errors:
-        documented[code] = _error(*ERRORS[code])
-    for code, (text, extra) in GATEWAY.items():
-        documented.setdefault(code, _error(text, extra))
-    return documented
-
-
-def openapi_document(app: APIGatewayRestResolver, *, server_url: str | None = None) -> dict[str, Any]:
-    """The document, without Powertools' 422: request validation errors answer 400 (api_error.py)."""
-    document = json.loads(
-        app.get_openapi_json_schema(
-            title=TITLE,
-            version=VERSION,
-            description=(
-                "Predict with, inspect and wake seqserve's models. Every error answers "
-                '{"error": {"code", "message"}}. With api.auth = api_key, send the key as x-api-key.'
-            ),
-            # Relative to where the document is served: /openapi.json locally, /v1/openapi.json on AWS.
-            servers=[Server(url=server_url or "./")],
-            security_schemes={"apiKey": APIKey(name="x-api-key", in_=APIKeyIn.header)},
-        )
-    )
-    for path in document.get("paths", {}).values():
-        for operation in path.values():
-            operation.get("responses", {}).pop("422", None)
-    schemas = document.get("components", {}).get("schemas", {})
-    for name in ("HTTPValidationError", "ValidationError"):
-        schemas.pop(name, None)
-    return document
+__all__ = ["committed_document", "render"]
 
 
 def committed_document() -> dict[str, Any]:
     """The document of the routes alone (no deployment's models): what docs/openapi.json holds."""
-    from aws_lambda_powertools import Logger
-    from seqserve_common.settings import ModelSpec, Settings
-
-    from invoker.app import build_app
-
     placeholder = ModelSpec(
         name="model",
         preset="circrna",
@@ -132,10 +38,6 @@ def committed_document() -> dict[str, Any]:
         logger=Logger(),
     )
     return openapi_document(app)
-
-
-def render(document: dict[str, Any]) -> str:
-    return json.dumps(document, indent=2, sort_keys=True) + "\n"
 
 
 if __name__ == "__main__":

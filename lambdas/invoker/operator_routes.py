@@ -25,7 +25,7 @@ from seqserve_common.state import StateStore
 from seqserve_common.usage import MAX_DAYS, daily_usage, day_starts
 
 from invoker.api_error import ApiError, json_response
-from invoker.openapi_doc import responses
+from invoker.api_responses import responses
 
 WAKE_FIELDS = ("keep_warm_minutes",)
 DEFAULT_USAGE_DAYS = 7
@@ -164,6 +164,8 @@ class Operator:
                 404, "no_history", "usage history is not recorded in this deployment (no HISTORY_TABLE)"
             )
         now = self._clock()
+        # This container's counts not yet written (they are coalesced) go first, so its own add up.
+        self._history.flush_requests(spec.name, at=now)
         since = day_starts(days, now)[0]
         transitions, requests = self._history.read(spec.name, since=since)
         report = daily_usage(

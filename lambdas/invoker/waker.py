@@ -115,7 +115,10 @@ class Waker:
                 # The endpoint may or may not have been created: stay waking; the reconciler looks.
                 raise self._unavailable(spec, code) from None
             reason = f"CreateEndpoint failed: {code}: {error_message(error)}"
-            self._store.transition(waking, to=State.FAILED, now=self._clock(), failure_reason=reason)
+            # The notice is owed from this write on; the reconciler claims and sends it (once).
+            self._store.transition(
+                waking, to=State.FAILED, now=self._clock(), failure_reason=reason, notice=True
+            )
             self._logger.error("could not create the endpoint", extra={"model": spec.name, "reason": reason})
             raise ApiError(502, "wake_failed", f"model {spec.name} could not be woken: {reason}") from None
         except BotoCoreError as error:
@@ -130,12 +133,14 @@ class Waker:
             # Unknown for now; the reconciler describes it on its next run and acts on that status.
             return waking
         if status in BAD_STATUSES:
-            # The previous endpoint failed and is not deleted yet; the reconciler deletes it. Its failure
+            # Failed or OutOfService (an endpoint that updates or rolls back still serves: the wake goes
+            # on). The previous endpoint failed and is not deleted yet; the reconciler deletes it. Its failure
             # was reported when it happened, so this move does not report it again.
             reason = f"the previous endpoint is {status} and is being deleted; wake again in a few minutes"
             self._store.transition(waking, to=State.FAILED, now=self._clock(), failure_reason=reason)
             raise ApiError(502, "endpoint_failed", f"model {spec.name}'s endpoint failed: {reason}")
-        # Creating/InService: the wake is under way. Deleting: the reconciler creates it once it is gone.
+        # Creating or serving: the wake is under way (the reconciler moves it to awake). Deleting: the
+        # reconciler creates it once it is gone.
         return waking
 
     def _unavailable(self, spec: ModelSpec, code: str) -> ApiError:

@@ -19,7 +19,7 @@ from invoker.api_error import ApiError
 from invoker.endpoint_call import EndpointDown, ModelAnswered, invoke
 from invoker.recorder import InvocationRecorder
 from invoker.waker import Waker
-from seqserve_common.endpoints import describe_endpoint
+from seqserve_common.endpoints import SERVING_STATUSES, describe_endpoint
 from seqserve_common.jobs import Job, JobState, JobStore
 from seqserve_common.lifecycle import State
 from seqserve_common.metrics import emit
@@ -87,7 +87,7 @@ class JobRunner:
             sagemaker=sagemaker,
             clock=clock,
             logger=logger,
-            tags=settings.tags,
+            tags=settings.creation_tags(),
         )
 
     def handle(self, record: SQSRecord) -> None:
@@ -141,7 +141,8 @@ class JobRunner:
                 raise Failed(
                     f"model {spec.name}'s endpoint failed: {status.failure_reason or 'no reason given'}"
                 )
-            if status.status != "InService":
+            # Updating, SystemUpdating, RollingBack and UpdateRollbackFailed serve requests too.
+            if status.status not in SERVING_STATUSES:
                 self._wake(spec, endpoint_down=status.status is None)
                 raise NotYet(f"model {spec.name}'s endpoint is {status.status or 'not created yet'}")
         self._jobs.mark(job, to=JobState.RUNNING, now=self._clock())

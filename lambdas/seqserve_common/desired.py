@@ -26,11 +26,11 @@ def up_reasons(*, spec: ModelSpec, item: StateItem, now: float) -> list[str]:
 
     "traffic": used within ``idle_minutes`` plus the write-coalescing slack (seqserve_common.lifecycle);
     "window" and "lease": the operator features' reasons (seqserve_common.reasons); "jobs": queued
-    predictions wait for the model (seqserve_common.jobs).
+    predictions wait for the model (an open job's hold that has not expired: seqserve_common.jobs).
     """
     reasons: list[str] = []
     used = last_used(item)
     if used is not None and used >= idle_cutoff(now=now, idle_minutes=spec.idle_minutes):
         reasons.append("traffic")
-    jobs = jobs_reason({"pending_jobs": item.pending_jobs, "jobs_changed_at": item.jobs_changed_at}, now=now)
+    jobs = jobs_reason(item.job_holds, now=now)
     return reasons + operator_reasons(spec, item, now) + ([jobs] if jobs else [])

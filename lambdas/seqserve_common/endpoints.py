@@ -7,6 +7,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from seqserve_common.ownership import tag_map
+
 THROTTLING_CODES = frozenset(
     {
         "ThrottlingException",
@@ -23,6 +25,8 @@ class EndpointStatus:
     # None when the endpoint does not exist.
     status: str | None
     failure_reason: str | None = None
+    # ListTags takes the ARN; None when the endpoint does not exist (or a stub left it out).
+    arn: str | None = None
 
     @property
     def exists(self) -> bool:
@@ -52,7 +56,11 @@ def describe_endpoint(sagemaker: Any, name: str) -> EndpointStatus:
         if is_missing_endpoint(error):
             return EndpointStatus(status=None)
         raise
-    return EndpointStatus(status=described["EndpointStatus"], failure_reason=described.get("FailureReason"))
+    return EndpointStatus(
+        status=described["EndpointStatus"],
+        failure_reason=described.get("FailureReason"),
+        arn=described.get("EndpointArn"),
+    )
 
 
 def delete_endpoint(sagemaker: Any, name: str) -> bool:
@@ -68,10 +76,19 @@ def delete_endpoint(sagemaker: Any, name: str) -> bool:
 
 # SageMaker's unclear answers: the call may or may not have taken effect.
 TRANSIENT_CODES = THROTTLING_CODES | {"InternalFailure", "ServiceUnavailable", "InternalServerError"}
-# An endpoint in one of these never serves again by itself: the failure path deletes it.
-BAD_STATUSES = frozenset({"Failed", "OutOfService", "RollingBack", "UpdateRollbackFailed"})
-# On its way to InService (or back to it after an update).
-PENDING_STATUSES = frozenset({"Creating", "Updating", "SystemUpdating"})
+# Every EndpointStatus SageMaker documents falls in exactly one of these (docs/internals.md, the table).
+# Serving: the endpoint answers requests. Updating, SystemUpdating and RollingBack serve the current (or
+# previous) configuration while SageMaker changes it; UpdateRollbackFailed serves the configuration it
+# rolled back to. None of them is a failure, and a wake that finds one is done.
+SERVING_STATUSES = frozenset(
+    {"InService", "Updating", "SystemUpdating", "RollingBack", "UpdateRollbackFailed"}
+)
+# On its way to InService for the first time.
+CREATING_STATUSES = frozenset({"Creating"})
+DELETING_STATUSES = frozenset({"Deleting"})
+# Never serves again by itself: the failure path deletes it.
+BAD_STATUSES = frozenset({"Failed", "OutOfService"})
+ALL_STATUSES = SERVING_STATUSES | CREATING_STATUSES | DELETING_STATUSES | BAD_STATUSES
 
 
 def already_exists(error: ClientError) -> bool:
@@ -81,9 +98,34 @@ def already_exists(error: ClientError) -> bool:
     )
 
 
-def list_endpoint_names(sagemaker: Any, prefix: str) -> list[str]:
+@dataclass(frozen=True, kw_only=True)
+class ListedEndpoint:
+    name: str
+    arn: str
+    # Tells a recreated endpoint of the same name apart (the owner cache is keyed by it).
+    created: str
+
+
+def list_endpoints(sagemaker: Any, prefix: str) -> list[ListedEndpoint]:
     """Every endpoint whose name starts with ``prefix`` (NameContains also matches mid-name)."""
-    names: list[str] = []
+    found: list[ListedEndpoint] = []
     for page in sagemaker.get_paginator("list_endpoints").paginate(NameContains=prefix):
-        names.extend(e["EndpointName"] for e in page["Endpoints"] if e["EndpointName"].startswith(prefix))
-    return names
+        found.extend(
+            ListedEndpoint(name=e["EndpointName"], arn=e["EndpointArn"], created=str(e.get("CreationTime")))
+            for e in page["Endpoints"]
+            if e["EndpointName"].startswith(prefix)
+        )
+    return found
+
+
+def endpoint_tags(sagemaker: Any, arn: str) -> dict[str, str] | None:
+    """The endpoint's tags (ListTags takes the ARN); None when it no longer exists."""
+    tags: dict[str, str] = {}
+    try:
+        for page in sagemaker.get_paginator("list_tags").paginate(ResourceArn=arn):
+            tags.update(tag_map(page.get("Tags", [])))
+    except ClientError as error:
+        if is_missing_endpoint(error) or error_code(error) == "ResourceNotFound":
+            return None
+        raise
+    return tags

@@ -4,7 +4,8 @@ One table, partition key ``model`` (S), sort key ``at`` (S), items expiring thro
 ``expires_at`` (N) after ``RETENTION_DAYS``:
 - ``t#<epoch, zero-padded>``: a transition ``from`` -> ``to`` at ``epoch``; a ``waking -> awake`` one
   carries ``wake_seconds``.
-- ``d#<YYYY-MM-DD>`` (UTC day): ``requests``, the predictions that reached the endpoint that day.
+- ``d#<YYYY-MM-DD>`` (UTC day): ``requests``, the predictions that reached the endpoint that day, added
+  by each invoker container coalesced (``count_request``), not one write per prediction.
 A table of its own rather than items in the state table: the reconciler reads every state item on every
 run, and history would make that a query over a growing partition; TTL keeps this one bounded.
 
@@ -52,6 +53,9 @@ class History:
         self._dynamodb = dynamodb
         self._table = table
         self._logger = logger
+        # Predictions counted but not yet written, by (model, day key); when each model's next write is due.
+        self._pending: dict[tuple[str, str], int] = {}
+        self._next_flush: dict[str, float] = {}
 
     @property
     def enabled(self) -> bool:
@@ -76,25 +80,49 @@ class History:
             item["wake_seconds"] = {"N": repr(round(at - seen.state_changed_at, 3))}
         self._write(moved.model, lambda: self._dynamodb.put_item(TableName=self._table, Item=item))
 
-    def count_request(self, model: str, *, at: float) -> None:
+    def count_request(self, model: str, *, at: float, every_seconds: float) -> None:
+        """Count one prediction of ``model`` answered at ``at``, in this container's memory.
+
+        The counts reach the table coalesced, as ``last_invoked_at`` does: the first count at once, then
+        at most one write per model and UTC day every ``every_seconds`` (``ADD requests`` by the number
+        counted since the last write). A failed write keeps its counts for the next one. What a container
+        counted in its last interval is written by its next prediction or usage read; a container Lambda
+        retires before either loses those (at most ``every_seconds`` of its requests).
+        """
         if self._table is None:
             return
-        self._write(
-            model,
-            lambda: self._dynamodb.update_item(
-                TableName=self._table,
-                Key={"model": {"S": model}, "at": {"S": day_key(at)}},
-                UpdateExpression="ADD requests :one SET expires_at = :expires",
-                ExpressionAttributeValues={":one": {"N": "1"}, ":expires": self._expires(at)},
-            ),
-        )
+        key = (model, day_key(at))
+        self._pending[key] = self._pending.get(key, 0) + 1
+        if at >= self._next_flush.get(model, float("-inf")) and self.flush_requests(model, at=at):
+            self._next_flush[model] = at + every_seconds
 
-    def _write(self, model: str, write: Callable[[], Any]) -> None:
+    def flush_requests(self, model: str, *, at: float) -> bool:
+        """Write the counts this container holds for ``model``; False if a write failed (they are kept)."""
+        written = True
+        for key in [key for key in self._pending if key[0] == model]:
+            count = self._pending[key]
+            ok = self._write(
+                model,
+                lambda day=key[1], count=count: self._dynamodb.update_item(
+                    TableName=self._table,
+                    Key={"model": {"S": model}, "at": {"S": day}},
+                    UpdateExpression="ADD requests :count SET expires_at = :expires",
+                    ExpressionAttributeValues={":count": {"N": str(count)}, ":expires": self._expires(at)},
+                ),
+            )
+            if ok:
+                del self._pending[key]
+            written = written and ok
+        return written
+
+    def _write(self, model: str, write: Callable[[], Any]) -> bool:
         try:
             write()
         except (ClientError, BotoCoreError) as error:
             self._logger.warning("could not write usage history", extra={"model": model, "error": str(error)})
             emit("HistoryWriteFailures", model=model)
+            return False
+        return True
 
     def read(self, model: str, *, since: float) -> tuple[list[Transition], dict[str, int]]:
         """Transitions from ``since`` on, oldest first, and request counts by UTC day (YYYY-MM-DD)."""

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from seqserve_common.keep_warm import Window, WindowError, parse_windows
+from seqserve_common.ownership import DEPLOYMENT_TAG
 
 MODES = ("on_demand", "serverless", "always_on")
 
@@ -60,6 +61,18 @@ class Settings:
     jobs_table: str | None = None
     jobs_bucket: str | None = None
     jobs_queue_url: str | None = None
+    # DEPLOYMENT_NAME: the value of the ownership tag (seqserve_common.ownership) on every endpoint this
+    # deployment creates; None: it owns no endpoint by tag, so the reconciler adopts none.
+    deployment: str | None = None
+
+    def creation_tags(self) -> dict[str, str]:
+        """The tags every CreateEndpoint of this deployment passes: cdk.json tags and the ownership tag."""
+        if self.deployment is None:
+            return dict(self.tags)
+        return {**self.tags, DEPLOYMENT_TAG: self.deployment}
+
+    def owns(self, tags: Mapping[str, str]) -> bool:
+        return self.deployment is not None and tags.get(DEPLOYMENT_TAG) == self.deployment
 
 
 def _required(environ: Mapping[str, str], key: str) -> str:
@@ -163,6 +176,7 @@ def parse_settings(environ: Mapping[str, str]) -> Settings:
         jobs_table=environ.get("JOBS_TABLE") or None,
         jobs_bucket=environ.get("JOBS_BUCKET") or None,
         jobs_queue_url=environ.get("JOBS_QUEUE_URL") or None,
+        deployment=environ.get("DEPLOYMENT_NAME", "").strip() or None,
     )
 
 
@@ -176,6 +190,8 @@ def _tags(environ: Mapping[str, str]) -> dict[str, str]:
         raise SettingsError(f"environment variable TAGS is not valid JSON: {error}") from None
     if not isinstance(tags, dict) or not all(isinstance(v, str) for v in tags.values()):
         raise SettingsError("environment variable TAGS must be a JSON object of strings")
+    if DEPLOYMENT_TAG in tags:
+        raise SettingsError(f"environment variable TAGS must not set {DEPLOYMENT_TAG}; DEPLOYMENT_NAME does")
     return tags
 
 

@@ -16,7 +16,7 @@ for folder in (HERE.parents[2] / "lambdas", HERE):
     if str(folder) not in sys.path:
         sys.path.insert(0, str(folder))
 
-from lambdas_testkit import MODELS, TABLE, Aws, Clock, FakeRuntime  # noqa: E402
+from lambdas_testkit import DEPLOYMENT, MODELS, TABLE, Aws, Clock, FakeRuntime  # noqa: E402
 from moto import mock_aws  # noqa: E402
 
 
@@ -69,6 +69,7 @@ def environ(aws: Aws) -> dict[str, str]:
         "NOTIFY_TOPIC_ARN": aws.topic_arn,
         "MAX_INPUTS": "8",
         "MAX_BODY_BYTES": "4096",
+        "DEPLOYMENT_NAME": DEPLOYMENT,
     }
 
 

@@ -18,6 +18,9 @@ from botocore.exceptions import ClientError
 REGION = "us-east-1"
 TABLE = "seqserve-state"
 CONFIG = "circrna-config-1"
+# DEPLOYMENT_NAME of the tests' deployment: the value of its endpoints' seqserve:deployment tag.
+DEPLOYMENT = "seqserve-service"
+OWN_TAGS = [{"Key": "seqserve:deployment", "Value": DEPLOYMENT}]
 START = 1_800_000_000.0
 MODELS = {
     "circrna": {
@@ -147,9 +150,16 @@ class Aws:
             item[key] = {"N": repr(value)} if isinstance(value, (int, float)) else {"S": value}
         self.dynamodb.put_item(TableName=TABLE, Item=item)
 
-    def create_endpoint(self, name: str, config: str = CONFIG) -> None:
-        self.sagemaker.create_endpoint(EndpointName=name, EndpointConfigName=config)
+    def create_endpoint(self, name: str, config: str = CONFIG, *, tags: list | None = None) -> None:
+        """An endpoint as this deployment creates it (with its ownership tag), unless ``tags`` is given."""
+        self.sagemaker.create_endpoint(
+            EndpointName=name, EndpointConfigName=config, Tags=OWN_TAGS if tags is None else tags
+        )
         self.created.clear()
+
+    def tags_of(self, name: str) -> dict[str, str]:
+        arn = self.sagemaker.describe_endpoint(EndpointName=name)["EndpointArn"]
+        return {t["Key"]: t["Value"] for t in self.sagemaker.list_tags(ResourceArn=arn)["Tags"]}
 
     def endpoint_exists(self, name: str) -> bool:
         try:

@@ -259,12 +259,6 @@ def test_asleep_model_with_an_endpoint_is_adopted_as_awake_from_now(aws, checker
     assert not aws.endpoint_exists(ENDPOINT)
 
 
-def test_unknown_state_value_is_left_alone(aws, checker):
-    aws.put_state("circrna", state="hibernating", state_changed_at=START - 60)
-    checker.run()
-    assert aws.state_of("circrna") == "hibernating"
-
-
 def test_throttled_describe_is_an_error_not_a_missing_endpoint(aws, make_checker, stubbed_sagemaker):
     client, stubber = stubbed_sagemaker
     stubber.add_client_error(

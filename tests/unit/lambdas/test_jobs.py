@@ -7,7 +7,7 @@ from typing import Any
 
 import boto3
 import pytest
-from lambdas_testkit import PREDICTION, REGION, Context, api_event, model_error
+from lambdas_testkit import PREDICTION, REGION, START, TABLE, Context, api_event, model_error
 
 BODY = json.dumps({"inputs": ["ACGUACGU"]})
 ENDPOINT = "circrna-endpoint"
@@ -133,7 +133,8 @@ def run_queue(runner, jobs_aws) -> dict[str, Any]:
 
 
 def pending_jobs(aws) -> int:
-    return int(aws.item("circrna").get("pending_jobs", {"N": "0"})["N"])
+    """The open jobs holding circrna up: the holds on its state item."""
+    return len(aws.item("circrna").get("open_jobs", {"SS": []})["SS"])
 
 
 def test_async_predict_on_a_sleeping_model_queues_the_job_and_wakes_it_once(aws, app, jobs_aws):
@@ -417,26 +418,178 @@ def test_a_job_for_an_always_on_model_is_run_without_describing_its_endpoint(
     assert (job["state"], job["result"]) == ("done", PREDICTION)
 
 
-def test_jobs_reason_ignores_a_counter_no_job_moved_for_hours():
-    from seqserve_common.jobs import STALE_COUNTER_SECONDS, jobs_reason
+def test_jobs_reason_counts_only_holds_before_their_deadline():
+    from seqserve_common.jobs import JOB_HOLD_SECONDS, job_hold, jobs_reason
 
-    item = {"pending_jobs": {"N": "1"}, "jobs_changed_at": {"N": "1000"}}
-    assert jobs_reason(item, now=1000 + STALE_COUNTER_SECONDS) == "jobs"
-    assert jobs_reason(item, now=1001 + STALE_COUNTER_SECONDS) is None
+    hold = job_hold("a" * 32, created_at=1000.0)
+    assert jobs_reason([hold], now=1000 + JOB_HOLD_SECONDS - 1) == "jobs"
+    assert jobs_reason([hold], now=1000 + JOB_HOLD_SECONDS) is None
 
 
 @pytest.mark.parametrize(
     ("given", "expected"),
     [
-        (0, None),
-        (2, "jobs"),
-        (None, None),
-        ({}, None),
-        ({"pending_jobs": {"N": "1"}}, "jobs"),
-        ({"pending_jobs": 0}, None),
+        ((), None),
+        (("0000001000000.000#" + "a" * 32,), "jobs"),
+        (("0000000000999.000#" + "a" * 32,), None),
+        (("not-a-hold",), None),
+        (("1000000000000#",), None),
     ],
 )
 def test_jobs_reason(given, expected):
     from seqserve_common.jobs import jobs_reason
 
-    assert jobs_reason(given) == expected
+    assert jobs_reason(given, now=1000.0) == expected
+
+
+# -- issue 18: jobs hold their model atomically with the delete, and cannot strand it ---------------
+
+
+def idle_awake(aws) -> None:
+    aws.create_endpoint(ENDPOINT)
+    aws.put_state("circrna", state="awake", state_changed_at=START - 7200, last_invoked_at=START - 7200)
+
+
+def test_a_job_queued_between_the_read_and_the_move_to_sleeping_keeps_the_model_up(
+    aws, app, make_checker, jobs_aws
+):
+    """The job's hold arrives after the reconciler read the item idle: its write must fail."""
+    idle_awake(aws)
+    client = boto3.client("dynamodb", region_name=REGION)
+    submitted: list[str] = []
+
+    def job_arrives(params: dict[str, Any], **_: Any) -> None:
+        if not submitted and "#state = :to" in params.get("UpdateExpression", ""):
+            submitted.append(submit(app))
+
+    client.meta.events.register("provide-client-params.dynamodb.UpdateItem", job_arrives)
+    assert make_checker(dynamodb=client).run()["circrna"] == "awake"
+    assert submitted and aws.endpoint_exists(ENDPOINT)
+    assert pending_jobs(aws) == 1
+
+
+def test_a_job_queued_while_the_model_is_sleeping_takes_it_back_to_awake(aws, app, checker, jobs_aws):
+    aws.create_endpoint(ENDPOINT)
+    aws.put_state("circrna", state="sleeping", state_changed_at=START - 60, last_invoked_at=START - 7200)
+    submit(app)  # sleeping with its endpoint still there: the waker answers "retry", the job is queued
+    assert checker.run()["circrna"] == "awake"
+    assert aws.endpoint_exists(ENDPOINT)
+
+
+def lose_answers(client: Any, replay: Any, operation: str, *, times: int = 1) -> list[str]:
+    """The first ``times`` calls of ``operation`` (a job's create, for TransactWriteItems) reach
+    DynamoDB through ``replay``, but their answers are lost: botocore sees a read timeout and retries,
+    as it does on AWS."""
+    from botocore.exceptions import ReadTimeoutError
+
+    lost: list[str] = []
+    sent: dict[str, Any] = {}
+
+    def remember(params: dict[str, Any], **_: Any) -> None:
+        sent.clear()
+        sent.update(params)
+
+    def deliver_then_lose(request: Any, **_: Any) -> None:
+        creating = any("Put" in write for write in sent.get("TransactItems", [{"Put": None}]))
+        if len(lost) < times and creating:
+            lost.append(operation)
+            getattr(replay, _snake(operation))(**sent)
+            raise ReadTimeoutError(endpoint_url=request.url)
+
+    client.meta.events.register(f"provide-client-params.dynamodb.{operation}", remember)
+    client.meta.events.register_first(f"before-send.dynamodb.{operation}", deliver_then_lose)
+    return lost
+
+
+def _snake(name: str) -> str:
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_")
+
+
+def test_a_lost_answer_to_the_create_transaction_neither_fails_the_submit_nor_strands_a_hold(
+    aws, runtime, clock, environ, jobs_aws, runner
+):
+    from aws_lambda_powertools import Logger
+    from invoker.app import build_app
+    from seqserve_common.settings import parse_settings
+
+    client = boto3.client("dynamodb", region_name=REGION)
+    lost = lose_answers(client, aws.dynamodb, "TransactWriteItems")
+    app = build_app(
+        settings=parse_settings(environ),
+        runtime=runtime.client,
+        sagemaker=aws.sagemaker,
+        dynamodb=client,
+        clock=clock,
+        logger=Logger(),
+        s3=jobs_aws["s3"],
+        sqs=jobs_aws["sqs"],
+    )
+    aws.create_endpoint(ENDPOINT)
+    job_id = submit(app)  # the retried transaction finds its own job and writes the same again
+    assert lost == ["TransactWriteItems"]
+    assert pending_jobs(aws) == 1
+    assert run_queue(runner, jobs_aws)["failed"] == set()
+    _, _, job = request(app, "GET", f"/jobs/{job_id}")
+    assert job["state"] == "done"
+    assert pending_jobs(aws) == 0
+
+
+def test_a_create_whose_answers_are_all_lost_ends_its_job_and_releases_its_hold(
+    aws, runtime, clock, environ, jobs_aws
+):
+    from aws_lambda_powertools import Logger
+    from botocore.config import Config
+    from invoker.app import build_app
+    from seqserve_common.settings import parse_settings
+
+    client = boto3.client("dynamodb", region_name=REGION, config=Config(retries={"max_attempts": 2}))
+    lost = lose_answers(client, aws.dynamodb, "TransactWriteItems", times=100)
+    app = build_app(
+        settings=parse_settings(environ),
+        runtime=runtime.client,
+        sagemaker=aws.sagemaker,
+        dynamodb=client,
+        clock=clock,
+        logger=Logger(),
+        s3=jobs_aws["s3"],
+        sqs=jobs_aws["sqs"],
+    )
+    aws.create_endpoint(ENDPOINT)
+    aws.put_state("circrna", state="awake", state_changed_at=clock.now, last_invoked_at=clock.now)
+    status, _, body = request(app, "POST", "/models/circrna/predict", BODY, prefer="respond-async")
+    assert (status, body["error"]["code"]) == (503, "unavailable")
+    assert len(lost) >= 2  # the first attempt and botocore's retries all lost their answers
+    # The transaction did commit: the job exists, but it was ended at once and holds nothing.
+    [job] = aws.dynamodb.scan(TableName=JOBS_TABLE)["Items"]
+    assert job["state"]["S"] == "failed"
+    assert pending_jobs(aws) == 0
+    assert jobs_aws["sqs"].receive_message(QueueUrl=jobs_aws["queue_url"]).get("Messages", []) == []
+
+
+def test_a_job_never_queued_stops_holding_the_model_at_its_deadline_while_other_jobs_run(
+    aws, app, runner, checker, clock, jobs_aws
+):
+    """A timeout between creating a job and sending its message: the job never runs, never ends. It
+    holds the model up JOB_HOLD_SECONDS from its creation, not as long as other jobs keep coming."""
+    from seqserve_common.jobs import JOB_HOLD_SECONDS, JobStore
+    from seqserve_common.lifecycle import coalescing_seconds
+
+    aws.create_endpoint(ENDPOINT)
+    aws.put_state("circrna", state="awake", state_changed_at=clock.now, last_invoked_at=clock.now)
+    store = JobStore(
+        dynamodb=aws.dynamodb, s3=jobs_aws["s3"], jobs_table=JOBS_TABLE, state_table=TABLE, bucket=BUCKET
+    )
+    store.create(job_id="f" * 32, model="circrna", body=BODY.encode(), now=clock.now)
+    stranded_at = clock.now
+    # Long after any idle period, the stranded job still holds the model (it might yet run)...
+    clock.advance(50 * 60)
+    assert checker.run()["circrna"] == "awake"
+    # ...while another job comes, runs and ends.
+    submit(app)
+    assert run_queue(runner, jobs_aws)["failed"] == set()
+    # Once the stranded job's hold has expired and the other job's use is idle, the model goes down.
+    clock.advance(15 * 60 + coalescing_seconds(15) + 1)
+    assert clock.now > stranded_at + JOB_HOLD_SECONDS
+    assert checker.run()["circrna"] == "sleeping"
+    assert not aws.endpoint_exists(ENDPOINT)
+    assert pending_jobs(aws) == 0  # the expired hold was released before the claim

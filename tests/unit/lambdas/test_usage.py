@@ -121,3 +121,67 @@ def test_an_interval_over_midnight_is_split_between_the_days():
     )
     assert [d["minutes_awake"] for d in report["days"]] == [30.0, 30.0]
     assert [d["wakes"] for d in report["days"]] == [1, 0]
+
+
+# -- issue 18 item 8: requests are counted without a DynamoDB write per prediction -------------------
+
+
+def counting_client(*, fail_first: bool = False) -> tuple[object, list[dict]]:
+    """A DynamoDB client that records its writes to the history table (and can lose the first)."""
+    import boto3
+    from botocore.exceptions import ClientError
+    from lambdas_testkit import REGION
+
+    client = boto3.client("dynamodb", region_name=REGION)
+    writes: list[dict] = []
+
+    def record(params: dict, **_: object) -> None:
+        if params.get("TableName") != HISTORY:
+            return
+        if fail_first and not writes:
+            writes.append({"failed": params})
+            raise ClientError({"Error": {"Code": "ProvisionedThroughputExceededException"}}, "UpdateItem")
+        writes.append(params)
+
+    for operation in ("UpdateItem", "PutItem"):
+        client.meta.events.register(f"provide-client-params.dynamodb.{operation}", record)
+    return client, writes
+
+
+def predict(app, clock, times: list[float]) -> None:
+    for at in times:
+        clock.now = at
+        assert call(app, "POST", "/models/circrna/predict", BODY).status == 200
+
+
+def test_request_counts_add_up_across_containers_and_midnight_with_few_writes(aws, make_invoker, clock):
+    aws.create_endpoint(ENDPOINT)
+    aws.put_state("circrna", state="awake", state_changed_at=START, last_invoked_at=START)
+    a_client, a_writes = counting_client()
+    b_client, b_writes = counting_client()
+    a, b = make_invoker(dynamodb=a_client), make_invoker(dynamodb=b_client)
+    predict(a, clock, [START + i for i in range(30)])
+    predict(b, clock, [START + i + 0.5 for i in range(20)])
+    # 50 predictions in 30 seconds, one coalescing interval (60 s): one write per container.
+    assert (len(a_writes), len(b_writes)) == (1, 1)
+    midnight = DAY + 86400
+    predict(a, clock, [midnight - 10 + i for i in range(5)])  # 2027-01-15 23:59:50 to 23:59:54
+    predict(a, clock, [midnight + 30 + i for i in range(3)])  # 2027-01-16, within a's interval
+    predict(a, clock, [midnight + 120])
+    predict(b, clock, [midnight + 121])
+    status, report = usage(b, "days=2")
+    assert status == 200
+    assert [(d["day"], d["requests"]) for d in report["days"]] == [("2027-01-15", 55), ("2027-01-16", 5)]
+    assert report["total"]["requests"] == 60
+    # 60 predictions; a wrote at 08:00, 23:59:50 and 00:02 (that one for two days); b at 08:00 and 00:02.
+    assert (len(a_writes), len(b_writes)) == (4, 3)
+
+
+def test_a_failed_count_write_is_kept_for_the_next_one(aws, make_invoker, clock):
+    aws.create_endpoint(ENDPOINT)
+    aws.put_state("circrna", state="awake", state_changed_at=START, last_invoked_at=START)
+    client, writes = counting_client(fail_first=True)
+    app = make_invoker(dynamodb=client)
+    predict(app, clock, [START, START + 1, START + 2])
+    assert usage(app, "days=1")[1]["total"]["requests"] == 3
+    assert "failed" in writes[0]

@@ -9,7 +9,7 @@ import boto3
 import pytest
 from botocore.exceptions import ReadTimeoutError
 from botocore.stub import Stubber
-from lambdas_testkit import REGION, START, call
+from lambdas_testkit import OWN_TAGS, REGION, START, call
 from moto.dynamodb.models import DynamoDBBackend
 
 BODY = json.dumps({"inputs": "ACGUACGU"})
@@ -149,7 +149,11 @@ def test_endpoint_that_already_exists_counts_as_woken(aws, make_invoker, stubbed
         "create_endpoint",
         service_error_code="ValidationException",
         service_message=f'Cannot create already existing endpoint "arn:aws:sagemaker:{REGION}:1:endpoint/x".',
-        expected_params={"EndpointName": ENDPOINT, "EndpointConfigName": "circrna-config-1"},
+        expected_params={
+            "EndpointName": ENDPOINT,
+            "EndpointConfigName": "circrna-config-1",
+            "Tags": OWN_TAGS,
+        },
     )
     stubber.add_response(
         "describe_endpoint",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from lambdas_testkit import call
+from lambdas_testkit import DEPLOYMENT, call
 from seqserve_common.settings import SettingsError, parse_settings
 
 BODY = json.dumps({"inputs": "ACGUACGU"})
@@ -19,12 +19,22 @@ def endpoint_tags(aws) -> dict[str, str]:
 def test_a_wake_tags_the_endpoint_with_the_deployment_tags(aws, environ, make_invoker):
     environ["TAGS"] = json.dumps({"team": "genomics", "cost-center": "CC 1234"})
     assert call(make_invoker(), "POST", "/models/circrna/predict", BODY).status == 503
-    assert endpoint_tags(aws) == {"team": "genomics", "cost-center": "CC 1234"}
+    assert endpoint_tags(aws) == {
+        "team": "genomics",
+        "cost-center": "CC 1234",
+        "seqserve:deployment": DEPLOYMENT,
+    }
 
 
-def test_without_tags_the_endpoint_is_created_untagged(aws, make_invoker):
+def test_without_tags_the_endpoint_carries_only_the_ownership_tag(aws, make_invoker):
     assert call(make_invoker(), "POST", "/models/circrna/predict", BODY).status == 503
-    assert endpoint_tags(aws) == {}
+    assert endpoint_tags(aws) == {"seqserve:deployment": DEPLOYMENT}
+
+
+def test_tags_may_not_claim_the_ownership_tag(environ):
+    environ["TAGS"] = json.dumps({"seqserve:deployment": "someone-else"})
+    with pytest.raises(SettingsError, match="DEPLOYMENT_NAME"):
+        parse_settings(environ)
 
 
 @pytest.mark.parametrize(

@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 import re
 
-from tests.unit.stacks.template_text import actions_on, logical_id_of, statements, text
+from tests.unit.stacks.template_text import actions_on, as_list, logical_id_of, statements, text
 
 SAGEMAKER = "arn:${AWS::Partition}:sagemaker:${AWS::Region}:${AWS::AccountId}"
+# Issue 18: an endpoint is this deployment's by its seqserve:deployment tag, whose value is the stack name.
+OWNED = {"StringEquals": {"aws:ResourceTag/seqserve:deployment": "seqserve-service"}}
+TAGGING = {"aws:RequestTag/seqserve:deployment": "seqserve-service"}
 TABLE_ARN = re.compile(r"\$\{Import:seqserve-stateful:ExportsOutputFnGetAttStateTableArn\w+\}")
 
 
@@ -93,6 +96,7 @@ def test_environment_follows_the_internals_contract(full):
             "POWERTOOLS_SERVICE_NAME",
             "POWERTOOLS_METRICS_NAMESPACE",
             "HISTORY_TABLE",
+            "DEPLOYMENT_NAME",
         }
         assert env["HISTORY_TABLE"] == {
             "Fn::ImportValue": "seqserve-stateful:ExportsOutputRefHistoryTable0780ACA8"
@@ -101,6 +105,8 @@ def test_environment_follows_the_internals_contract(full):
             "Fn::ImportValue": "seqserve-stateful:ExportsOutputRefStateTableB9CBD53A"
         }
         assert env["ENDPOINT_PREFIX"] == "seqserve-"
+        # The value of the seqserve:deployment tag on every endpoint the functions create.
+        assert env["DEPLOYMENT_NAME"] == "seqserve-service"
         assert (env["MAX_INPUTS"], env["MAX_BODY_BYTES"]) == ("200", "262144")
         assert (env["POWERTOOLS_SERVICE_NAME"], env["POWERTOOLS_METRICS_NAMESPACE"]) == (service, "seqserve")
 
@@ -197,6 +203,8 @@ def test_idle_checker_reconciles_only_this_apps_endpoints(full):
     assert {r for r in create if ":endpoint/" in r} == {endpoint + "circrna", endpoint + "aptamers"}
     assert f"{SAGEMAKER}:endpoint-config/seqserve-service-circrna-*" in create
     assert allowed["sagemaker:listendpoints"] == {"*"}
+    # Whose an endpoint with the prefix is: its tags (ListTags takes the endpoint's ARN).
+    assert allowed["sagemaker:listtags"] == {untracked}
     assert "sagemaker:invokeendpoint" not in allowed
     assert not any(a.startswith("events:") for a in allowed)
     assert allowed["sns:publish"] == {"${NotificationsTopicAE679CBD}"}
@@ -264,3 +272,47 @@ def test_every_action_the_lambda_code_calls_is_granted(full):
     assert calls and not missing
     # The reconciler lists endpoints through a paginator, which the pattern above cannot see.
     assert '"list_endpoints"' in source and "sagemaker:listendpoints" in granted
+    # ...nor the tags the reconciler reads to tell this deployment's endpoints apart (issue 18).
+    assert '"list_tags"' in source and "sagemaker:listtags" in granted
+
+
+def test_endpoints_are_deleted_updated_and_created_only_as_this_deployments(full):
+    """IAM holds the ownership rule too: Delete/UpdateEndpoint only on an endpoint carrying this
+    deployment's tag, CreateEndpoint (and the AddTags it needs) only tagging it so."""
+    template = full.service.to_json()
+    checked: set[str] = set()
+    for resource in template["Resources"].values():
+        if resource["Type"] != "AWS::IAM::Policy":
+            continue
+        for statement in resource["Properties"]["PolicyDocument"]["Statement"]:
+            actions = {a.lower() for a in as_list(statement["Action"])}
+            if not any(":endpoint/" in text(r) for r in as_list(statement["Resource"])):
+                continue
+            for action in actions & {"sagemaker:deleteendpoint", "sagemaker:updateendpoint"}:
+                assert statement.get("Condition") == OWNED, statement
+                checked.add(action)
+            for action in actions & {"sagemaker:createendpoint", "sagemaker:addtags"}:
+                assert statement["Condition"]["StringEquals"] == TAGGING, statement
+                checked.add(action)
+    assert checked == {
+        "sagemaker:deleteendpoint",
+        "sagemaker:updateendpoint",
+        "sagemaker:createendpoint",
+        "sagemaker:addtags",
+    }
+
+
+def test_every_endpoint_creator_may_tag_the_endpoints_it_creates(full):
+    on_demand = {f"{SAGEMAKER}:endpoint/seqserve-service-{m}" for m in ("circrna", "aptamers")}
+    for name in ("Invoker", "IdleChecker", "JobRunner"):
+        allowed = role_permissions(full, name)
+        assert {r for r in allowed["sagemaker:createendpoint"] if ":endpoint/" in r} == on_demand, name
+        assert allowed["sagemaker:addtags"] == on_demand, name
+
+
+def test_cloudformations_endpoints_carry_the_ownership_tag_too(full):
+    endpoints = full.service.find_resources("AWS::SageMaker::Endpoint").values()
+    assert len(endpoints) == 2  # serverless and always_on
+    for endpoint in endpoints:
+        tags = {t["Key"]: t["Value"] for t in endpoint["Properties"]["Tags"]}
+        assert tags["seqserve:deployment"] == "seqserve-service"

@@ -10,6 +10,7 @@ import pytest
 from tests.unit.stacks.conftest import Built, build
 from tests.unit.stacks.template_text import (
     actions_on,
+    as_list,
     logical_id_of,
     state_machine_definition,
     statements,
@@ -274,3 +275,24 @@ def test_without_platform_options_nothing_is_added(full):
         for a in resources(service, "AWS::CloudWatch::Alarm").values()
         if a["Properties"].get("MetricName") == "MinutesAwake"
     ]
+
+
+def test_every_endpoint_creator_gets_the_tags_and_may_use_the_key(corp):
+    """The reconciler and the job runner create endpoints too (issue 18/20): same tags, same grants."""
+    service = corp.service.to_json()
+    for name in ("Invoker", "IdleChecker", "JobRunner"):
+        function = logical_id_of(service, "AWS::Lambda::Function", f"Functions/{name}/Resource")
+        variables = service["Resources"][function]["Properties"]["Environment"]["Variables"]
+        assert json.loads(variables["TAGS"]) == TAGS, name
+        assert variables["DEPLOYMENT_NAME"] == "corp-service", name
+        role = statements(service, logical_id_of(service, "AWS::IAM::Role", f"Functions/{name}Role"))
+        (grant,) = [s for s in role if "kms:CreateGrant" in s["Action"]]
+        assert (grant["Resource"], grant["Condition"]) == (
+            KEY,
+            {"Bool": {"kms:GrantIsForAWSResource": "true"}},
+        ), name
+        (tagging,) = [s for s in role if "sagemaker:AddTags" in as_list(s["Action"])]
+        assert tagging["Condition"] == {
+            "StringEquals": {"aws:RequestTag/seqserve:deployment": "corp-service"},
+            "ForAllValues:StringEquals": {"aws:TagKeys": ["seqserve:deployment", "cost-center", "team"]},
+        }, name

@@ -48,10 +48,17 @@ def test_platform_options_parse():
     [
         (deployment(tags=["team"]), "tags: expected an object, got list"),
         (deployment(tags={"aws:owner": "x"}), "tags.aws:owner: the prefix 'aws:' is reserved"),
+        (
+            deployment(tags={"seqserve:deployment": "x"}),
+            "tags.seqserve:deployment: seqserve:deployment is set",
+        ),
         (deployment(tags={"team": 3}), "tags.team: expected a string of up to 256"),
         (deployment(tags={"team": "a;b"}), "tags.team: expected a string"),
         (deployment(tags={"k" * 129: "v"}), "tag keys are 1-128"),
-        (deployment(tags={f"t{i}": "v" for i in range(51)}), "tags: 51 tags; AWS allows at most 50"),
+        (
+            deployment(tags={f"t{i}": "v" for i in range(50)}),
+            "tags: 50 tags; AWS allows at most 50 per resource, and the app adds",
+        ),
         (deployment(tags={f"t{i}": "v" * 60 for i in range(20)}), "as JSON; the invoker's environment"),
         (deployment(network={"subnet_ids": ["subnet-0123abcd"]}), "network.security_group_ids: required"),
         (deployment(network={"security_group_ids": ["sg-0123abcd"]}), "network.subnet_ids: required"),

@@ -301,6 +301,33 @@ def test_6_failure_seen_by_the_invoker_is_notified_even_when_woken_again_at_once
     assert aws.state_of("circrna") == "awake"  # moto's endpoint is in service at once
 
 
+def test_6_endpoint_failure_seen_first_by_a_request_is_notified_once(aws, make_invoker, checker):
+    """The endpoint of an awake model failed; a request finds it before the reconciler does."""
+    aws.put_state("circrna", state="awake", state_changed_at=START - 600, last_invoked_at=START - 60)
+    sagemaker = boto3.client("sagemaker", region_name=REGION)
+    with Stubber(sagemaker) as stubber:
+        stubber.add_client_error(
+            "create_endpoint", service_error_code="ValidationException", service_message=EXISTING
+        )
+        stubber.add_response(
+            "describe_endpoint",
+            {
+                "EndpointName": ENDPOINT,
+                "EndpointArn": f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint/{ENDPOINT}",
+                "EndpointStatus": "Failed",
+                "FailureReason": "the container crashed",
+                "CreationTime": START,
+                "LastModifiedTime": START,
+            },
+        )
+        assert call(make_invoker(sagemaker=sagemaker), "POST", "/models/circrna/predict", BODY).status == 502
+    assert aws.state_of("circrna") == "failed"
+    checker.run()
+    checker.run()
+    notices = aws.notifications()
+    assert len(notices) == 1 and "the container crashed" in notices[0]["reason"]
+
+
 def test_6_a_lost_answer_on_the_move_to_failed_still_sends_the_notice_once(aws, make_checker):
     aws.create_endpoint(ENDPOINT)
     set_status(ENDPOINT, "Failed")

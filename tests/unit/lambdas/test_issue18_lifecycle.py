@@ -98,14 +98,23 @@ def test_1_own_tagged_endpoint_no_model_owns_is_still_adopted_and_deleted(aws, s
     assert not aws.endpoint_exists("circrna-removed-model")
 
 
-def test_1_listing_asks_for_an_endpoints_tags_once_per_warm_container(aws, scanning_checker, clock):
+def test_1_another_deployments_endpoint_costs_one_list_tags_per_warm_container(aws, scanning_checker, clock):
     aws.create_endpoint("circrna-dev-x", tags=[{"Key": "seqserve:deployment", "Value": "other"}])
     checker = scanning_checker()
     calls: list[str] = []
-    checker._sagemaker.meta.events.register("before-call.sagemaker.ListTags", lambda **_: calls.append("x"))
-    for _ in range(3):
-        checker.run()
-    assert len(calls) == 1
+    record = lambda model, **_: calls.append(model.name)  # noqa: E731
+    checker._sagemaker.meta.events.register("before-call", record)
+    checker._store._dynamodb.meta.events.register("before-call", record)
+    try:
+        for _ in range(3):
+            checker.run()
+    finally:
+        checker._sagemaker.meta.events.unregister("before-call", record)
+        checker._store._dynamodb.meta.events.unregister("before-call", record)
+    # Per run: each model's GetItem and DescribeEndpoint and the listing; the foreign endpoint's tags
+    # once, and nothing else for it.
+    assert calls.count("ListTags") == 1
+    assert calls.count("GetItem") == 3 * 2 and calls.count("DescribeEndpoint") == 3 * 2
 
 
 def test_1_asleep_model_whose_endpoint_is_not_this_deployments_is_not_adopted(aws, checker, clock, capsys):

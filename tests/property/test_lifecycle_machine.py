@@ -925,7 +925,7 @@ def lifecycle_machine(system: System) -> type[RuleBasedStateMachine]:
             STATS[f"corrupt {kind}"] += 1
             deployment, model, _ = self.pick(d, m)
             key = {"model": {"S": model.name}}
-            stamp = {"N": f"{world.now - 30:.7f}"}
+            stamp = {"N": f"{world.now - 29.8765432:.7f}"}  # more than 3 decimals, none of them 0
             update: dict[str, Any] = {
                 "unknown_state": ("SET #s = :v", {":v": {"S": "hibernating"}}),
                 "precise_timestamp": ("SET state_changed_at = :v", {":v": stamp}),

@@ -512,15 +512,15 @@ class IdleChecker:
 
     def _untracked(self, listed: ListedEndpoint, key: str, *, idle_minutes: int) -> str:
         name = listed.name
+        # Only this deployment's endpoints are adopted (the tags are cached per warm container, so
+        # another deployment's endpoint costs no call at all on later runs, not even a read).
+        tags = self._tags(listed.arn, created=listed.created)
+        if tags is None:
+            return State.ASLEEP.value  # gone since the listing
+        if not self._settings.owns(tags):
+            self._report_unowned(name, owner_of(tags), key=key, dimension=APP_DIMENSION)
+            return IGNORED
         item = self._store.get(key)
-        if item.stored_state is None and not item.problems:
-            # Not adopted yet: only this deployment's own endpoints are.
-            tags = self._tags(listed.arn, created=listed.created)
-            if tags is None:
-                return State.ASLEEP.value
-            if not self._settings.owns(tags):
-                self._report_unowned(name, owner_of(tags), key=key, dimension=APP_DIMENSION)
-                return IGNORED
         endpoint = describe_endpoint(self._sagemaker, name)
         if needs_repair(item):
             repaired = self._repair(key, item, endpoint)

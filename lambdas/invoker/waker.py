@@ -98,9 +98,10 @@ class Waker:
             return None
         emit("WakesStarted", model=spec.name)
         self._logger.info("waking the model", extra={"model": spec.name, "from": seen.state.value})
-        return self._create(spec, config_name=config_name, waking=waking)
+        # A failed model's endpoint failure was reported when the model moved to failed.
+        return self._create(spec, config_name=config_name, waking=waking, reported=seen.state is State.FAILED)
 
-    def _create(self, spec: ModelSpec, *, config_name: str, waking: StateItem) -> StateItem:
+    def _create(self, spec: ModelSpec, *, config_name: str, waking: StateItem, reported: bool) -> StateItem:
         try:
             self._sagemaker.create_endpoint(
                 EndpointName=spec.endpoint_name,
@@ -109,7 +110,7 @@ class Waker:
             )
         except ClientError as error:
             if already_exists(error):
-                return self._on_existing(spec, waking)
+                return self._on_existing(spec, waking, reported=reported)
             code = error_code(error)
             if code in TRANSIENT_CODES:
                 # The endpoint may or may not have been created: stay waking; the reconciler looks.
@@ -125,19 +126,26 @@ class Waker:
             raise self._unavailable(spec, type(error).__name__) from None
         return waking
 
-    def _on_existing(self, spec: ModelSpec, waking: StateItem) -> StateItem:
-        """CreateEndpoint said "already exists": what to do depends on that endpoint's status."""
+    def _on_existing(self, spec: ModelSpec, waking: StateItem, *, reported: bool) -> StateItem:
+        """CreateEndpoint said "already exists": what to do depends on that endpoint's status.
+
+        ``reported``: the wake started from ``failed``, whose move already owed the notice.
+        """
         try:
-            status = describe_endpoint(self._sagemaker, spec.endpoint_name).status
+            endpoint = describe_endpoint(self._sagemaker, spec.endpoint_name)
         except (ClientError, BotoCoreError):
             # Unknown for now; the reconciler describes it on its next run and acts on that status.
             return waking
+        status = endpoint.status
         if status in BAD_STATUSES:
             # Failed or OutOfService (an endpoint that updates or rolls back still serves: the wake goes
-            # on). The previous endpoint failed and is not deleted yet; the reconciler deletes it. Its failure
-            # was reported when it happened, so this move does not report it again.
-            reason = f"the previous endpoint is {status} and is being deleted; wake again in a few minutes"
-            self._store.transition(waking, to=State.FAILED, now=self._clock(), failure_reason=reason)
+            # on). It is not deleted yet; the reconciler deletes it. A model that was failed already had
+            # this failure reported; otherwise this caller saw it first and the notice is owed now.
+            why = endpoint.failure_reason or "no reason given"
+            reason = f"the endpoint is {status} ({why}) and is being deleted; wake again in a few minutes"
+            self._store.transition(
+                waking, to=State.FAILED, now=self._clock(), failure_reason=reason, notice=not reported
+            )
             raise ApiError(502, "endpoint_failed", f"model {spec.name}'s endpoint failed: {reason}")
         # Creating or serving: the wake is under way (the reconciler moves it to awake). Deleting: the
         # reconciler creates it once it is gone.

@@ -125,7 +125,9 @@ def endpoint_tags(sagemaker: Any, arn: str) -> dict[str, str] | None:
         for page in sagemaker.get_paginator("list_tags").paginate(ResourceArn=arn):
             tags.update(tag_map(page.get("Tags", [])))
     except ClientError as error:
-        if is_missing_endpoint(error) or error_code(error) == "ResourceNotFound":
+        # Gone since it was listed (SageMaker's wording for a missing ARN varies): None, so the caller
+        # skips it this run, which never deletes anything.
+        if error_code(error) in {"ValidationException", "ValidationError", "ResourceNotFound"}:
             return None
         raise
     return tags

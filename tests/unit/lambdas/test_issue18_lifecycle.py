@@ -98,14 +98,23 @@ def test_1_own_tagged_endpoint_no_model_owns_is_still_adopted_and_deleted(aws, s
     assert not aws.endpoint_exists("circrna-removed-model")
 
 
-def test_1_listing_asks_for_an_endpoints_tags_once_per_warm_container(aws, scanning_checker, clock):
+def test_1_another_deployments_endpoint_costs_one_list_tags_per_warm_container(aws, scanning_checker, clock):
     aws.create_endpoint("circrna-dev-x", tags=[{"Key": "seqserve:deployment", "Value": "other"}])
     checker = scanning_checker()
     calls: list[str] = []
-    checker._sagemaker.meta.events.register("before-call.sagemaker.ListTags", lambda **_: calls.append("x"))
-    for _ in range(3):
-        checker.run()
-    assert len(calls) == 1
+    record = lambda model, **_: calls.append(model.name)  # noqa: E731
+    checker._sagemaker.meta.events.register("before-call", record)
+    checker._store._dynamodb.meta.events.register("before-call", record)
+    try:
+        for _ in range(3):
+            checker.run()
+    finally:
+        checker._sagemaker.meta.events.unregister("before-call", record)
+        checker._store._dynamodb.meta.events.unregister("before-call", record)
+    # Per run: each model's GetItem and DescribeEndpoint and the listing; the foreign endpoint's tags
+    # once, and nothing else for it.
+    assert calls.count("ListTags") == 1
+    assert calls.count("GetItem") == 3 * 2 and calls.count("DescribeEndpoint") == 3 * 2
 
 
 def test_1_asleep_model_whose_endpoint_is_not_this_deployments_is_not_adopted(aws, checker, clock, capsys):
@@ -299,6 +308,33 @@ def test_6_failure_seen_by_the_invoker_is_notified_even_when_woken_again_at_once
     notices = aws.notifications()
     assert len(notices) == 1 and "no capacity" in notices[0]["reason"]
     assert aws.state_of("circrna") == "awake"  # moto's endpoint is in service at once
+
+
+def test_6_endpoint_failure_seen_first_by_a_request_is_notified_once(aws, make_invoker, checker):
+    """The endpoint of an awake model failed; a request finds it before the reconciler does."""
+    aws.put_state("circrna", state="awake", state_changed_at=START - 600, last_invoked_at=START - 60)
+    sagemaker = boto3.client("sagemaker", region_name=REGION)
+    with Stubber(sagemaker) as stubber:
+        stubber.add_client_error(
+            "create_endpoint", service_error_code="ValidationException", service_message=EXISTING
+        )
+        stubber.add_response(
+            "describe_endpoint",
+            {
+                "EndpointName": ENDPOINT,
+                "EndpointArn": f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint/{ENDPOINT}",
+                "EndpointStatus": "Failed",
+                "FailureReason": "the container crashed",
+                "CreationTime": START,
+                "LastModifiedTime": START,
+            },
+        )
+        assert call(make_invoker(sagemaker=sagemaker), "POST", "/models/circrna/predict", BODY).status == 502
+    assert aws.state_of("circrna") == "failed"
+    checker.run()
+    checker.run()
+    notices = aws.notifications()
+    assert len(notices) == 1 and "the container crashed" in notices[0]["reason"]
 
 
 def test_6_a_lost_answer_on_the_move_to_failed_still_sends_the_notice_once(aws, make_checker):

@@ -93,12 +93,10 @@ MUTANTS: tuple[Mutant, ...] = (
         patches=(
             (
                 CHECKER,
-                "            if not self._settings.owns(tags):\n"
-                "                self._report_unowned(name, owner_of(tags), "
-                "key=key, dimension=APP_DIMENSION)",
-                "            if False:\n"
-                "                self._report_unowned(name, owner_of(tags), "
-                "key=key, dimension=APP_DIMENSION)",
+                "        if not self._settings.owns(tags):\n"
+                "            self._report_unowned(name, owner_of(tags), key=key, dimension=APP_DIMENSION)",
+                "        if False:\n"
+                "            self._report_unowned(name, owner_of(tags), key=key, dimension=APP_DIMENSION)",
             ),
         ),
     ),

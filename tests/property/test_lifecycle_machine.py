@@ -100,12 +100,14 @@ CORRUPTIONS = (
 ACTIONS = ("predict", "wake", "wake_lease", "job", "sleep", "end_lease")
 # Features of the model not generated (SEQSERVE_MODEL_DISABLE, comma-separated): for a defect whose fix
 # has not landed, so the rest of the model still runs. Empty on a branch where every fix has landed.
-# What the random runs do not check yet because the fix branches leave it open (issue 18), each named
-# in the report; SEQSERVE_MODEL_DISABLE= (empty) checks everything. "notices_invoker": a model the
-# invoker moves to failed (its wake found the old endpoint Failed or OutOfService) gets no notice.
-# Also known: "job_strand" (a job whose create answer was lost holds its model up for JOB_HOLD_SECONDS,
-# not idle + slack), fixed on lifecycle-atomic. The scenario of each open one is a strict xfail.
-KNOWN_OPEN = "notices_invoker"
+# Features of the model that can be left out (SEQSERVE_MODEL_DISABLE, comma-separated), for a defect
+# whose fix has not landed, so the rest still runs: "ownership" (the second deployment's prefix extends
+# the first's; untagged endpoints), "statuses" (updates, rollbacks, maintenance), "corrupt", "wake_use",
+# "notices", "writes", "notices_invoker" (a failure the invoker finds first owes its notice too) and
+# "job_strand" (a job hold no client knows of must not outlast idle + slack). KNOWN_OPEN is the default:
+# empty once lifecycle-fix and lifecycle-atomic are merged (both last open ones, notices_invoker and
+# job_strand, were fixed there while this model found them).
+KNOWN_OPEN = ""
 DISABLED = frozenset(filter(None, os.environ.get("SEQSERVE_MODEL_DISABLE", KNOWN_OPEN).split(",")))
 
 
@@ -505,7 +507,7 @@ def lifecycle_machine(system: System) -> type[RuleBasedStateMachine]:
             system.reset()
             STATS["examples"] += 1
             self.last_invoked: dict[tuple[str, str], float] = {}
-            # The scenarios check what the random runs leave out (KNOWN_OPEN).
+            # The scenarios check what the random runs leave out (DISABLED).
             self.disabled = getattr(self, "disabled", DISABLED)
             self.failures: Counter[tuple[str, str]] = Counter()
             self.invoker_failures: Counter[tuple[str, str]] = Counter()
@@ -925,7 +927,7 @@ def lifecycle_machine(system: System) -> type[RuleBasedStateMachine]:
             STATS[f"corrupt {kind}"] += 1
             deployment, model, _ = self.pick(d, m)
             key = {"model": {"S": model.name}}
-            stamp = {"N": f"{world.now - 30:.7f}"}
+            stamp = {"N": f"{world.now - 29.8765432:.7f}"}  # more than 3 decimals, none of them 0
             update: dict[str, Any] = {
                 "unknown_state": ("SET #s = :v", {":v": {"S": "hibernating"}}),
                 "precise_timestamp": ("SET state_changed_at = :v", {":v": stamp}),
@@ -949,6 +951,7 @@ def lifecycle_machine(system: System) -> type[RuleBasedStateMachine]:
             observer["dynamodb"].update_item(**request)
             say(f"corrupted {deployment.name}/{model.name}: {kind}")
             self.corrupted_at[(deployment.name, model.name)] = world.now
+            self.observe(count=False)
             if kind == "string_last_invoked_at":
                 # The recorded use is gone: earlier requests no longer protect the endpoint (3/7).
                 world.records[model.endpoint].protected.clear()
@@ -968,9 +971,10 @@ def lifecycle_machine(system: System) -> type[RuleBasedStateMachine]:
 
         # -- after every step ------------------------------------------------------------------------
 
-        def observe(self, actor: str = "reconciler") -> None:
+        def observe(self, actor: str = "reconciler", *, count: bool = True) -> None:
             """Read every state item: failures (for the notices, with who moved the model: ``actor``),
-            awake and waking times (for 6 and 8)."""
+            awake and waking times (for 6 and 8). ``count=False`` after the test rewrote an item: the
+            new markers are taken without counting a move."""
             for deployment in DEPLOYMENTS:
                 for model in deployment.models:
                     key = (deployment.name, model.name)
@@ -979,6 +983,9 @@ def lifecycle_machine(system: System) -> type[RuleBasedStateMachine]:
                     changed = str(found.get("state_changed_at", {}).get("N", found.get("state_changed_at")))
                     STATS[f"state {state}"] += 1
                     if state == "failed" and self.failed_marker.get(key) != changed:
+                        if not count:
+                            self.failed_marker[key] = changed
+                            continue
                         self.failures[key] += 1
                         if actor == "invoker":
                             self.invoker_failures[key] += 1
@@ -1266,7 +1273,8 @@ SCENARIOS: dict[str, list[tuple[str, dict[str, Any]]]] = {
 }  # fmt: skip
 
 
-# The scenarios of defects the fix branches leave open: they fail until fixed (then strict xfail fails).
+# The scenario of each feature above that a defect of issue 18 can leave open: with that feature left out
+# (SEQSERVE_MODEL_DISABLE) it is a strict xfail, so it fails again as soon as the defect is fixed.
 OPEN_SCENARIOS = {
     "3-job-create-answer-lost": (
         "job_strand",

@@ -59,6 +59,10 @@ class KmerSettings:
     intermediate_size: int
     conv_kernel_size: int
     composition_hidden_size: int
+    # Width of the reading-frame statistics branch (0: the model does not read them) and of the hidden
+    # layer of the classification head over all branches (0: a linear head).
+    statistics_hidden_size: int
+    head_hidden_size: int
     hidden_dropout_prob: float
     classifier_dropout: float
 
@@ -146,6 +150,8 @@ _PRESETS = (
             intermediate_size=128,
             conv_kernel_size=9,
             composition_hidden_size=128,
+            statistics_hidden_size=32,
+            head_hidden_size=0,
             hidden_dropout_prob=0.1,
             classifier_dropout=0.2,
         ),

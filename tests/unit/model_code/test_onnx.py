@@ -143,10 +143,16 @@ def test_every_preset_exports_with_dynamic_axes_and_matches_torch(exported, pres
     onnx_predictor = load_onnx_predictor(model_dir, limits=LIMITS)
     for graph_input in onnx_predictor.session.get_inputs():
         assert isinstance(graph_input.shape[0], str), f"{graph_input.name}: the batch axis is fixed"
-        if graph_input.name != "composition":
+        if graph_input.name not in ("composition", "statistics"):
             assert isinstance(graph_input.shape[1], str), f"{graph_input.name}: the sequence axis is fixed"
     if preset == "circrna":
-        assert set(record["inputs"]) == {"input_ids", "attention_mask", "token_type_ids", "composition"}
+        assert set(record["inputs"]) == {
+            "input_ids",
+            "attention_mask",
+            "token_type_ids",
+            "composition",
+            "statistics",
+        }
     torch_predictor = load_predictor(model_dir, limits=LIMITS)
     items = REQUESTS[preset]
     together = scores(onnx_predictor, items)

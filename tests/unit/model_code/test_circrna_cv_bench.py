@@ -51,3 +51,16 @@ def test_bad_training_arguments_fail_the_benchmark_naming_the_fold(tmp_path):
     write_dataset("circrna", tmp_path / "data", n_per_class=6, seed=4, length_range=(100, 200))
     result = circrna_cv.run(data=tmp_path / "data", folds=2, extra_arguments=["--epochs", "-1"])
     assert result["failed"].startswith("fold 0: training exited with code 2")
+
+
+def test_the_baselines_score_each_feature_set_on_the_same_folds(tmp_path):
+    assert "skipped" in circrna_cv.baselines(data=tmp_path / "absent")
+    write_dataset("circrna", tmp_path / "data", n_per_class=20, seed=3, length_range=(100, 300))
+    result = circrna_cv.baselines(data=tmp_path / "data", folds=2)
+    assert result["examples"] == 40 and len(result["baselines"]) == 4
+    for scores in result["baselines"].values():
+        assert len(scores["folds"]) == 2
+        accuracies = [fold["accuracy"] for fold in scores["folds"]]
+        assert scores["accuracy"]["mean"] == pytest.approx(sum(accuracies) / 2, abs=1e-4)
+        assert all(0 <= fold["roc_auc"] <= 1 for fold in scores["folds"])
+    json.dumps(result)

@@ -167,6 +167,21 @@ def test_every_preset_exports_with_dynamic_axes_and_matches_torch(exported, pres
 
 
 @pytest.mark.slow
+def test_the_onnx_graph_reads_the_whole_molecule_statistics_as_torch_does(exported):
+    # Same 200 nt at each end (the windows), different middles: only the composition and the
+    # reading-frame statistics tell these apart, so different scores mean the graph reads them.
+    model_dir = exported["circrna"]
+    ends = "ACGGTTCAGCTAGCATCGATCGGCTAAGCTTAGGCATCGA" * 5
+    middles = ["ATGGCC" * 300, "TAGTAA" * 300, "GC" * 10, "ATGAAACCCGGGTTT" * 40]
+    items = [ends + middle + ends for middle in middles]
+    onnx_scores = scores(load_onnx_predictor(model_dir, limits=LIMITS), items)
+    np.testing.assert_allclose(
+        onnx_scores, scores(load_predictor(model_dir, limits=LIMITS), items), atol=TOLERANCE, rtol=0
+    )
+    assert np.ptp(onnx_scores[:, 0]) > 1e-3
+
+
+@pytest.mark.slow
 def test_a_trained_circrna_model_is_exported_by_training_and_matches_torch(trained_circrna):
     record = json.loads((trained_circrna / "seqserve.json").read_text())["onnx"]
     assert record["parity"]["passed"] is True and (trained_circrna / ONNX_FILE).is_file()

@@ -49,7 +49,7 @@ def _matches_preset(model_dir: Path) -> bool:
     except FileNotFoundError:
         return False
     sizes = ("k", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size")
-    sizes += ("conv_kernel_size", "composition_hidden_size")
+    sizes += ("conv_kernel_size", "composition_hidden_size", "statistics_hidden_size", "head_hidden_size")
     return settings.get("max_length") == preset.max_length and all(
         config.get(name) == getattr(preset.kmer, name) for name in sizes
     )

@@ -51,7 +51,7 @@ DYNAMO_OPSET = 18
 PARITY_TOLERANCE = 1e-4
 OUTPUT = "logits"
 # Input names whose only dynamic axis is the batch (one fixed-length vector per input).
-_BATCH_ONLY = frozenset({"composition"})
+_BATCH_ONLY = frozenset({"composition", "statistics"})
 _OPERATOR = re.compile(r"\b((?:aten|prim|onnx|quantized|torchvision)(?:::|\.)\w+)")
 _WORDS = tuple(
     [

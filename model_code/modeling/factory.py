@@ -21,6 +21,7 @@ from transformers import (
 
 from model_code.modeling.kmer import KmerTransformerConfig, KmerTransformerForSequenceClassification
 from model_code.presets import KmerSettings, Preset, TokenizerKind
+from model_code.tokenization.kmer_windows import STATISTICS_SIZE
 from model_code.tokenization.nucleotide import NucleotideKmerTokenizer
 from model_code.tokenization.protein import ProteinBertTokenizer
 
@@ -96,6 +97,9 @@ def _kmer_config(settings: KmerSettings, tokenizer: NucleotideKmerTokenizer, max
         "max_position_embeddings": max_length,
         "composition_size": 4**settings.composition_k,
         "composition_hidden_size": settings.composition_hidden_size,
+        "statistics_size": STATISTICS_SIZE if settings.statistics_hidden_size else 0,
+        "statistics_hidden_size": settings.statistics_hidden_size,
+        "head_hidden_size": settings.head_hidden_size,
         "hidden_dropout_prob": settings.hidden_dropout_prob,
         "classifier_dropout": settings.classifier_dropout,
     }

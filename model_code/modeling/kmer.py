@@ -87,11 +87,21 @@ class KmerTransformerModel(KmerTransformerPreTrainedModel):
             nn.GELU(),
             nn.Dropout(config.hidden_dropout_prob),
         )
+        self.statistics_branch = (
+            nn.Sequential(
+                nn.Linear(config.statistics_size, config.statistics_hidden_size),
+                nn.GELU(),
+                nn.Dropout(config.hidden_dropout_prob),
+            )
+            if config.statistics_size
+            else None
+        )
         self.post_init()
 
     @property
     def pooled_size(self) -> int:
-        return 2 * self.config.hidden_size + self.config.composition_hidden_size
+        statistics = self.config.statistics_hidden_size if self.config.statistics_size else 0
+        return 2 * self.config.hidden_size + self.config.composition_hidden_size + statistics
 
     def forward(
         self,
@@ -99,6 +109,7 @@ class KmerTransformerModel(KmerTransformerPreTrainedModel):
         attention_mask: torch.Tensor | None = None,
         token_type_ids: torch.Tensor | None = None,
         composition: torch.Tensor | None = None,
+        statistics: torch.Tensor | None = None,
     ) -> torch.Tensor:
         if attention_mask is None:
             attention_mask = (input_ids != self.config.pad_token_id).long()
@@ -107,6 +118,10 @@ class KmerTransformerModel(KmerTransformerPreTrainedModel):
         if composition is None:
             raise ValueError(
                 "composition is required: encode inputs with NucleotideKmerTokenizer, which emits it"
+            )
+        if self.statistics_branch is not None and statistics is None:
+            raise ValueError(
+                "statistics is required: encode inputs with NucleotideKmerTokenizer, which emits it"
             )
         positions = segment_positions(token_type_ids, attention_mask)
         # torch.export (the ONNX exporter) cannot branch on a tensor value; the ONNX graph fails on an
@@ -128,7 +143,10 @@ class KmerTransformerModel(KmerTransformerPreTrainedModel):
         cls = x[torch.arange(x.shape[0], device=x.device), attention_mask.long().argmax(dim=1)]
         mean = (x * real).sum(dim=1) / real.sum(dim=1).clamp(min=1.0)
         comp = self.composition_branch(composition.to(x.dtype))
-        return torch.cat([cls, mean, comp], dim=-1)
+        parts = [cls, mean, comp]
+        if self.statistics_branch is not None:
+            parts.append(self.statistics_branch(statistics.to(x.dtype)))
+        return torch.cat(parts, dim=-1)
 
 
 class KmerTransformerForSequenceClassification(KmerTransformerPreTrainedModel):
@@ -137,7 +155,15 @@ class KmerTransformerForSequenceClassification(KmerTransformerPreTrainedModel):
         self.num_labels = config.num_labels
         self.kmer = KmerTransformerModel(config)
         self.dropout = nn.Dropout(config.classifier_dropout)
-        self.classifier = nn.Linear(self.kmer.pooled_size, config.num_labels)
+        if config.head_hidden_size:
+            self.classifier = nn.Sequential(
+                nn.Linear(self.kmer.pooled_size, config.head_hidden_size),
+                nn.GELU(),
+                nn.Dropout(config.classifier_dropout),
+                nn.Linear(config.head_hidden_size, config.num_labels),
+            )
+        else:
+            self.classifier = nn.Linear(self.kmer.pooled_size, config.num_labels)
         self.post_init()
 
     def forward(
@@ -146,10 +172,15 @@ class KmerTransformerForSequenceClassification(KmerTransformerPreTrainedModel):
         attention_mask: torch.Tensor | None = None,
         token_type_ids: torch.Tensor | None = None,
         composition: torch.Tensor | None = None,
+        statistics: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
     ) -> SequenceClassifierOutput:
         pooled = self.kmer(
-            input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids, composition=composition
+            input_ids,
+            attention_mask=attention_mask,
+            token_type_ids=token_type_ids,
+            composition=composition,
+            statistics=statistics,
         )
         logits = self.classifier(self.dropout(pooled))
         loss = None

@@ -25,6 +25,9 @@ class KmerTransformerConfig(PretrainedConfig):
         max_position_embeddings: int = 512,
         composition_size: int = 256,
         composition_hidden_size: int = 128,
+        statistics_size: int = 0,
+        statistics_hidden_size: int = 32,
+        head_hidden_size: int = 0,
         hidden_dropout_prob: float = 0.1,
         classifier_dropout: float = 0.2,
         class_weights: list[float] | None = None,
@@ -48,6 +51,9 @@ class KmerTransformerConfig(PretrainedConfig):
         self.max_position_embeddings = max_position_embeddings
         self.composition_size = composition_size
         self.composition_hidden_size = composition_hidden_size
+        self.statistics_size = statistics_size
+        self.statistics_hidden_size = statistics_hidden_size
+        self.head_hidden_size = head_hidden_size
         self.hidden_dropout_prob = hidden_dropout_prob
         self.classifier_dropout = classifier_dropout
         self.class_weights = list(class_weights) if class_weights is not None else None

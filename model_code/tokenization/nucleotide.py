@@ -32,7 +32,7 @@ class NucleotideKmerTokenizer(PreTrainedTokenizer):
     """k-mer tokenizer whose vocabulary is the special tokens plus all 4**k k-mers; no vocab file."""
 
     vocab_files_names: dict[str, str] = {}
-    model_input_names = ["input_ids", "token_type_ids", "attention_mask", "composition"]
+    model_input_names = ["input_ids", "token_type_ids", "attention_mask", "composition", "statistics"]
 
     def __init__(
         self,
@@ -112,7 +112,10 @@ class NucleotideKmerTokenizer(PreTrainedTokenizer):
             self.encode_sequence(t, name=f"input {number}" if batched else "the input", max_length=max_length)
             for number, t in enumerate(texts, start=1)
         ]
-        batch = {key: [e[key] for e in encoded] for key in ("input_ids", "token_type_ids", "composition")}
+        batch = {
+            key: [e[key] for e in encoded]
+            for key in ("input_ids", "token_type_ids", "composition", "statistics")
+        }
         strategy = kwargs.get("padding_strategy")
         padding = strategy.value if strategy is not None else "do_not_pad"
         # Ragged batches cannot become tensors: pad them to the longest, as HF tokenizers do.
@@ -131,7 +134,8 @@ class NucleotideKmerTokenizer(PreTrainedTokenizer):
         if kwargs.get("return_length"):
             batch["length"] = [len(ids) for ids in batch["input_ids"]]
         if return_tensors is None:
-            batch["composition"] = [vector.tolist() for vector in batch["composition"]]
+            for key in ("composition", "statistics"):
+                batch[key] = [vector.tolist() for vector in batch[key]]
         if not batched:
             batch = {key: value[0] for key, value in batch.items()}
         return BatchEncoding(batch, tensor_type=return_tensors, prepend_batch_axis=not batched)

@@ -64,6 +64,7 @@ class KmerEncoder:
             "token_type_ids": token_type_ids,
             "attention_mask": attention_mask,
             "composition": np.stack([e["composition"] for e in encoded]),
+            "statistics": np.stack([e["statistics"] for e in encoded]),
         }
 
 

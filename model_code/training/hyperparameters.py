@@ -54,6 +54,8 @@ class Hyperparameters:
     num_hidden_layers: int | None = None
     num_attention_heads: int | None = None
     intermediate_size: int | None = None
+    statistics_hidden_size: int | None = None
+    head_hidden_size: int | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -141,6 +143,14 @@ _HYPERPARAMETER_TYPES: dict[str, tuple[Callable, str]] = {
     "num_hidden_layers": (_POSITIVE_INT, "layers of a model trained from scratch"),
     "num_attention_heads": (_POSITIVE_INT, "attention heads of a model trained from scratch"),
     "intermediate_size": (_POSITIVE_INT, "feed-forward size of a model trained from scratch"),
+    "statistics_hidden_size": (
+        _number(int, minimum=0),
+        "width of the k-mer model's reading-frame statistics branch (0: the model does not read them)",
+    ),
+    "head_hidden_size": (
+        _number(int, minimum=0),
+        "hidden width of the k-mer model's classification head (0: one linear layer)",
+    ),
 }
 if set(_HYPERPARAMETER_TYPES) != {field.name for field in dataclasses.fields(Hyperparameters)}:
     raise RuntimeError("hyperparameter table and Hyperparameters fields disagree")
@@ -259,7 +269,14 @@ class TrainingSettings:
     save_steps: int | None
 
 
-_MODEL_SIZE = ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size")
+_MODEL_SIZE = (
+    "hidden_size",
+    "num_hidden_layers",
+    "num_attention_heads",
+    "intermediate_size",
+    "statistics_hidden_size",
+    "head_hidden_size",
+)
 # Unless given, the training loss is logged 50 times a run (a float below 1 is a share of the steps).
 DEFAULT_LOGGING_STEPS = 0.02
 

@@ -151,6 +151,16 @@ def test_model_size_and_window_change_the_preset_they_apply_to():
     assert get_preset("circrna").max_length != 99  # the registered preset itself is untouched
 
 
+def test_the_statistics_branch_and_head_width_are_hyperparameters_and_zero_turns_them_off():
+    preset = preset_for_run("circrna", Hyperparameters(statistics_hidden_size=0, head_hidden_size=16))
+    assert (preset.kmer.statistics_hidden_size, preset.kmer.head_hidden_size) == (0, 16)
+    check_hyperparameters("circrna", {"statistics_hidden_size": "0", "head_hidden_size": "0"})
+    with pytest.raises(UsageError, match=re.escape("'-1' must be >= 0")):
+        check_hyperparameters("circrna", {"head_hidden_size": "-1"})
+    with pytest.raises(UsageError, match="whose size is fixed"):
+        check_hyperparameters("entailment", {"statistics_hidden_size": "8"})
+
+
 def test_a_deployments_hyperparameters_are_checked_as_the_training_job_parses_them():
     check_hyperparameters("circrna", {"learning_rate": "3e-4", "batch-size": "16", "hidden_size": "32"})
     for values, message in (

@@ -13,6 +13,7 @@ from model_code.modeling.kmer import (
     KmerTransformerModel,
     segment_positions,
 )
+from model_code.tokenization.kmer_windows import STATISTICS_SIZE
 from model_code.tokenization.nucleotide import NucleotideKmerTokenizer
 
 
@@ -28,6 +29,8 @@ def tiny_config(tokenizer: NucleotideKmerTokenizer, **overrides) -> KmerTransfor
         "max_position_embeddings": 64,
         "composition_size": 4**tokenizer.composition_k,
         "composition_hidden_size": 8,
+        "statistics_size": STATISTICS_SIZE,
+        "statistics_hidden_size": 4,
         "num_labels": 2,
         "id2label": {0: "circRNA", 1: "lncRNA"},
         "label2id": {"circRNA": 0, "lncRNA": 1},
@@ -122,6 +125,65 @@ def test_bad_config_and_missing_composition_are_value_errors(tokenizer, model) -
     batch.pop("composition")
     with pytest.raises(ValueError, match="composition is required"):
         model(**batch)
+    batch = tokenizer(["ACGTACGT"], return_tensors="pt")
+    batch.pop("statistics")
+    with pytest.raises(ValueError, match="statistics is required"):
+        model(**batch)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "pooled"),
+    [
+        ({}, 2 * 16 + 8 + 4),
+        ({"head_hidden_size": 6}, 2 * 16 + 8 + 4),
+        ({"statistics_size": 0}, 2 * 16 + 8),
+    ],
+)
+def test_branch_and_head_shapes(tokenizer, overrides, pooled) -> None:
+    torch.manual_seed(0)
+    model = KmerTransformerForSequenceClassification(tiny_config(tokenizer, **overrides)).eval()
+    batch = tokenizer(["ACGT" * 30, "GGCAT", "ATGAAATAG"], padding=True, return_tensors="pt")
+    assert tuple(batch["statistics"].shape) == (3, STATISTICS_SIZE)
+    with torch.no_grad():
+        assert tuple(model.kmer(**batch).shape) == (3, pooled)
+        assert tuple(model(**batch).logits.shape) == (3, 2)
+    layers = [m for m in model.classifier.modules() if isinstance(m, torch.nn.Linear)]
+    assert layers[0].in_features == pooled
+    assert len(layers) == (2 if overrides.get("head_hidden_size") else 1)
+
+
+def test_a_model_without_the_statistics_branch_ignores_them(tokenizer) -> None:
+    torch.manual_seed(0)
+    model = KmerTransformerForSequenceClassification(tiny_config(tokenizer, statistics_size=0)).eval()
+    assert model.kmer.statistics_branch is None
+    batch = tokenizer(["ACGTACGTTAGC"], return_tensors="pt")
+    with torch.no_grad():
+        expected = model(**batch).logits
+        batch.pop("statistics")
+        torch.testing.assert_close(model(**batch).logits, expected)
+
+
+@pytest.mark.parametrize("head_hidden_size", [0, 6])
+def test_scores_follow_the_statistics_and_not_the_batch(tokenizer, head_hidden_size) -> None:
+    torch.manual_seed(0)
+    model = KmerTransformerForSequenceClassification(
+        tiny_config(tokenizer, head_hidden_size=head_hidden_size)
+    ).eval()
+    with torch.no_grad():
+        for parameter in model.parameters():
+            if parameter.dim() > 1:
+                parameter.normal_(std=0.3)
+    rng = random.Random(2)
+    texts = [random_sequence(rng, n) for n in (9, 40, 500, 75)]
+    batch = tokenizer(texts, padding=True, return_tensors="pt")
+    with torch.no_grad():
+        together = model(**batch).logits
+        alone = torch.cat([model(**tokenizer([t], return_tensors="pt")).logits for t in texts])
+        torch.testing.assert_close(together, alone, atol=1e-5, rtol=1e-5)
+        # The branch reads the statistics: other statistics, other scores.
+        changed = dict(batch, statistics=batch["statistics"].flip(0))
+        moved = (model(**changed).logits - together).abs().amax(dim=1)
+    assert bool((moved > 1e-4).all())
 
 
 @pytest.mark.parametrize("torch_has_is_exporting", [True, False])

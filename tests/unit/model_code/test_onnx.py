@@ -131,10 +131,16 @@ def test_every_preset_exports_with_dynamic_axes_and_matches_torch(exported, pres
     onnx_predictor = load_onnx_predictor(model_dir, limits=LIMITS)
     for graph_input in onnx_predictor.session.get_inputs():
         assert isinstance(graph_input.shape[0], str), f"{graph_input.name}: the batch axis is fixed"
-        if graph_input.name != "composition":
+        if graph_input.name not in ("composition", "statistics"):
             assert isinstance(graph_input.shape[1], str), f"{graph_input.name}: the sequence axis is fixed"
     if preset == "circrna":
-        assert set(record["inputs"]) == {"input_ids", "attention_mask", "token_type_ids", "composition"}
+        assert set(record["inputs"]) == {
+            "input_ids",
+            "attention_mask",
+            "token_type_ids",
+            "composition",
+            "statistics",
+        }
     torch_predictor = load_predictor(model_dir, limits=LIMITS)
     items = REQUESTS[preset]
     together = scores(onnx_predictor, items)
@@ -147,6 +153,21 @@ def test_every_preset_exports_with_dynamic_axes_and_matches_torch(exported, pres
     # The scores differ between inputs by three orders of magnitude more than the tolerance, so agreeing
     # with torch means something: a broken graph cannot hide inside near-constant scores.
     assert score_spread(together) > 1000 * TOLERANCE
+
+
+@pytest.mark.slow
+def test_the_onnx_graph_reads_the_whole_molecule_statistics_as_torch_does(exported):
+    # Same 200 nt at each end (the windows), different middles: only the composition and the
+    # reading-frame statistics tell these apart, so different scores mean the graph reads them.
+    model_dir = exported["circrna"]
+    ends = "ACGGTTCAGCTAGCATCGATCGGCTAAGCTTAGGCATCGA" * 5
+    middles = ["ATGGCC" * 300, "TAGTAA" * 300, "GC" * 10, "ATGAAACCCGGGTTT" * 40]
+    items = [ends + middle + ends for middle in middles]
+    onnx_scores = scores(load_onnx_predictor(model_dir, limits=LIMITS), items)
+    np.testing.assert_allclose(
+        onnx_scores, scores(load_predictor(model_dir, limits=LIMITS), items), atol=TOLERANCE, rtol=0
+    )
+    assert np.ptp(onnx_scores[:, 0]) > 1e-3
 
 
 @pytest.mark.slow

@@ -34,7 +34,7 @@ from local.settings import local_config
 from local.stack import LocalStack, StackOptions
 from stacks.naming import sagemaker_base, service_stack_name
 
-from .conftest import ENDPOINT_TIMES, SEQUENCE
+from .conftest import ENDPOINT_TIMES, SEQUENCE, key_header
 from .iam_evaluation import Check, Finding, findings
 from .iam_synth import IDLE_MINUTES, REPO_ROOT, presets
 from .iam_template import Principal, Templates
@@ -413,7 +413,10 @@ def evaluated(
         record_dir=work / "records",
     )
     options.record_dir.mkdir()
-    with LocalStack(options) as stack, httpx.Client(base_url=stack.api_url, timeout=60) as api:
+    with (
+        LocalStack(options) as stack,
+        httpx.Client(base_url=stack.api_url, timeout=60, headers=key_header(stack)) as api,
+    ):
         run_scenario(stack, api, clock)
         templates = Templates(templates=synthesis.templates(label), place=PLACE)
         yield evaluate_run(templates, stack, options.record_dir)

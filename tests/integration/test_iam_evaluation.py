@@ -26,6 +26,7 @@ from typing import Any
 import httpx
 import pytest
 
+from lambdas.seqserve_common.ownership import DEPLOYMENT_TAG
 from local.aws import ACCOUNT_ID, REGION
 from local.iam_actions import Place, call_requests
 from local.request_recorder import read_records
@@ -372,6 +373,10 @@ def evaluate_run(templates: Templates, stack: LocalStack, record_dir: Path) -> E
             )
             for r in function.service_requests
         ]
+    # A task that changes an existing endpoint (the pipeline's UpdateEndpoint) acts on one this
+    # deployment's functions created, so the endpoint carries their ownership tag when the task runs.
+    assert stack.deployment is not None
+    owned = {DEPLOYMENT_TAG: stack.deployment.deployment}
     for machine in templates.state_machines():
         for task, requests in machine.task_requests.items():
             checks += [
@@ -381,11 +386,10 @@ def evaluate_run(templates: Templates, stack: LocalStack, record_dir: Path) -> E
                     principal=machine.principal,
                     action=r.action,
                     resource=r.resource,
-                    context=r.condition_context({}),
+                    context=r.condition_context(owned if r.resource_tags_of is not None else {}),
                 )
                 for r in requests
             ]
-    assert stack.deployment is not None
     endpoints = frozenset(model.endpoint_name for model in stack.deployment.models.values())
     return Evaluated(templates=templates, checks=tuple(checks), recorded=recorded, endpoint_names=endpoints)
 

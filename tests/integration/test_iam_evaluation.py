@@ -26,6 +26,7 @@ from typing import Any
 import httpx
 import pytest
 
+from lambdas.seqserve_common.ownership import DEPLOYMENT_TAG
 from local.aws import ACCOUNT_ID, REGION
 from local.iam_actions import Place, call_requests
 from local.request_recorder import read_records
@@ -34,7 +35,7 @@ from local.settings import local_config
 from local.stack import LocalStack, StackOptions
 from stacks.naming import sagemaker_base, service_stack_name
 
-from .conftest import ENDPOINT_TIMES, SEQUENCE
+from .conftest import ENDPOINT_TIMES, SEQUENCE, destroy_while_time_passes
 from .iam_evaluation import Check, Finding, findings
 from .iam_synth import IDLE_MINUTES, REPO_ROOT, presets
 from .iam_template import Principal, Templates
@@ -278,6 +279,18 @@ def run_scenario(stack: LocalStack, api: httpx.Client, clock: ManualClock) -> No
         timeout=30,
         why="the reconciler never adopted the untracked endpoint",
     )
+    # Last, cdk destroy while a model is awake: the teardown custom resource deletes this deployment's
+    # endpoints (stacks/endpoint_teardown.py) and waits until they are gone.
+    awake = next(name for name, m in stack.deployment.models.items() if m.config.serving.mode == "on_demand")
+    predict_until_served(stack, api, awake, clock)
+    destroy_while_time_passes(stack, clock)
+    owned = [
+        e
+        for e in sagemaker.list_endpoints()["Endpoints"]
+        if {"Key": DEPLOYMENT_TAG, "Value": stack.options.stack_name}
+        in sagemaker.list_tags(ResourceArn=e["EndpointArn"])["Tags"]
+    ]
+    assert not owned, owned
 
 
 def cloudformation_names(templates: Templates, stack: LocalStack, resources: list) -> dict[str, str]:
@@ -413,7 +426,13 @@ def evaluated(
         record_dir=work / "records",
     )
     options.record_dir.mkdir()
-    with LocalStack(options) as stack, httpx.Client(base_url=stack.api_url, timeout=60) as api:
+    with (
+        LocalStack(options) as stack,
+        # The local API checks the key as API Gateway does (api.auth api_key).
+        httpx.Client(
+            base_url=stack.api_url, timeout=60, headers={"x-api-key": stack.api_key} if stack.api_key else {}
+        ) as api,
+    ):
         run_scenario(stack, api, clock)
         templates = Templates(templates=synthesis.templates(label), place=PLACE)
         yield evaluate_run(templates, stack, options.record_dir)

@@ -1,34 +1,49 @@
-# Every target sets up .venv first; the stamp is rebuilt whenever a requirements file changes.
+# Every target sets up .venv first; a stamp is rebuilt whenever its requirements files change.
+# demo and serve install only the runtime (requirements.txt); everything else also the CDK app's and the
+# tests' packages (requirements-dev.txt), the Lambda layer's wheels, and for make test the npm packages
+# and the browser.
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+RUNTIME_STAMP := $(VENV)/.installed-runtime
 STAMP := $(VENV)/.installed
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 # SageMaker takes Docker media types only; BuildKit switches to OCI whenever it attaches attestations.
 export BUILDX_NO_DEFAULT_ATTESTATIONS := 1
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: install test lint bench demo serve synth deploy integ integ-snapshots chaos mutate openapi fuzz browser
+.PHONY: install test lint bench demo serve synth deploy destroy integ integ-snapshots chaos mutate openapi fuzz browser
 
-install: $(STAMP) browser
+install: $(STAMP) browser node_modules/.package-lock.json
 
 # The console's browser tests drive Debian's chromium (Playwright with executable_path; no browser
-# download): installed from apt when absent.
+# download). A system package: installed with apt-get as root (and said so); anyone else is told the
+# command to run instead.
 browser:
-	@command -v chromium >/dev/null || { echo "installing Debian's chromium for the browser tests"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing the system package chromium (Debian's, for the browser tests) with apt-get"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	  else \
+	    echo "make test needs Debian's chromium for the console's browser tests, a system package;" \
+	      "install it with: sudo apt-get install chromium   (then run make test again)" >&2; exit 1; \
+	  fi; }
 
-$(STAMP): requirements.txt requirements-dev.txt requirements-lambda-layer.txt pyproject.toml
+$(RUNTIME_STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	# The `seqserve` CLI (pyproject.toml's console script); setuptools comes from PyPI in pip's build isolation.
+	$(PY) -m pip install --quiet --no-deps -e .
+	touch $(RUNTIME_STAMP)
+
+$(STAMP): $(RUNTIME_STAMP) requirements-dev.txt requirements-lambda-layer.txt
 	$(PY) -m pip install --quiet -r requirements.txt -r requirements-dev.txt
 	# The Lambda layer's wheels, for the functions' CPython 3.12 on arm64 (stacks/powertools_layer.py).
 	$(PY) -m pip download --quiet --only-binary=:all: --no-deps --implementation cp --python-version 3.12 \
 		--abi cp312 --abi abi3 --abi none --platform manylinux2014_aarch64 --platform manylinux_2_28_aarch64 \
 		--platform any -d $(VENV)/lambda-layer-wheels -r requirements-lambda-layer.txt
-	# The `seqserve` CLI (pyproject.toml's console script); setuptools comes from PyPI in pip's build isolation.
-	$(PY) -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
 lint: $(STAMP)
@@ -61,10 +76,10 @@ bench: $(STAMP)
 	$(PY) -m bench
 
 # The local stack (local/): trains circrna on generated data, then runs the demo or serves until Ctrl-C.
-demo: $(STAMP)
+demo: $(RUNTIME_STAMP)
 	$(PY) -m local demo
 
-serve: $(STAMP)
+serve: $(RUNTIME_STAMP)
 	$(PY) -m local serve
 
 # The CDK app (app.py, stacks/): synth with cdk-nag AwsSolutions (any unsuppressed finding is an error
@@ -80,6 +95,24 @@ synth: $(STAMP) node_modules/.package-lock.json
 # Builds the serving image with Docker (Docker media types, no attestations) and deploys both stacks.
 deploy: $(STAMP) node_modules/.package-lock.json
 	npx --no-install cdk deploy --all --no-notices --no-version-reporting
+
+# Deletes both stacks. The service stack's teardown custom resource deletes every endpoint this
+# deployment's Lambdas created and waits until they are gone (stacks/endpoint_teardown.py). What
+# CloudFormation keeps on purpose (data, images, history) is listed afterwards, with how to remove it.
+destroy: $(STAMP) node_modules/.package-lock.json
+	npx --no-install cdk destroy --all --no-notices --no-version-reporting
+	@echo "Kept on purpose (RemovalPolicy RETAIN: trained models, data and usage history outlive the stacks):"
+	@echo "  the artifact S3 bucket and its access-log bucket, the ECR repository of the serving image, and the"
+	@echo "  DynamoDB tables (state, usage history, jobs), named after the stateful stack (PREFIX-stateful);"
+	@echo "  also the training pipeline's run-named SageMaker models and endpoint configurations (free)."
+	@echo "No endpoint is left: the teardown deleted every endpoint tagged seqserve:deployment=PREFIX-service."
+	@echo "To remove the rest (irreversible), find the names and delete each:"
+	@echo "  aws s3 ls | grep -- -stateful-          then  aws s3 rb s3://NAME --force"
+	@echo "  aws ecr describe-repositories --query 'repositories[].repositoryName'"
+	@echo "                                         then  aws ecr delete-repository --repository-name NAME --force"
+	@echo "  aws dynamodb list-tables               then  aws dynamodb delete-table --table-name NAME"
+	@echo "  aws sagemaker list-endpoint-configs --name-contains PREFIX; aws sagemaker list-models --name-contains PREFIX"
+	@echo "                                         then  aws sagemaker delete-endpoint-config / delete-model"
 
 # CDK integ tests (tests/integ, README "CDK integ tests"): the runner synthesizes each test app and checks
 # it against the committed snapshot, offline: no deploy, no account, no network.

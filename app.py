@@ -8,14 +8,16 @@ import sys
 import aws_cdk as cdk
 
 from stacks.app_builder import build_app
-from stacks.config import TOP_LEVEL_KEYS, ConfigError, parse_deployment
+from stacks.config import ConfigError, app_context_keys, parse_deployment
 
 
 def synth(app: cdk.App) -> None:
     """Synthesize ``app`` from its context; a bad config value exits with the key and the reason."""
-    context = {key: app.node.try_get_context(key) for key in TOP_LEVEL_KEYS}
+    # All of it, so that an unknown key (a typo) fails here rather than being ignored; the CDK's own
+    # keys (feature flags, the CLI's settings and lookups) are left to the CDK.
+    context = app_context_keys(app.node.get_all_context())
     try:
-        config = parse_deployment({key: value for key, value in context.items() if value is not None})
+        config = parse_deployment(context)
         # Some limits (the Lambda environment's 4 KB) are only known once the names are built.
         build_app(app, config)
     except ConfigError as error:

@@ -36,6 +36,10 @@ LAMBDA_CODE = REPO_ROOT / "lambdas"
 IDLE_CHECKER_CONCURRENCY = 2
 # stacks/model_cleanup.py's TIMEOUT (that module imports aws_cdk, which the local stack does not load).
 PIPELINE_CLEANUP_TIMEOUT_SECONDS = 120
+# stacks/endpoint_teardown.py's timeout and wait; it looks more often here, where deletes take seconds.
+TEARDOWN_TIMEOUT_SECONDS = 900
+TEARDOWN_WAIT_SECONDS = 840
+TEARDOWN_POLL_SECONDS = 0.5
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -102,6 +106,7 @@ class LocalStack:
         self.idle_timer: IdleTimer | None = None
         self.job_runner: LambdaFunction | None = None
         self.pipeline_cleanup: LambdaFunction | None = None
+        self.teardown: LambdaFunction | None = None
         self.job_poller: JobPoller | None = None
         self._runtime: _HttpServer | None = None
         self._api: _HttpServer | None = None
@@ -122,7 +127,7 @@ class LocalStack:
     @property
     def functions(self) -> list[LambdaFunction]:
         """Every Lambda function the stack runs."""
-        found = (self.invoker, self.idle_checker, self.job_runner, self.pipeline_cleanup)
+        found = (self.invoker, self.idle_checker, self.job_runner, self.pipeline_cleanup, self.teardown)
         return [function for function in found if function is not None]
 
     @property
@@ -253,6 +258,26 @@ class LocalStack:
             log_dir=options.log_dir,
             record_file=record_file(f"{options.stack_name}-pipeline-cleanup"),
         )
+        # The custom resource that deletes this deployment's endpoints when the service stack is deleted
+        # (stacks/endpoint_teardown.py): ``destroy`` plays CloudFormation's Delete event.
+        lambda_environment = self.deployment.lambda_environment()
+        self.teardown = LambdaFunction(
+            name=f"{options.stack_name}-endpoint-teardown",
+            code_dir=LAMBDA_CODE,
+            handler="teardown.handler.handler",
+            environment={
+                **environment,
+                "DEPLOYMENT_NAME": lambda_environment["DEPLOYMENT_NAME"],
+                "ENDPOINT_PREFIX": lambda_environment["ENDPOINT_PREFIX"],
+                "WAIT_SECONDS": str(TEARDOWN_WAIT_SECONDS),
+                "POLL_SECONDS": str(TEARDOWN_POLL_SECONDS),
+                "POWERTOOLS_SERVICE_NAME": "endpoint-teardown",
+            },
+            concurrency=1,
+            timeout_seconds=TEARDOWN_TIMEOUT_SECONDS,
+            log_dir=options.log_dir,
+            record_file=record_file(f"{options.stack_name}-endpoint-teardown"),
+        )
         # Model servers load torch and the Lambda workers boto3: start them side by side.
         starters = [server.start for server in self.model_servers.values()]
         starters += [function.warm for function in self.functions]
@@ -291,6 +316,20 @@ class LocalStack:
             if name in self.model_servers
         }
 
+    def destroy(self) -> dict[str, Any]:
+        """What deleting the service stack does to endpoints: stop everything that could create one
+        (the API, the job poller, the reconciler's timer), then run the teardown custom resource's
+        Delete; returns its answer once no endpoint of this deployment remains."""
+        if self.teardown is None:
+            raise RuntimeError("the local stack is not started")
+        for part in (self._api, self.job_poller, self.idle_timer):
+            if part is not None:
+                part.stop()
+        self._api = self.job_poller = self.idle_timer = None
+        return self.teardown.invoke(
+            {"RequestType": "Delete", "PhysicalResourceId": f"{self.options.stack_name}-endpoint-teardown"}
+        )
+
     def stop(self) -> None:
         """Stop in reverse order; safe to call twice and after a failed start."""
         parts = (
@@ -301,6 +340,7 @@ class LocalStack:
             self.idle_checker,
             self.job_runner,
             self.pipeline_cleanup,
+            self.teardown,
         )
         for part in (*parts, self._runtime):
             if part is not None:
@@ -309,5 +349,5 @@ class LocalStack:
             server.stop()
         self.moto.stop()
         self._api = self._runtime = self.idle_timer = self.invoker = self.idle_checker = None
-        self.job_poller = self.job_runner = self.pipeline_cleanup = None
+        self.job_poller = self.job_runner = self.pipeline_cleanup = self.teardown = None
         self.model_servers = {}

@@ -1,7 +1,7 @@
 """``seqserve``: the operator's command line for a deployed seqserve API or the local stack.
 
-    seqserve models | status M | wake M [--keep-warm 2h] | sleep M | predict M [FILE|-] | usage M
-             | train M [--wait]
+    seqserve models | status M | wake M [--lease 2h] | sleep M | predict M [FILE|-] [--wait [S]]
+             | usage M | train M [--wait [S]]
 
 Human-readable output by default, ``--json`` for scripts. Every error is one line naming what to fix,
 with a non-zero exit status (1: the API or AWS refused or failed; 2: the command line is wrong).
@@ -32,6 +32,8 @@ from seqserve_cli.connection import (
 
 DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?$")
 TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
+# How long predict waits for a waking model unless --wait says otherwise.
+PREDICT_WAIT_SECONDS = 120
 
 
 def parse_duration(text: str) -> int:
@@ -187,21 +189,44 @@ def _parser() -> argparse.ArgumentParser:
         ("usage", "minutes awake, wakes, requests and cost per day"),
     ):
         commands.add_parser(name, help=text).add_argument("model")
-    wake = commands.add_parser("wake", help="wake a model, optionally keeping it warm for a while")
+    wake = commands.add_parser("wake", help="wake a model, optionally with a lease that holds it up")
     wake.add_argument("model")
-    wake.add_argument("--keep-warm", type=parse_duration, metavar="DURATION", help="a lease, e.g. 2h or 90m")
+    # --keep-warm: the option's earlier name (keep_warm is the config's time windows), still accepted.
+    wake.add_argument(
+        "--lease",
+        "--keep-warm",
+        dest="lease",
+        type=parse_duration,
+        metavar="DURATION",
+        help="hold the model up for this long, e.g. 2h or 90m (end it early: sleep, or DELETE /lease)",
+    )
     usage = commands.choices["usage"]
     usage.add_argument("--days", type=int, default=7, help="how many days back, today included (default 7)")
     predict = commands.add_parser("predict", help="predict from a file (or - for stdin) of sequences")
     predict.add_argument("model")
     predict.add_argument("source", nargs="?", default="-", metavar="FILE|-")
+    # --wait means one thing in every command: wait until it is done, at most SECONDS if given.
     predict.add_argument(
-        "--wait", type=int, default=120, help="seconds to wait for a waking model (default 120)"
+        "--wait",
+        type=int,
+        nargs="?",
+        const=PREDICT_WAIT_SECONDS,
+        default=PREDICT_WAIT_SECONDS,
+        metavar="SECONDS",
+        help=f"wait for a waking model until it answers, at most SECONDS (default {PREDICT_WAIT_SECONDS})",
     )
     commands.add_parser("jobs", help="a queued prediction's state and result").add_argument("job_id")
     train = commands.add_parser("train", help="start the model's training pipeline")
     train.add_argument("model")
-    train.add_argument("--wait", action="store_true", help="follow the run until it ends")
+    train.add_argument(
+        "--wait",
+        type=int,
+        nargs="?",
+        const=0,
+        default=None,
+        metavar="SECONDS",
+        help="wait until the run ends (following its steps), at most SECONDS if given",
+    )
     train.add_argument("--poll-seconds", type=float, default=10.0, help=argparse.SUPPRESS)
     return parser
 
@@ -240,9 +265,10 @@ def _train(
         raise CliError(f"could not start model {args.model}'s training pipeline: {error}") from None
     if not args.json:
         print(f"started {execution}", file=out)
-    if not args.wait:
+    if args.wait is None:
         return {"model": args.model, "execution": execution, "status": "RUNNING"}
     seen_step = None
+    deadline = time.monotonic() + args.wait if args.wait else None
     while True:
         described = sfn.describe_execution(executionArn=execution)
         history = sfn.get_execution_history(executionArn=execution, reverseOrder=True, maxResults=20)[
@@ -256,6 +282,11 @@ def _train(
             seen_step = step
         if described["status"] in TERMINAL:
             break
+        if deadline is not None and time.monotonic() + args.poll_seconds > deadline:
+            raise CliError(
+                f"training of {args.model} is still {described['status']} after {args.wait} s "
+                f"({execution}); raise --wait, or follow it in the Step Functions console"
+            )
         sleep(args.poll_seconds)
     result = {"model": args.model, "execution": execution, "status": described["status"]}
     if described["status"] != "SUCCEEDED":
@@ -299,11 +330,11 @@ def run(
     elif args.command == "status":
         body, show = api.call("GET", f"/models/{model}/status").json(), show_status
     elif args.command == "wake":
-        payload = {"keep_warm_minutes": args.keep_warm} if args.keep_warm else None
+        payload = {"lease_minutes": args.lease} if args.lease else None
         body = api.call("POST", f"/models/{model}/wake", json=payload, expect=(200, 202)).json()
         show = lambda b, o: print(  # noqa: E731
             f"{b['model']}: {b['state']}"
-            + (f", kept warm until {when(b['lease_until'])}" if b.get("lease_until") else ""),
+            + (f", leased until {when(b['lease_until'])}" if b.get("lease_until") else ""),
             file=o,
         )
     elif args.command == "sleep":

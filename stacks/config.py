@@ -205,11 +205,40 @@ def _bool(section: Mapping[str, Any], name: str, key: str, default: bool) -> boo
     return value
 
 
+# Options only some modes read; given to another mode they would silently do nothing, so they are
+# refused by name. on_demand runs one instance and its one reconciler schedule; serverless sizes by
+# memory and concurrency; always_on autoscales between min and max instances and never sleeps.
+MODE_ONLY_OPTIONS: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {
+        "min_instances": ("always_on",),
+        "max_instances": ("always_on",),
+        "target_invocations_per_instance": ("always_on",),
+        "memory_mb": ("serverless",),
+        "max_concurrency": ("serverless",),
+        "idle_minutes": ("on_demand",),
+        "check_every_minutes": ("on_demand",),
+        "max_wake_minutes": ("on_demand",),
+        "warm_lead_minutes": ("on_demand",),
+        "max_lease_minutes": ("on_demand",),
+    }
+)
+
+
+def _refuse_ignored(section: Mapping[str, Any], key: str, mode: str) -> None:
+    for name, modes in MODE_ONLY_OPTIONS.items():
+        if name in section and mode not in modes:
+            raise ConfigError(
+                f"{key}.{name}: mode {mode!r} does not use it (only {', '.join(repr(m) for m in modes)} "
+                "does); remove it"
+            )
+
+
 def parse_serving(raw: Any, key: str) -> ServingConfig:
     section = _mapping(raw, key)
     d = ServingConfig()
     _known(section, key, tuple(ServingConfig.__dataclass_fields__))
     mode = _choice(section, "mode", key, d.mode, SERVING_MODES)
+    _refuse_ignored(section, key, mode)
     memory_mb = section.get("memory_mb", d.memory_mb)
     if memory_mb not in SERVERLESS_MEMORY_MB or isinstance(memory_mb, bool):
         allowed = ", ".join(str(m) for m in SERVERLESS_MEMORY_MB)
@@ -370,10 +399,39 @@ def parse_env(raw: Any) -> EnvironmentConfig:
 
 PREFIX = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,19}$")
 TOP_LEVEL_KEYS = ("prefix", "models", "api", "env", "notify_email", "tags", "network", "kms_key_arn")
+# Context keys that belong to the CDK, not to this app: feature flags ("@aws-cdk/..."), what the CLI
+# and the construct library put in the context themselves ("aws:cdk:...", "cdk-..." such as
+# "aws-cdk:enableDiffNoFail"), lookups cached by the CLI ("availability-zones:...", "hosted-zone:...")
+# and the CLI's own settings stored there ("cli-telemetry", "acknowledged-issue-numbers").
+CDK_CONTEXT_PREFIXES = ("@aws-cdk/", "@aws-cdk-containers/", "aws:cdk:", "aws-cdk:", "cdk-")
+CDK_CONTEXT_KEYS = ("cli-telemetry", "acknowledged-issue-numbers")
+CDK_LOOKUP_KEY = re.compile(r"^[a-z][a-z0-9-]*:")
+
+
+def app_context_keys(context: Mapping[str, Any]) -> dict[str, Any]:
+    """The context entries that are this app's: every key not the CDK's, known or not (checked later)."""
+    return {
+        key: value
+        for key, value in context.items()
+        if not (value is None and key in TOP_LEVEL_KEYS)
+        and not key.startswith(CDK_CONTEXT_PREFIXES)
+        and key not in CDK_CONTEXT_KEYS
+        and not CDK_LOOKUP_KEY.match(key)
+    }
 
 
 def parse_deployment(context: Mapping[str, Any]) -> DeploymentConfig:
-    """Build the typed config from the cdk.json context (only the keys in TOP_LEVEL_KEYS are read)."""
+    """Build the typed config from the app's cdk.json context entries (see ``app_context_keys``).
+
+    A key not in TOP_LEVEL_KEYS is refused: a typo such as ``kms_key`` or ``tag`` would otherwise
+    deploy unencrypted or untagged without a word.
+    """
+    unknown = sorted(set(context) - set(TOP_LEVEL_KEYS))
+    if unknown:
+        raise ConfigError(
+            f"{unknown[0]}: unknown key in the cdk.json context; known keys: {', '.join(TOP_LEVEL_KEYS)} "
+            "(plus the CDK's own: feature flags '@aws-cdk/...', 'cli-telemetry', ...)"
+        )
     prefix = _pattern(context, "prefix", "", "seqserve", PREFIX, "1-20 letters, digits or '-'")
     models = _mapping(context.get("models"), "models") if "models" in context else None
     if not models:

@@ -15,6 +15,7 @@ from stacks.api import PredictionApi
 from stacks.awake_alarm import awake_alarm
 from stacks.config import DeploymentConfig
 from stacks.container_environment import container_environment
+from stacks.endpoint_teardown import EndpointTeardown
 from stacks.execution_role import ModelExecutionRole
 from stacks.functions import ServiceFunctions, check_final_environments
 from stacks.idle_shutdown import IdleShutdown
@@ -168,13 +169,24 @@ class ServiceStack(Stack):
         # The invoker reads evaluation.json and the confusion matrix from the served artifact.
         storage.bucket.grant_read(functions.invoker, f"{ARTIFACT_PREFIX}*")
         on_demand = config.on_demand_models or config.models
-        IdleShutdown(
+        idle_shutdown = IdleShutdown(
             self,
             "IdleShutdown",
             rule_name=rule_name,
             every_minutes=min(m.serving.check_every_minutes for m in on_demand),
             checker=functions.idle_checker,
         )
+        # cdk destroy while a model is awake: the endpoints the functions created go too (README,
+        # "Tearing down"); the creators and the schedule are deleted before it runs.
+        teardown = EndpointTeardown(
+            self,
+            "EndpointTeardown",
+            deployment=functions.deployment,
+            endpoint_prefix=functions.endpoint_prefix,
+            layer=functions.powertools,
+        )
+        teardown.suppress_findings()
+        teardown.runs_after(*creators, idle_shutdown.rule)
         JobQueue(
             self,
             "JobQueue",

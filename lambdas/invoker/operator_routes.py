@@ -1,7 +1,7 @@
 """Operator routes (issue 13): leases, putting a model to sleep now, and the lease part of a wake.
 
 ``POST /models/{m}/wake`` stays in ``app.py``; it calls ``Operator.lease_from_wake`` for its optional
-``{"keep_warm_minutes": N}`` body. The routes here are a Powertools Router the app includes.
+``{"lease_minutes": N}`` body. The routes here are a Powertools Router the app includes.
 """
 
 from __future__ import annotations
@@ -27,7 +27,11 @@ from seqserve_common.usage import MAX_DAYS, daily_usage, day_starts
 from invoker.api_error import ApiError, json_response
 from invoker.api_responses import responses
 
-WAKE_FIELDS = ("keep_warm_minutes",)
+# A lease is a lease everywhere (keep_warm is the config's time windows); keep_warm_minutes is the
+# field's earlier name, still accepted from existing clients.
+LEASE_FIELD = "lease_minutes"
+OLD_LEASE_FIELD = "keep_warm_minutes"
+WAKE_FIELDS = (LEASE_FIELD, OLD_LEASE_FIELD)
 DEFAULT_USAGE_DAYS = 7
 
 
@@ -70,23 +74,26 @@ class Operator:
         return spec
 
     def lease_minutes(self, spec: ModelSpec, body: str | None) -> int | None:
-        """``keep_warm_minutes`` from a wake's body (None when the body is empty); 400 naming it."""
+        """``lease_minutes`` from a wake's body (None when the body is empty); 400 naming it."""
         if body is None or not body.strip():
             return None
         try:
             document = json.loads(body)
         except (ValueError, RecursionError):
-            raise ApiError(
-                400, "invalid_input", 'wake body is not JSON; send {"keep_warm_minutes": N}'
-            ) from None
+            raise ApiError(400, "invalid_input", 'wake body is not JSON; send {"lease_minutes": N}') from None
         if not isinstance(document, dict):
-            raise ApiError(400, "invalid_input", 'wake body must be an object {"keep_warm_minutes": N}')
+            raise ApiError(400, "invalid_input", 'wake body must be an object {"lease_minutes": N}')
         unknown = sorted(set(document) - set(WAKE_FIELDS))
         if unknown:
             raise ApiError(
-                400, "invalid_input", f"wake body has unknown field {unknown[0]}; allowed: keep_warm_minutes"
+                400, "invalid_input", f"wake body has unknown field {unknown[0]}; allowed: {LEASE_FIELD}"
             )
-        minutes = document.get("keep_warm_minutes")
+        if LEASE_FIELD in document and OLD_LEASE_FIELD in document:
+            raise ApiError(
+                400, "invalid_input", f"wake body gives both {LEASE_FIELD} and its old name {OLD_LEASE_FIELD}"
+            )
+        field = OLD_LEASE_FIELD if OLD_LEASE_FIELD in document else LEASE_FIELD
+        minutes = document.get(field)
         if minutes is None:
             return None
         bound = spec.max_lease_minutes
@@ -94,7 +101,7 @@ class Operator:
             raise ApiError(
                 400,
                 "invalid_input",
-                f"keep_warm_minutes must be an integer from 1 to {bound} (serving.max_lease_minutes), "
+                f"{field} must be an integer from 1 to {bound} (serving.max_lease_minutes), "
                 f"got {json.dumps(minutes)}",
             )
         return minutes

@@ -14,6 +14,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from seqserve_common.jobs import live_holds
 from seqserve_common.keep_warm import active, held_until, next_start
 from seqserve_common.lifecycle import State, coalescing_seconds
 from seqserve_common.settings import ModelSpec
@@ -122,4 +123,6 @@ def status_fields(spec: ModelSpec, item: StateItem, now: float, *, up_reasons: l
         "lease_until": item.lease_until if lease_reason(item, now) else None,
         "next_down_at": next_down_at(spec, item, now),
         "next_up_at": next_up_at(spec, item, now),
+        # Queued predictions waiting for this model (open jobs whose hold has not expired).
+        "queued_jobs": len(live_holds(item.job_holds, now=now)),
     }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -118,3 +119,18 @@ def predict_until_awake(stack: LocalStack, api: httpx.Client, *, timeout: float 
         assert retry_after > 0
         endpoint_clock(stack).advance(retry_after)
         time.sleep(0.2)
+
+
+def destroy_while_time_passes(stack: LocalStack, clock: ManualClock) -> dict:
+    """``stack.destroy()`` while the endpoints' clock moves, as SageMaker deletes them in its own time."""
+    answer: dict = {}
+    destroying = threading.Thread(target=lambda: answer.update(stack.destroy()))
+    destroying.start()
+    deadline = time.monotonic() + 120
+    while destroying.is_alive():
+        assert time.monotonic() < deadline, "the teardown never returned"
+        clock.advance(ENDPOINT_TIMES.delete_seconds / 4)
+        time.sleep(0.3)
+    destroying.join()
+    assert "Data" in answer, "the teardown failed"
+    return answer

@@ -4,6 +4,7 @@ as a person would use it: load, see the model, predict one sequence while it wak
 
 from __future__ import annotations
 
+import re
 import shutil
 import threading
 from collections.abc import Iterator
@@ -194,3 +195,44 @@ def test_a_page_on_another_origin_reads_answers_errors_and_retry_after(
     assert seen["missing"] == 403  # the gateway's own error, readable too
     assert seen["waking"] == 503
     assert int(seen["retryAfter"]) > 0
+
+
+def test_operator_controls_and_usage_next_to_wake(
+    stack: LocalStack, browser_page: tuple[Page, list[str]]
+) -> None:
+    """Issue 22, item 7: minutes awake and cost saved (from /usage), queued jobs, and Sleep and a
+    keep-warm lease next to Wake, on the model's card."""
+    page, _ = browser_page
+    page.set_viewport_size({"width": 1200, "height": 900})
+    page.goto(f"{stack.api_url}/")
+    key_panel = page.get_by_role("region", name="API key")
+    if key_panel.is_visible():
+        assert stack.api_key is not None
+        page.get_by_role("textbox", name="API key").fill(stack.api_key)
+        page.get_by_role("button", name="Use this key").click()
+    card = page.get_by_role("article", name="circrna")
+    expect(card).to_be_visible(timeout=30_000)
+    expect(card.get_by_role("button", name="Wake circrna")).to_be_visible()
+    expect(card.locator("#jobs-circrna")).to_have_text("0")
+    expect(card.locator("#awake-circrna")).to_contain_text(" min")
+    # The local config sets no hourly_price: the card says what would show the saving.
+    expect(card.locator("#saved-circrna")).to_contain_text("serving.hourly_price")
+
+    card.get_by_role("button", name="Keep circrna up for 60 minutes (a lease)").click()
+    expect(card).to_contain_text("leased until", timeout=30_000)
+    page.screenshot(path=SHOTS / "07-lease.png", full_page=True)
+
+    # The lease woke it: once awake (the page shows what it last read; reload to read again), Sleep.
+    for _ in range(60):
+        if card.locator(".state").inner_text() == "awake":
+            break
+        page.wait_for_timeout(500)
+        page.reload()
+        expect(card).to_be_visible(timeout=30_000)
+    expect(card.locator(".state")).to_have_text("awake")
+    sleep = card.get_by_role("button", name="Put circrna to sleep now")
+    sleep.click()
+    expect(card.locator(".state")).to_have_text(re.compile("sleeping|asleep"), timeout=30_000)
+    expect(card).not_to_contain_text("leased until")
+    expect(sleep).to_be_disabled()
+    page.screenshot(path=SHOTS / "08-sleep.png", full_page=True)

@@ -35,7 +35,7 @@ from local.settings import local_config
 from local.stack import LocalStack, StackOptions
 from stacks.naming import sagemaker_base, service_stack_name
 
-from .conftest import ENDPOINT_TIMES, SEQUENCE, key_header
+from .conftest import ENDPOINT_TIMES, SEQUENCE, destroy_while_time_passes, key_header
 from .iam_evaluation import Check, Finding, findings
 from .iam_synth import IDLE_MINUTES, REPO_ROOT, presets
 from .iam_template import Principal, Templates
@@ -271,7 +271,12 @@ def run_scenario(stack: LocalStack, api: httpx.Client, clock: ManualClock) -> No
     # An endpoint with the app's prefix that no model owns: the reconciler adopts it.
     prefix = stack.deployment.lambda_environment()["ENDPOINT_PREFIX"]
     first = next(iter(stack.deployment.models.values()))
-    sagemaker.create_endpoint(EndpointName=f"{prefix}orphan", EndpointConfigName=first.endpoint_config_name)
+    # Tagged as this deployment's (the reconciler adopts only those: seqserve_common.ownership).
+    sagemaker.create_endpoint(
+        EndpointName=f"{prefix}orphan",
+        EndpointConfigName=first.endpoint_config_name,
+        Tags=[{"Key": DEPLOYMENT_TAG, "Value": stack.options.stack_name}],
+    )
     clock.advance(ENDPOINT_TIMES.create_seconds)
     checker_log = stack.options.log_dir / f"{stack.options.stack_name}-idle-checker.log"
     wait_until(
@@ -279,6 +284,20 @@ def run_scenario(stack: LocalStack, api: httpx.Client, clock: ManualClock) -> No
         timeout=30,
         why="the reconciler never adopted the untracked endpoint",
     )
+    # Last, cdk destroy while an endpoint of this deployment is up (the adopted one, at least): the
+    # teardown custom resource deletes them (stacks/endpoint_teardown.py) and waits until they are gone.
+
+    def owned() -> list[str]:
+        mine = {"Key": DEPLOYMENT_TAG, "Value": stack.options.stack_name}
+        return [
+            e["EndpointName"]
+            for e in sagemaker.list_endpoints()["Endpoints"]
+            if mine in sagemaker.list_tags(ResourceArn=e["EndpointArn"])["Tags"]
+        ]
+
+    assert owned(), "nothing for the teardown to delete"
+    destroy_while_time_passes(stack, clock)
+    assert owned() == []
 
 
 def cloudformation_names(templates: Templates, stack: LocalStack, resources: list) -> dict[str, str]:

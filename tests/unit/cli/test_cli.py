@@ -216,3 +216,32 @@ def test_jobs_shows_a_queued_predictions_state_and_result(capsys, monkeypatch):
     finally:
         server.shutdown()
     assert seen == ["/jobs/abc", "/jobs/x"]
+
+
+def test_a_lease_is_called_a_lease_and_the_old_option_still_works():
+    """Issue 22, item 6: ``wake --lease`` (``--keep-warm`` still parses: existing scripts)."""
+    from seqserve_cli.main import _parser
+
+    assert _parser().parse_args(["wake", "circrna", "--lease", "2h"]).lease == 120
+    assert _parser().parse_args(["wake", "circrna", "--keep-warm", "90m"]).lease == 90
+
+
+def test_wait_means_wait_until_done_at_most_seconds_in_every_command():
+    from seqserve_cli.main import PREDICT_WAIT_SECONDS, _parser
+
+    parse = _parser().parse_args
+    assert parse(["predict", "circrna", "--wait", "30"]).wait == 30
+    assert parse(["predict", "circrna", "--wait"]).wait == PREDICT_WAIT_SECONDS
+    assert parse(["train", "circrna", "--wait", "30"]).wait == 30
+    assert parse(["train", "circrna", "--wait"]).wait == 0  # no limit
+    assert parse(["train", "circrna"]).wait is None
+
+
+def test_train_wait_seconds_gives_up_naming_the_run(aws):
+    with pytest.raises(CliError, match=r"training of circrna is still RUNNING after 1 s .*raise --wait"):
+        run(
+            ["train", "circrna", "--wait", "1", "--poll-seconds", "5"],
+            out=io.StringIO(),
+            session=boto3.Session,
+            sleep=lambda _s: None,
+        )

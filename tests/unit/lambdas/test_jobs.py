@@ -593,3 +593,13 @@ def test_a_job_never_queued_stops_holding_the_model_at_its_deadline_while_other_
     assert checker.run()["circrna"] == "sleeping"
     assert not aws.endpoint_exists(ENDPOINT)
     assert pending_jobs(aws) == 0  # the expired hold was released before the claim
+
+
+def test_status_counts_the_queued_jobs_waiting_for_the_model(aws, app, jobs_aws):
+    """Issue 22, item 7: the console shows queued jobs; /status says how many."""
+    _, _, before = request(app, "GET", "/models/circrna/status", None)
+    assert before["queued_jobs"] == 0
+    submit(app)
+    submit(app)
+    _, _, after = request(app, "GET", "/models/circrna/status", None)
+    assert after["queued_jobs"] == 2

@@ -39,9 +39,23 @@ def test_wake_with_keep_warm_minutes_stores_a_lease(aws, invoker, clock):
     assert aws.created == [ENDPOINT]
 
 
+def test_wake_with_lease_minutes_stores_a_lease(aws, invoker, clock):
+    """Issue 22, item 6: a lease is called a lease in the API (keep_warm is the config's windows)."""
+    answer = call(invoker, "POST", "/models/circrna/wake", json.dumps({"lease_minutes": 30}))
+    assert answer.status == 202
+    assert answer.body["lease_until"] == START + 30 * 60
+    assert float(aws.item("circrna")["lease_until"]["N"]) == START + 30 * 60
+
+
 @pytest.mark.parametrize(
     ("body", "message"),
     [
+        ({"lease_minutes": 0}, "lease_minutes must be an integer from 1 to 120"),
+        ({"lease": 5}, "wake body has unknown field lease; allowed: lease_minutes"),
+        (
+            {"lease_minutes": 5, "keep_warm_minutes": 5},
+            "wake body gives both lease_minutes and its old name keep_warm_minutes",
+        ),
         ({"keep_warm_minutes": 0}, "keep_warm_minutes must be an integer from 1 to 120"),
         ({"keep_warm_minutes": 121}, "keep_warm_minutes must be an integer from 1 to 120"),
         (

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from stacks.config import ConfigError, parse_deployment
+from stacks.config import ConfigError, app_context_keys, parse_deployment
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -41,7 +41,7 @@ def test_the_shipped_cdk_json_parses(tmp_path):
     import json
 
     context = json.loads((ROOT / "cdk.json").read_text())["context"]
-    config = parse_deployment(context)
+    config = parse_deployment(app_context_keys(context))
     assert [m.name for m in config.models] == ["circrna"]
 
 
@@ -117,12 +117,19 @@ def test_several_models_keep_their_order_and_modes():
             "models.circrna.serving.instance_type: 'm5.large' is not",
         ),
         (
-            one_model(serving={"memory_mb": 1000}),
+            one_model(serving={"mode": "serverless", "memory_mb": 1000}),
             "models.circrna.serving.memory_mb: 1000 is not allowed; "
             "allowed values: 1024, 2048, 3072, 4096, 5120, 6144",
         ),
         (
-            one_model(serving={"min_instances": 3, "max_instances": 2}),
+            one_model(
+                serving={
+                    "mode": "always_on",
+                    "model_data": "s3://bucket/m.tar.gz",
+                    "min_instances": 3,
+                    "max_instances": 2,
+                }
+            ),
             "models.circrna.serving.min_instances: 3 exceeds max_instances 2",
         ),
         (

@@ -238,7 +238,9 @@ def test_always_on_instance_type_change_is_a_new_endpoint_and_scalable_target():
 
 @pytest.mark.parametrize("mode", ["serverless", "always_on"])
 def test_cloudformation_endpoints_wait_for_their_configuration(mode):
-    template = serving_template({**ALWAYS_ON, "mode": mode})
+    # Each mode with its own options (the config refuses ones a mode does not use).
+    serverless = {"mode": "serverless", "model_data": ALWAYS_ON["model_data"]}
+    template = serving_template(ALWAYS_ON if mode == "always_on" else serverless)
     (endpoint,) = [r for r in template["Resources"].values() if r["Type"] == "AWS::SageMaker::Endpoint"]
     config_id = next(
         k for k, r in template["Resources"].items() if r["Type"] == "AWS::SageMaker::EndpointConfig"

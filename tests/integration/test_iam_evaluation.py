@@ -58,7 +58,8 @@ SERVERLESS = {
     "model_data": "s3://models-bucket/nimble/model.tar.gz",
 }
 # The default config, and platform configs that together cover the network (subnets, security groups),
-# network isolation, a KMS key, tags, an always_on and a serverless model (which cannot sit in a VPC).
+# a KMS key, tags, an always_on and a serverless model (which cannot sit in a VPC). network.isolation is
+# refused by the config parser (tests/unit/stacks/test_platform_config.py), so no deployment has it.
 CONFIGS: dict[str, dict[str, Any]] = {
     "default": {},
     "vpc-kms-tags": {
@@ -67,7 +68,6 @@ CONFIGS: dict[str, dict[str, Any]] = {
         "network": {
             "subnet_ids": ["subnet-0123abcd"],
             "security_group_ids": ["sg-0123abcd"],
-            "isolation": True,
         },
         "kms_key_arn": KEY_ARN,
     },

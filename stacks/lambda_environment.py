@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from lambdas.seqserve_common.keep_warm import Window
-from stacks.config import ApiConfig, ConfigError, ServingConfig
+from stacks.config import ApiConfig, ConfigError, ModelConfig, ServingConfig
 
 METRICS_NAMESPACE = "seqserve"
 # The invoker answers inside API Gateway's 29 s integration limit with room for the response (the
@@ -46,6 +46,9 @@ class ServedModel:
     # What training runs and CloudFormation name this model's SageMaker models and endpoint
     # configurations after (``<base>-...``); the endpoint's own name unless that differs (always_on).
     sagemaker_base: str | None = None
+    # The Lambda-hosted model's function name (issue 21; lambdas/model_server), where lambda_served says
+    # the model has one: the invoker calls it with lambda:InvokeFunction.
+    serving_function: str | None = None
 
     @property
     def name_base(self) -> str:
@@ -67,6 +70,7 @@ class ServedModel:
             "warm_lead_minutes": self.warm_lead_minutes,
             "max_lease_minutes": self.max_lease_minutes,
             "hourly_price": self.hourly_price,
+            "serving_function": self.serving_function,
         }
         defaults = {
             "max_wake_minutes": 30,
@@ -76,6 +80,14 @@ class ServedModel:
         }
         entry.update({k: v for k, v in optional.items() if v is not None and v != defaults.get(k)})
         return entry
+
+
+def lambda_served(model: ModelConfig) -> bool:
+    """Whether the model gets a Lambda-hosted copy (lambdas/model_server): an on_demand model served on
+    CPU by ONNX Runtime, which the function runs. The ``serving.bridge`` flag and the ``lambda`` mode
+    (issue 21's router side) decide it in the end; this is the one place that says so."""
+    serving = model.serving
+    return serving.mode == "on_demand" and serving.runtime == "onnx" and not serving.uses_gpu
 
 
 def operator_options(serving: ServingConfig) -> dict[str, object]:

@@ -60,7 +60,8 @@ class ServedModel:
         entry: dict[str, object] = {
             "preset": self.preset,
             "mode": self.mode,
-            "endpoint_name": self.endpoint_name,
+            # Mode lambda has no endpoint: the Lambdas take an absent name as "none".
+            **({} if self.mode == "lambda" else {"endpoint_name": self.endpoint_name}),
             "endpoint_config_name": self.endpoint_config_name,
             "idle_minutes": self.idle_minutes,
         }
@@ -83,11 +84,10 @@ class ServedModel:
 
 
 def lambda_served(model: ModelConfig) -> bool:
-    """Whether the model gets a Lambda-hosted copy (lambdas/model_server): an on_demand model served on
-    CPU by ONNX Runtime, which the function runs. The ``serving.bridge`` flag and the ``lambda`` mode
-    (issue 21's router side) decide it in the end; this is the one place that says so."""
-    serving = model.serving
-    return serving.mode == "on_demand" and serving.runtime == "onnx" and not serving.uses_gpu
+    """Whether the model gets a Lambda-hosted copy (lambdas/model_server): mode ``lambda``, or an
+    on_demand model with ``serving.bridge`` (on by default where it fits: ONNX on CPU, stacks/config.py).
+    This is the one place that says so."""
+    return model.serving.lambda_served
 
 
 def operator_options(serving: ServingConfig) -> dict[str, object]:

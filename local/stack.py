@@ -21,7 +21,7 @@ from stacks.container_environment import container_environment
 from stacks.jobs_environment import JOB_BATCH_SIZE, JOB_RUNNER_TIMEOUT_SECONDS
 from stacks.lambda_environment import IDLE_CHECKER_TIMEOUT_SECONDS, INVOKER_TIMEOUT_SECONDS, tags_environment
 
-from . import rest_api, runtime
+from . import lambda_api, rest_api, runtime
 from .aws import CREDENTIALS, REGION, MotoServer, aws_environment
 from .faults import Fault, plan_argument
 from .idle_timer import IdleTimer
@@ -104,6 +104,7 @@ class LocalStack:
         self.pipeline_cleanup: LambdaFunction | None = None
         self.job_poller: JobPoller | None = None
         self._runtime: _HttpServer | None = None
+        self._lambda_api: _HttpServer | None = None
         self._api: _HttpServer | None = None
         # As API Gateway with api.auth api_key: one key, which every request but the public pages sends.
         self.api_key: str | None = secrets.token_hex(20) if options.config.api.auth == "api_key" else None
@@ -172,8 +173,15 @@ class LocalStack:
         router = runtime.ContainerRouter(sagemaker=clients["sagemaker"], servers=self._servers_by_artifact)
         self._runtime = _HttpServer(app=runtime.create_app(router=router), name="sagemaker-runtime")
         self._runtime.start()
+        # Lambda's Invoke API for the stack's functions: the invoker calls the models' serving functions.
+        self._lambda_api = _HttpServer(
+            app=lambda_api.create_app(functions=self._functions_by_name), name="lambda-invoke"
+        )
+        self._lambda_api.start()
         environment = {
-            **aws_environment(moto_url=self.moto.url, runtime_url=self._runtime.url),
+            **aws_environment(
+                moto_url=self.moto.url, runtime_url=self._runtime.url, lambda_url=self._lambda_api.url
+            ),
             "TZ": ":UTC",
             "POWERTOOLS_TRACE_DISABLED": "true",
         }
@@ -282,6 +290,9 @@ class LocalStack:
         )
         self._api.start()
 
+    def _functions_by_name(self) -> dict[str, LambdaFunction]:
+        return {function.name: function for function in self.functions}
+
     def _servers_by_artifact(self) -> dict[str, str]:
         if self.deployment is None:
             return {}
@@ -302,12 +313,14 @@ class LocalStack:
             self.job_runner,
             self.pipeline_cleanup,
         )
-        for part in (*parts, self._runtime):
+        for part in (*parts, self._lambda_api, self._runtime):
             if part is not None:
                 part.stop()
         for server in self.model_servers.values():
             server.stop()
         self.moto.stop()
-        self._api = self._runtime = self.idle_timer = self.invoker = self.idle_checker = None
+        self._api = self._runtime = self._lambda_api = self.idle_timer = self.invoker = self.idle_checker = (
+            None
+        )
         self.job_poller = self.job_runner = self.pipeline_cleanup = None
         self.model_servers = {}

@@ -300,3 +300,23 @@ def test_a_lambda_mode_model_without_a_function_is_a_settings_error(environ):
     models = {"small": {"preset": "circrna", "mode": "lambda"}}
     with pytest.raises(SettingsError, match=r"MODELS\['small'\]\.serving_function is required"):
         parse_settings({**environ, "MODELS": json.dumps(models)})
+
+
+def test_the_idle_check_ignores_lambda_mode_models(aws, clock, environ):
+    from aws_lambda_powertools import Logger
+    from idle_checker.checker import IdleChecker
+    from seqserve_common.settings import parse_settings
+
+    models = {**MODELS, "small": {"preset": "circrna", "mode": "lambda", "serving_function": SMALL_FUNCTION}}
+    aws.put_state("small", state="asleep")
+    checker = IdleChecker(
+        settings=parse_settings({**environ, "MODELS": json.dumps(models)}),
+        sagemaker=aws.sagemaker,
+        dynamodb=aws.dynamodb,
+        sns=aws.sns,
+        clock=clock,
+        logger=Logger(),
+    )
+    results = checker.run()
+    assert "small" not in results and "circrna" in results
+    assert aws.state_of("small") == "asleep" and aws.created == []

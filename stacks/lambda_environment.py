@@ -12,12 +12,15 @@ from dataclasses import dataclass
 
 from lambdas.seqserve_common.keep_warm import Window
 from stacks.config import ApiConfig, ConfigError, ModelConfig, ServingConfig
+from stacks.lambda_sizing import lambda_size
 
 METRICS_NAMESPACE = "seqserve"
 # The invoker answers inside API Gateway's 29 s integration limit with room for the response (the
 # clients' budgets are in lambdas/seqserve_common/clients.py); the reconciler has no client waiting.
 INVOKER_TIMEOUT_SECONDS = 25
 IDLE_CHECKER_TIMEOUT_SECONDS = 120
+# The Lambda-hosted model (issue 21) answers inside the invoker's own call to it.
+MODEL_SERVER_TIMEOUT_SECONDS = INVOKER_TIMEOUT_SECONDS
 # Lambda caps a function's environment at 4 KB: every variable's name plus its value.
 LAMBDA_ENVIRONMENT_BYTES = 4096
 # A value CloudFormation fills in at deploy time (table name, topic ARN) is counted at this many bytes.
@@ -84,10 +87,12 @@ class ServedModel:
 
 def lambda_served(model: ModelConfig) -> bool:
     """Whether the model gets a Lambda-hosted copy (lambdas/model_server): an on_demand model served on
-    CPU by ONNX Runtime, which the function runs. The ``serving.bridge`` flag and the ``lambda`` mode
-    (issue 21's router side) decide it in the end; this is the one place that says so."""
+    CPU by ONNX Runtime, which the function runs, small enough for Lambda (stacks/lambda_sizing.py).
+    The ``serving.bridge`` flag and the ``lambda`` mode (issue 21's router side) decide it in the end;
+    this is the one place that says so."""
     serving = model.serving
-    return serving.mode == "on_demand" and serving.runtime == "onnx" and not serving.uses_gpu
+    cpu_onnx = serving.mode == "on_demand" and serving.runtime == "onnx" and not serving.uses_gpu
+    return cpu_onnx and lambda_size(model).fits
 
 
 def operator_options(serving: ServingConfig) -> dict[str, object]:

@@ -19,7 +19,7 @@ browser:
 	@command -v chromium >/dev/null || { echo "installing Debian's chromium for the browser tests"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
-$(STAMP): requirements.txt requirements-dev.txt requirements-lambda-layer.txt pyproject.toml
+$(STAMP): requirements.txt requirements-dev.txt requirements-lambda-layer.txt requirements-serving-lambda.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt -r requirements-dev.txt
@@ -27,6 +27,11 @@ $(STAMP): requirements.txt requirements-dev.txt requirements-lambda-layer.txt py
 	$(PY) -m pip download --quiet --only-binary=:all: --no-deps --implementation cp --python-version 3.12 \
 		--abi cp312 --abi abi3 --abi none --platform manylinux2014_aarch64 --platform manylinux_2_28_aarch64 \
 		--platform any -d $(VENV)/lambda-layer-wheels -r requirements-lambda-layer.txt
+	# The Lambda-hosted model's wheels (stacks/model_function.py), for the same platform, without their
+	# declared dependencies (requirements-serving-lambda.txt says why).
+	$(PY) -m pip download --quiet --only-binary=:all: --no-deps --implementation cp --python-version 3.12 \
+		--abi cp312 --abi abi3 --abi none --platform manylinux2014_aarch64 --platform manylinux_2_28_aarch64 \
+		--platform any -d $(VENV)/lambda-serving-wheels -r requirements-serving-lambda.txt
 	# The `seqserve` CLI (pyproject.toml's console script); setuptools comes from PyPI in pip's build isolation.
 	$(PY) -m pip install --quiet --no-deps -e .
 	touch $(STAMP)

@@ -15,7 +15,14 @@ from pathlib import Path
 
 # Order matters: the inference benchmark serves the model the training benchmark writes.
 # Each name is a module of this package; add a module's name here when you add the module.
-BENCHMARKS: tuple[str, ...] = ("training", "inference", "lambdas", "serving_runtimes", "first_request")
+BENCHMARKS: tuple[str, ...] = (
+    "training",
+    "inference",
+    "lambdas",
+    "serving_runtimes",
+    "lambda_serving",
+    "first_request",
+)
 
 
 def main(argv: list[str] | None = None) -> int:

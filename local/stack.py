@@ -19,7 +19,13 @@ from starlette.applications import Starlette
 from stacks.config import DeploymentConfig
 from stacks.container_environment import container_environment
 from stacks.jobs_environment import JOB_BATCH_SIZE, JOB_RUNNER_TIMEOUT_SECONDS
-from stacks.lambda_environment import IDLE_CHECKER_TIMEOUT_SECONDS, INVOKER_TIMEOUT_SECONDS, tags_environment
+from stacks.lambda_environment import (
+    IDLE_CHECKER_TIMEOUT_SECONDS,
+    INVOKER_TIMEOUT_SECONDS,
+    MODEL_SERVER_TIMEOUT_SECONDS,
+    tags_environment,
+)
+from stacks.model_function import stage_model_server
 
 from . import lambda_api, rest_api, runtime
 from .aws import CREDENTIALS, REGION, MotoServer, aws_environment
@@ -102,6 +108,8 @@ class LocalStack:
         self.idle_timer: IdleTimer | None = None
         self.job_runner: LambdaFunction | None = None
         self.pipeline_cleanup: LambdaFunction | None = None
+        # The Lambda-hosted models by model name (issue 21; their names are in MODELS' serving_function).
+        self.model_functions: dict[str, LambdaFunction] = {}
         self.job_poller: JobPoller | None = None
         self._runtime: _HttpServer | None = None
         self._lambda_api: _HttpServer | None = None
@@ -124,7 +132,7 @@ class LocalStack:
     def functions(self) -> list[LambdaFunction]:
         """Every Lambda function the stack runs."""
         found = (self.invoker, self.idle_checker, self.job_runner, self.pipeline_cleanup)
-        return [function for function in found if function is not None]
+        return [function for function in found if function is not None] + list(self.model_functions.values())
 
     @property
     def api_url(self) -> str:
@@ -261,6 +269,36 @@ class LocalStack:
             log_dir=options.log_dir,
             record_file=record_file(f"{options.stack_name}-pipeline-cleanup"),
         )
+        # The Lambda-hosted models (issue 21), as stacks/model_function.py deploys them: the real handler
+        # reading the artifact the state table records from the embedded S3, with their own environment,
+        # from a code folder staged as its asset is (this machine's packages instead of the arm64 wheels).
+        model_server_code = None
+        for name, model in self.deployment.models.items():
+            function_name = self.deployment.serving_function(name)
+            if function_name is None:
+                continue
+            if model_server_code is None:
+                staged = options.log_dir / "model-server-code"
+                model_server_code = stage_model_server(staged, with_wheels=False)
+            self.model_functions[name] = LambdaFunction(
+                name=function_name,
+                code_dir=model_server_code,
+                handler="model_server.handler.handler",
+                environment={
+                    **environment,
+                    **container_environment(options.config.api),
+                    "MODEL_NAME": name,
+                    "STATE_TABLE": self.deployment.table,
+                    "ENDPOINT_CONFIG_NAME": model.endpoint_config_name,
+                    # Lambda's /tmp is the function's own; here it is a folder of this stack's.
+                    "MODEL_CACHE_DIR": str(options.log_dir / f"{function_name}-tmp"),
+                },
+                concurrency=1,
+                timeout_seconds=MODEL_SERVER_TIMEOUT_SECONDS,
+                log_dir=options.log_dir,
+                fault_plan=fault_plan,
+                record_file=record_file(function_name),
+            )
         # Model servers load torch and the Lambda workers boto3: start them side by side.
         starters = [server.start for server in self.model_servers.values()]
         starters += [function.warm for function in self.functions]
@@ -313,7 +351,7 @@ class LocalStack:
             self.job_runner,
             self.pipeline_cleanup,
         )
-        for part in (*parts, self._lambda_api, self._runtime):
+        for part in (*parts, *self.model_functions.values(), self._lambda_api, self._runtime):
             if part is not None:
                 part.stop()
         for server in self.model_servers.values():
@@ -324,3 +362,4 @@ class LocalStack:
         )
         self.job_poller = self.job_runner = self.pipeline_cleanup = None
         self.model_servers = {}
+        self.model_functions = {}

@@ -96,6 +96,10 @@ class ServingConfig:
     # on_demand only (issue 21): answer through the model's Lambda-hosted ONNX copy while the endpoint
     # wakes. On by default where the model fits (ONNX on CPU); parse_serving turns it off elsewhere.
     bridge: bool = True
+    # The Lambda-hosted model's (issue 21, stacks/model_function.py) memory and /tmp, in MB; None: sized
+    # from the preset's artifact (stacks/lambda_sizing.py).
+    lambda_memory_mb: int | None = None
+    lambda_storage_mb: int | None = None
 
     @property
     def uses_gpu(self) -> bool:
@@ -208,6 +212,12 @@ def _int(section: Mapping[str, Any], name: str, key: str, default: int, low: int
     return value
 
 
+def _optional_int(section: Mapping[str, Any], name: str, key: str, low: int, high: int) -> int | None:
+    if section.get(name) is None:
+        return None
+    return _int(section, name, key, low, low, high)
+
+
 def _choice(section: Mapping[str, Any], name: str, key: str, default: str, allowed: tuple[str, ...]) -> str:
     value = section.get(name, default)
     if value not in allowed:
@@ -263,6 +273,9 @@ def parse_serving(raw: Any, key: str) -> ServingConfig:
         max_awake_hours_per_day=_optional_awake_hours(section, key, mode),
         bridge=_bool(section, "bridge", key, d.bridge),
         **_operator_options(section, key, d),
+        # Lambda's limits: memory 128-10,240 MB, ephemeral storage (/tmp) 512-10,240 MB.
+        lambda_memory_mb=_optional_int(section, "lambda_memory_mb", key, 128, 10240),
+        lambda_storage_mb=_optional_int(section, "lambda_storage_mb", key, 512, 10240),
     )
     if "runtime" not in section and (config.uses_gpu or config.model_data is not None):
         config = replace(config, runtime="torch")
@@ -306,6 +319,8 @@ def _lambda_serving(section: Mapping[str, Any], key: str) -> ServingConfig:
         model_data=_pattern(section, "model_data", key, None, S3_URI, "an s3:// URI of a model.tar.gz"),
         keep_configs=_int(section, "keep_configs", key, ServingConfig.keep_configs, 1, 100),
         bridge=False,
+        lambda_memory_mb=_optional_int(section, "lambda_memory_mb", key, 128, 10240),
+        lambda_storage_mb=_optional_int(section, "lambda_storage_mb", key, 512, 10240),
     )
 
 

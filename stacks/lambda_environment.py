@@ -12,12 +12,15 @@ from dataclasses import dataclass
 
 from lambdas.seqserve_common.keep_warm import Window
 from stacks.config import ApiConfig, ConfigError, ModelConfig, ServingConfig
+from stacks.lambda_sizing import lambda_size
 
 METRICS_NAMESPACE = "seqserve"
 # The invoker answers inside API Gateway's 29 s integration limit with room for the response (the
 # clients' budgets are in lambdas/seqserve_common/clients.py); the reconciler has no client waiting.
 INVOKER_TIMEOUT_SECONDS = 25
 IDLE_CHECKER_TIMEOUT_SECONDS = 120
+# The Lambda-hosted model (issue 21) answers inside the invoker's own call to it.
+MODEL_SERVER_TIMEOUT_SECONDS = INVOKER_TIMEOUT_SECONDS
 # Lambda caps a function's environment at 4 KB: every variable's name plus its value.
 LAMBDA_ENVIRONMENT_BYTES = 4096
 # A value CloudFormation fills in at deploy time (table name, topic ARN) is counted at this many bytes.
@@ -85,9 +88,17 @@ class ServedModel:
 
 def lambda_served(model: ModelConfig) -> bool:
     """Whether the model gets a Lambda-hosted copy (lambdas/model_server): mode ``lambda``, or an
-    on_demand model with ``serving.bridge`` (on by default where it fits: ONNX on CPU, stacks/config.py).
-    This is the one place that says so."""
-    return model.serving.lambda_served
+    on_demand model with ``serving.bridge`` (on by default where ONNX on CPU serves it, stacks/config.py),
+    small enough for Lambda (stacks/lambda_sizing.py). This is the one place that says so.
+    Raises ConfigError for a ``lambda``-mode model too large for Lambda: nothing else could serve it."""
+    fits = lambda_size(model).fits
+    if model.serving.mode == "lambda" and not fits:
+        raise ConfigError(
+            f"models.{model.name}.serving.mode: 'lambda' serves from a Lambda function, and preset "
+            f"{model.preset}'s model ({lambda_size(model).model_mb:.0f} MB) is too large for one; use mode "
+            "'on_demand'"
+        )
+    return model.serving.lambda_served and fits
 
 
 def operator_options(serving: ServingConfig) -> dict[str, object]:

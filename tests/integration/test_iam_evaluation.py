@@ -197,6 +197,11 @@ def run_scenario(stack: LocalStack, api: httpx.Client, clock: ManualClock) -> No
         )
         api.get(f"/models/{name}/evaluation")
         api.get(f"/models/{name}/usage", params={"days": 1})
+        if name in stack.model_functions:
+            # The Lambda-hosted model (issue 21): finds the recorded artifact, fetches it, answers.
+            body = json.dumps({"inputs": [SEQUENCE]})
+            served = stack.model_functions[name].invoke({"body": body, "content_type": "application/json"})
+            assert served["status"] == 200, served
         if model.config.serving.mode != "on_demand":
             continue
         assert api.post(f"/models/{name}/wake").status_code in (200, 202)

@@ -147,14 +147,21 @@ def wait_until(condition, *, timeout: float, why: str) -> None:
         time.sleep(0.2)
 
 
-def predict_until_served(stack: LocalStack, api: httpx.Client, model: str, clock: ManualClock) -> None:
+def predict_until_served(stack: LocalStack, api: httpx.Client, model: str, clock: ManualClock) -> set[str]:
+    """Predict until the endpoint answers; returns who answered on the way (X-Served-By): a sleeping
+    model with a serving function answers through it (the bridge) while its endpoint wakes."""
+    served_by: set[str] = set()
+
     def served() -> bool:
         answer = api.post(f"/models/{model}/predict", json={"inputs": SEQUENCE})
-        if answer.status_code == 503:
+        if answer.status_code == 200:
+            served_by.add(answer.headers["x-served-by"])
+        if answer.status_code == 503 or answer.headers.get("x-served-by") == "lambda":
             clock.advance(max(int(answer.headers.get("retry-after", "1")), 1))
-        return answer.status_code == 200
+        return answer.status_code == 200 and answer.headers.get("x-served-by") != "lambda"
 
     wait_until(served, timeout=60, why=f"model {model} never answered a prediction")
+    return served_by
 
 
 def vanish(stack: LocalStack, endpoint_name: str, clock: ManualClock) -> None:
@@ -186,7 +193,10 @@ def run_scenario(stack: LocalStack, api: httpx.Client, clock: ManualClock) -> No
     assert api.get("/models").status_code == 200
     for name, model in stack.deployment.models.items():
         assert api.get(f"/models/{name}/status").status_code == 200
-        predict_until_served(stack, api, name, clock)
+        served_by = predict_until_served(stack, api, name, clock)
+        if model.config.serving.mode == "on_demand" and name in stack.model_functions:
+            # The invoker's lambda:InvokeFunction (issue 21): the bridge answered while the endpoint woke.
+            assert "lambda" in served_by, served_by
         queued = api.post(
             f"/models/{name}/predict", json={"inputs": SEQUENCE}, headers={"Prefer": "respond-async"}
         )
@@ -275,7 +285,12 @@ def run_scenario(stack: LocalStack, api: httpx.Client, clock: ManualClock) -> No
     # An endpoint with the app's prefix that no model owns: the reconciler adopts it.
     prefix = stack.deployment.lambda_environment()["ENDPOINT_PREFIX"]
     first = next(iter(stack.deployment.models.values()))
-    sagemaker.create_endpoint(EndpointName=f"{prefix}orphan", EndpointConfigName=first.endpoint_config_name)
+    # Tagged as this deployment's: the reconciler adopts only its own (issue 18's ownership tag).
+    sagemaker.create_endpoint(
+        EndpointName=f"{prefix}orphan",
+        EndpointConfigName=first.endpoint_config_name,
+        Tags=[{"Key": "seqserve:deployment", "Value": stack.deployment.deployment}],
+    )
     clock.advance(ENDPOINT_TIMES.create_seconds)
     checker_log = stack.options.log_dir / f"{stack.options.stack_name}-idle-checker.log"
     wait_until(
@@ -285,6 +300,9 @@ def run_scenario(stack: LocalStack, api: httpx.Client, clock: ManualClock) -> No
     )
 
 
+SERVING_HANDLER = "model_server.handler.handler"
+
+
 def cloudformation_names(templates: Templates, stack: LocalStack, resources: list) -> dict[str, str]:
     """Local ARN -> template ARN of the SageMaker model and endpoint configuration CloudFormation makes
     for a serverless or always_on model: named by content hashes in the template (stacks/naming.py
@@ -292,9 +310,19 @@ def cloudformation_names(templates: Templates, stack: LocalStack, resources: lis
     sagemaker = stack.client("sagemaker")
     aliases: dict[str, str] = {}
     local = {function.handler: function for function in stack.functions}
-    for stack_name, _, properties in resources:
+    for stack_name, logical, properties in resources:
         variables = properties.get("Environment", {}).get("Variables", {})
-        if not isinstance(variables.get("MODELS"), str):
+        if properties["Handler"] == SERVING_HANDLER:
+            # A model's serving function (issue 21): the invoker calls it by the name the local stack
+            # gives it; CloudFormation generates the deployed one.
+            aliases[PLACE.arn("lambda", f"function:{local[SERVING_HANDLER].name}")] = templates.resolve(
+                stack_name, {"Fn::GetAtt": [logical, "Arn"]}
+            )
+        if "MODELS" not in variables:
+            continue
+        # A string, or a Fn::Join where MODELS names the serving functions CloudFormation creates.
+        deployed_models = templates.resolve(stack_name, variables["MODELS"])
+        if not isinstance(deployed_models, str):
             continue
         local_models = json.loads(local[properties["Handler"]].environment["MODELS"])
         configs = {
@@ -302,7 +330,7 @@ def cloudformation_names(templates: Templates, stack: LocalStack, resources: lis
             for r in templates.templates[stack_name]["Resources"].values()
             if r["Type"] == "AWS::SageMaker::EndpointConfig"
         }
-        for name, spec in json.loads(variables["MODELS"]).items():
+        for name, spec in json.loads(deployed_models).items():
             deployed, local_config_name = (
                 spec.get("endpoint_config_name"),
                 local_models[name]["endpoint_config_name"],
@@ -418,8 +446,11 @@ def evaluated(
         record_dir=work / "records",
     )
     options.record_dir.mkdir()
-    with LocalStack(options) as stack, httpx.Client(base_url=stack.api_url, timeout=60) as api:
-        run_scenario(stack, api, clock)
+    with LocalStack(options) as stack:
+        # The local API checks the key as API Gateway does (api.auth api_key).
+        headers = {"x-api-key": stack.api_key} if stack.api_key else {}
+        with httpx.Client(base_url=stack.api_url, timeout=60, headers=headers) as api:
+            run_scenario(stack, api, clock)
         templates = Templates(templates=synthesis.templates(label), place=PLACE)
         yield evaluate_run(templates, stack, options.record_dir)
 

@@ -91,7 +91,7 @@ def run_demo(
         with httpx.Client(base_url=api_url, timeout=30, headers=headers) as api:
             _expect(api.get("/models"), 200)
             _status(api, model)
-            print("\n== A prediction (the model starts asleep, so the first answer is 503 while it wakes)")
+            print("\n== A prediction (asleep: its Lambda function answers while it wakes, else 503)")
             _predict_until_awake(api, model, {"inputs": SEQUENCE})
             print("\n== A batch with top_k")
             _expect(

@@ -38,12 +38,17 @@ $(RUNTIME_STAMP): requirements.txt pyproject.toml
 	$(PY) -m pip install --quiet --no-deps -e .
 	touch $(RUNTIME_STAMP)
 
-$(STAMP): $(RUNTIME_STAMP) requirements-dev.txt requirements-lambda-layer.txt
+$(STAMP): $(RUNTIME_STAMP) requirements-dev.txt requirements-lambda-layer.txt requirements-serving-lambda.txt
 	$(PY) -m pip install --quiet -r requirements.txt -r requirements-dev.txt
 	# The Lambda layer's wheels, for the functions' CPython 3.12 on arm64 (stacks/powertools_layer.py).
 	$(PY) -m pip download --quiet --only-binary=:all: --no-deps --implementation cp --python-version 3.12 \
 		--abi cp312 --abi abi3 --abi none --platform manylinux2014_aarch64 --platform manylinux_2_28_aarch64 \
 		--platform any -d $(VENV)/lambda-layer-wheels -r requirements-lambda-layer.txt
+	# The Lambda-hosted model's wheels (stacks/model_function.py), for the same platform, without their
+	# declared dependencies (requirements-serving-lambda.txt says why).
+	$(PY) -m pip download --quiet --only-binary=:all: --no-deps --implementation cp --python-version 3.12 \
+		--abi cp312 --abi abi3 --abi none --platform manylinux2014_aarch64 --platform manylinux_2_28_aarch64 \
+		--platform any -d $(VENV)/lambda-serving-wheels -r requirements-serving-lambda.txt
 	touch $(STAMP)
 
 lint: $(STAMP)

@@ -15,7 +15,15 @@ from pathlib import Path
 
 # Order matters: the inference benchmark serves the model the training benchmark writes.
 # Each name is a module of this package; add a module's name here when you add the module.
-BENCHMARKS: tuple[str, ...] = ("training", "inference", "lambdas", "serving_runtimes", "circrna_cv")
+BENCHMARKS: tuple[str, ...] = (
+    "training",
+    "inference",
+    "lambdas",
+    "serving_runtimes",
+    "lambda_serving",
+    "first_request",
+    "circrna_cv",
+)
 # Run only when named: circrna_cv trains five models (about as long as the rest together, or longer).
 DEFAULT_BENCHMARKS: tuple[str, ...] = tuple(name for name in BENCHMARKS if name != "circrna_cv")
 

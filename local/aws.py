@@ -110,12 +110,14 @@ class MotoServer:
         self._server = self._thread = None
 
 
-def aws_environment(*, moto_url: str, runtime_url: str) -> dict[str, str]:
-    """The variables that point any boto3 client at the local stack, for the Lambdas and for us."""
+def aws_environment(*, moto_url: str, runtime_url: str, lambda_url: str | None = None) -> dict[str, str]:
+    """The variables that point any boto3 client at the local stack, for the Lambdas and for us.
+    ``lambda_url``: the local Lambda Invoke API (local.lambda_api), where the stack runs one."""
     return {
         **CREDENTIALS,
         "AWS_DEFAULT_REGION": REGION,
         "AWS_REGION": REGION,
         "AWS_ENDPOINT_URL": moto_url,
         "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": runtime_url,
+        **({"AWS_ENDPOINT_URL_LAMBDA": lambda_url} if lambda_url else {}),
     }

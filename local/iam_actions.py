@@ -33,6 +33,8 @@ its source:
 - DynamoDB ``TransactWriteItems``/``BatchWriteItem`` are authorized per item, as the item's own action on
   its table (DynamoDB API permissions reference,
   https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/api-permissions-reference.html).
+- Lambda ``Invoke`` is ``lambda:InvokeFunction`` on the function ("Actions defined by AWS Lambda",
+  https://docs.aws.amazon.com/service-authorization/latest/reference/list_awslambda.html).
 - A Step Functions task declares its service call in its ``Resource``; what each integration needs is
   in ``state_machine_requests`` below ("IAM policies for integrated services",
   https://docs.aws.amazon.com/step-functions/latest/dg/service-integration-iam-templates.html).
@@ -248,6 +250,18 @@ def _events(operation: str, params: Mapping[str, Any], place: Place) -> list[Aut
     return [AuthorizationRequest(action=f"events:{operation}", resource="*")]
 
 
+def _lambda(operation: str, params: Mapping[str, Any], place: Place) -> list[AuthorizationRequest]:
+    # Invoke is authorized as lambda:InvokeFunction on the function ("Actions defined by AWS Lambda",
+    # https://docs.aws.amazon.com/service-authorization/latest/reference/list_awslambda.html); the
+    # call names the function by name or ARN.
+    action = "lambda:InvokeFunction" if operation == "Invoke" else f"lambda:{operation}"
+    name = params.get("FunctionName")
+    if not isinstance(name, str):
+        return [AuthorizationRequest(action=action, resource="*")]
+    resource = name if name.startswith("arn:") else place.arn("lambda", f"function:{name}")
+    return [AuthorizationRequest(action=action, resource=resource)]
+
+
 def call_requests(
     *,
     service: str,
@@ -271,6 +285,8 @@ def call_requests(
         return _sns(operation, params)
     if prefix == "events":
         return _events(operation, params, place)
+    if prefix == "lambda":
+        return _lambda(operation, params, place)
     if prefix in ("cloudwatch", "xray", "sts"):
         # PutMetricData, the X-Ray calls and GetCallerIdentity support no resource-level permissions.
         return [AuthorizationRequest(action=f"{prefix}:{operation}", resource="*")]

@@ -18,7 +18,7 @@ from typing import Any
 from model_code.package import write_archive
 from stacks.config import DeploymentConfig, ModelConfig
 from stacks.jobs_environment import JOB_VISIBILITY_SECONDS, JobRetry, jobs_environment
-from stacks.lambda_environment import ServedModel, lambda_environment, operator_options
+from stacks.lambda_environment import ServedModel, lambda_environment, lambda_served, operator_options
 from stacks.naming import content_name, endpoint_prefix, idle_rule_name, sagemaker_base
 
 from .aws import ACCOUNT_ID, REGION
@@ -57,6 +57,12 @@ class Deployment:
     # The service stack's name: DEPLOYMENT_NAME, the ownership tag's value on the endpoints it creates.
     deployment: str = ""
 
+    def serving_function(self, name: str) -> str | None:
+        """The local name of the model's Lambda-hosted model (issue 21), where lambda_served gives it one."""
+        if not lambda_served(self.models[name].config):
+            return None
+        return f"{self.deployment or 'seqserve'}-{name}-serving"
+
     def lambda_environment(self) -> dict[str, str]:
         """The variables the CDK app sets on both Lambdas, built by the same function."""
         served = [
@@ -68,6 +74,7 @@ class Deployment:
                 endpoint_config_name=model.endpoint_config_name,
                 idle_minutes=model.config.serving.idle_minutes,
                 max_wake_minutes=model.config.serving.max_wake_minutes,
+                serving_function=self.serving_function(name),
                 **operator_options(model.config.serving),
             )
             for name, model in self.models.items()

@@ -19,9 +19,15 @@ from starlette.applications import Starlette
 from stacks.config import DeploymentConfig
 from stacks.container_environment import container_environment
 from stacks.jobs_environment import JOB_BATCH_SIZE, JOB_RUNNER_TIMEOUT_SECONDS
-from stacks.lambda_environment import IDLE_CHECKER_TIMEOUT_SECONDS, INVOKER_TIMEOUT_SECONDS, tags_environment
+from stacks.lambda_environment import (
+    IDLE_CHECKER_TIMEOUT_SECONDS,
+    INVOKER_TIMEOUT_SECONDS,
+    MODEL_SERVER_TIMEOUT_SECONDS,
+    tags_environment,
+)
+from stacks.model_function import stage_model_server
 
-from . import rest_api, runtime
+from . import lambda_api, rest_api, runtime
 from .aws import CREDENTIALS, REGION, MotoServer, aws_environment
 from .faults import Fault, plan_argument
 from .idle_timer import IdleTimer
@@ -107,8 +113,11 @@ class LocalStack:
         self.job_runner: LambdaFunction | None = None
         self.pipeline_cleanup: LambdaFunction | None = None
         self.teardown: LambdaFunction | None = None
+        # The Lambda-hosted models by model name (issue 21; their names are in MODELS' serving_function).
+        self.model_functions: dict[str, LambdaFunction] = {}
         self.job_poller: JobPoller | None = None
         self._runtime: _HttpServer | None = None
+        self._lambda_api: _HttpServer | None = None
         self._api: _HttpServer | None = None
         # As API Gateway with api.auth api_key: one key, which every request but the public pages sends.
         self.api_key: str | None = secrets.token_hex(20) if options.config.api.auth == "api_key" else None
@@ -128,7 +137,7 @@ class LocalStack:
     def functions(self) -> list[LambdaFunction]:
         """Every Lambda function the stack runs."""
         found = (self.invoker, self.idle_checker, self.job_runner, self.pipeline_cleanup, self.teardown)
-        return [function for function in found if function is not None]
+        return [function for function in found if function is not None] + list(self.model_functions.values())
 
     @property
     def api_url(self) -> str:
@@ -177,8 +186,15 @@ class LocalStack:
         router = runtime.ContainerRouter(sagemaker=clients["sagemaker"], servers=self._servers_by_artifact)
         self._runtime = _HttpServer(app=runtime.create_app(router=router), name="sagemaker-runtime")
         self._runtime.start()
+        # Lambda's Invoke API for the stack's functions: the invoker calls the models' serving functions.
+        self._lambda_api = _HttpServer(
+            app=lambda_api.create_app(functions=self._functions_by_name), name="lambda-invoke"
+        )
+        self._lambda_api.start()
         environment = {
-            **aws_environment(moto_url=self.moto.url, runtime_url=self._runtime.url),
+            **aws_environment(
+                moto_url=self.moto.url, runtime_url=self._runtime.url, lambda_url=self._lambda_api.url
+            ),
             "TZ": ":UTC",
             "POWERTOOLS_TRACE_DISABLED": "true",
         }
@@ -278,6 +294,36 @@ class LocalStack:
             log_dir=options.log_dir,
             record_file=record_file(f"{options.stack_name}-endpoint-teardown"),
         )
+        # The Lambda-hosted models (issue 21), as stacks/model_function.py deploys them: the real handler
+        # reading the artifact the state table records from the embedded S3, with their own environment,
+        # from a code folder staged as its asset is (this machine's packages instead of the arm64 wheels).
+        model_server_code = None
+        for name, model in self.deployment.models.items():
+            function_name = self.deployment.serving_function(name)
+            if function_name is None:
+                continue
+            if model_server_code is None:
+                staged = options.log_dir / "model-server-code"
+                model_server_code = stage_model_server(staged, with_wheels=False)
+            self.model_functions[name] = LambdaFunction(
+                name=function_name,
+                code_dir=model_server_code,
+                handler="model_server.handler.handler",
+                environment={
+                    **environment,
+                    **container_environment(options.config.api),
+                    "MODEL_NAME": name,
+                    "STATE_TABLE": self.deployment.table,
+                    "ENDPOINT_CONFIG_NAME": model.endpoint_config_name,
+                    # Lambda's /tmp is the function's own; here it is a folder of this stack's.
+                    "MODEL_CACHE_DIR": str(options.log_dir / f"{function_name}-tmp"),
+                },
+                concurrency=1,
+                timeout_seconds=MODEL_SERVER_TIMEOUT_SECONDS,
+                log_dir=options.log_dir,
+                fault_plan=fault_plan,
+                record_file=record_file(function_name),
+            )
         # Model servers load torch and the Lambda workers boto3: start them side by side.
         starters = [server.start for server in self.model_servers.values()]
         starters += [function.warm for function in self.functions]
@@ -306,6 +352,9 @@ class LocalStack:
             port=options.api_port,
         )
         self._api.start()
+
+    def _functions_by_name(self) -> dict[str, LambdaFunction]:
+        return {function.name: function for function in self.functions}
 
     def _servers_by_artifact(self) -> dict[str, str]:
         if self.deployment is None:
@@ -342,12 +391,15 @@ class LocalStack:
             self.pipeline_cleanup,
             self.teardown,
         )
-        for part in (*parts, self._runtime):
+        for part in (*parts, *self.model_functions.values(), self._lambda_api, self._runtime):
             if part is not None:
                 part.stop()
         for server in self.model_servers.values():
             server.stop()
         self.moto.stop()
-        self._api = self._runtime = self.idle_timer = self.invoker = self.idle_checker = None
+        self._api = self._runtime = self._lambda_api = self.idle_timer = self.invoker = self.idle_checker = (
+            None
+        )
         self.job_poller = self.job_runner = self.pipeline_cleanup = self.teardown = None
         self.model_servers = {}
+        self.model_functions = {}

@@ -27,7 +27,7 @@ CORS_ALLOW_HEADERS = (
     "X-Amz-Security-Token",
     "Prefer",
 )
-CORS_EXPOSE_HEADERS = ("Retry-After", "Allow")
+CORS_EXPOSE_HEADERS = ("Retry-After", "Allow", "X-Served-By")
 CORS_ALLOW_METHODS = ("GET", "POST", "DELETE", "OPTIONS")
 # Pages a browser opens by navigating, which cannot carry an API key: served without auth.
 PUBLIC_PATHS = frozenset({"/", "/console", "/openapi.json"})

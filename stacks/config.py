@@ -19,7 +19,25 @@ from model_code.presets import PRESETS
 from model_code.training.hyperparameters import UsageError, check_hyperparameters
 
 PRESET_NAMES = tuple(PRESETS)
-SERVING_MODES = ("on_demand", "serverless", "always_on")
+SERVING_MODES = ("on_demand", "serverless", "always_on", "lambda")
+# Keys that configure a SageMaker endpoint or its idle check: a ``lambda``-mode model has neither.
+ENDPOINT_ONLY_KEYS = (
+    "instance_type",
+    "idle_minutes",
+    "check_every_minutes",
+    "min_instances",
+    "max_instances",
+    "target_invocations_per_instance",
+    "memory_mb",
+    "max_concurrency",
+    "max_wake_minutes",
+    "keep_warm",
+    "warm_lead_minutes",
+    "max_lease_minutes",
+    "hourly_price",
+    "max_awake_hours_per_day",
+    "bridge",
+)
 # torch: the torch serving image; onnx: the torch-free cpu-onnx image (ONNX Runtime, model.onnx).
 SERVING_RUNTIMES = ("torch", "onnx")
 AUTH_MODES = ("api_key", "iam")
@@ -75,10 +93,22 @@ class ServingConfig:
     warm_lead_minutes: int = 10
     max_lease_minutes: int = 720
     hourly_price: float | None = None
+    # on_demand only (issue 21): answer through the model's Lambda-hosted ONNX copy while the endpoint
+    # wakes. On by default where the model fits (ONNX on CPU); parse_serving turns it off elsewhere.
+    bridge: bool = True
+    # The Lambda-hosted model's (issue 21, stacks/model_function.py) memory and /tmp, in MB; None: sized
+    # from the preset's artifact (stacks/lambda_sizing.py).
+    lambda_memory_mb: int | None = None
+    lambda_storage_mb: int | None = None
 
     @property
     def uses_gpu(self) -> bool:
-        return self.mode != "serverless" and _gpu_family(self.instance_type)
+        return self.mode not in ("serverless", "lambda") and _gpu_family(self.instance_type)
+
+    @property
+    def lambda_served(self) -> bool:
+        """Whether a Lambda function serves the model: mode ``lambda``, or an on_demand model's bridge."""
+        return self.mode == "lambda" or (self.mode == "on_demand" and self.bridge)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -182,6 +212,12 @@ def _int(section: Mapping[str, Any], name: str, key: str, default: int, low: int
     return value
 
 
+def _optional_int(section: Mapping[str, Any], name: str, key: str, low: int, high: int) -> int | None:
+    if section.get(name) is None:
+        return None
+    return _int(section, name, key, low, low, high)
+
+
 def _choice(section: Mapping[str, Any], name: str, key: str, default: str, allowed: tuple[str, ...]) -> str:
     value = section.get(name, default)
     if value not in allowed:
@@ -238,6 +274,8 @@ def parse_serving(raw: Any, key: str) -> ServingConfig:
     d = ServingConfig()
     _known(section, key, tuple(ServingConfig.__dataclass_fields__))
     mode = _choice(section, "mode", key, d.mode, SERVING_MODES)
+    if mode == "lambda":
+        return _lambda_serving(section, key)
     _refuse_ignored(section, key, mode)
     memory_mb = section.get("memory_mb", d.memory_mb)
     if memory_mb not in SERVERLESS_MEMORY_MB or isinstance(memory_mb, bool):
@@ -262,10 +300,15 @@ def parse_serving(raw: Any, key: str) -> ServingConfig:
         runtime=_choice(section, "runtime", key, d.runtime, SERVING_RUNTIMES),
         keep_configs=_int(section, "keep_configs", key, d.keep_configs, 1, 100),
         max_awake_hours_per_day=_optional_awake_hours(section, key, mode),
+        bridge=_bool(section, "bridge", key, d.bridge),
         **_operator_options(section, key, d),
+        # Lambda's limits: memory 128-10,240 MB, ephemeral storage (/tmp) 512-10,240 MB.
+        lambda_memory_mb=_optional_int(section, "lambda_memory_mb", key, 128, 10240),
+        lambda_storage_mb=_optional_int(section, "lambda_storage_mb", key, 512, 10240),
     )
     if "runtime" not in section and (config.uses_gpu or config.model_data is not None):
         config = replace(config, runtime="torch")
+    config = _bridge(config, section, key)
     if config.runtime == "onnx" and config.uses_gpu:
         raise ConfigError(
             f"{key}.runtime: 'onnx' serves on CPU only (the cpu-onnx image); use runtime 'torch' on "
@@ -286,6 +329,44 @@ def parse_serving(raw: Any, key: str) -> ServingConfig:
             "deploy time); give the s3:// URI of a trained model.tar.gz, or use mode 'on_demand'"
         )
     return config
+
+
+def _lambda_serving(section: Mapping[str, Any], key: str) -> ServingConfig:
+    """Mode ``lambda``: the function serves the ONNX export on CPU; no endpoint, no idle check."""
+    extra = [name for name in ENDPOINT_ONLY_KEYS if name in section]
+    if extra:
+        raise ConfigError(
+            f"{key}: {', '.join(extra)} configure a SageMaker endpoint or its idle check, and mode 'lambda' "
+            "has neither; remove them, or use mode 'on_demand' (with its bridge) for an endpoint"
+        )
+    runtime = _choice(section, "runtime", key, "onnx", SERVING_RUNTIMES)
+    if runtime != "onnx":
+        raise ConfigError(f"{key}.runtime: mode 'lambda' serves the ONNX export; use runtime 'onnx'")
+    return ServingConfig(
+        mode="lambda",
+        runtime=runtime,
+        model_data=_pattern(section, "model_data", key, None, S3_URI, "an s3:// URI of a model.tar.gz"),
+        keep_configs=_int(section, "keep_configs", key, ServingConfig.keep_configs, 1, 100),
+        bridge=False,
+        lambda_memory_mb=_optional_int(section, "lambda_memory_mb", key, 128, 10240),
+        lambda_storage_mb=_optional_int(section, "lambda_storage_mb", key, 512, 10240),
+    )
+
+
+def _bridge(config: ServingConfig, section: Mapping[str, Any], key: str) -> ServingConfig:
+    """The bridge where it can serve: on_demand, ONNX on CPU (the function runs ONNX Runtime only)."""
+    fits = config.mode == "on_demand" and config.runtime == "onnx" and not config.uses_gpu
+    if fits or not config.bridge:
+        return config
+    if section.get("bridge") is True:
+        why = (
+            f"mode {config.mode!r} has no wake to bridge"
+            if config.mode != "on_demand"
+            else f"the serving function runs the ONNX export on CPU, and this model serves {config.runtime} "
+            f"on {config.instance_type}"
+        )
+        raise ConfigError(f"{key}.bridge: {why}; remove it or set it to false")
+    return replace(config, bridge=False)
 
 
 def _operator_options(section: Mapping[str, Any], key: str, d: ServingConfig) -> dict[str, Any]:

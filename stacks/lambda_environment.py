@@ -11,13 +11,16 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from lambdas.seqserve_common.keep_warm import Window
-from stacks.config import ApiConfig, ConfigError, ServingConfig
+from stacks.config import ApiConfig, ConfigError, ModelConfig, ServingConfig
+from stacks.lambda_sizing import lambda_size
 
 METRICS_NAMESPACE = "seqserve"
 # The invoker answers inside API Gateway's 29 s integration limit with room for the response (the
 # clients' budgets are in lambdas/seqserve_common/clients.py); the reconciler has no client waiting.
 INVOKER_TIMEOUT_SECONDS = 25
 IDLE_CHECKER_TIMEOUT_SECONDS = 120
+# The Lambda-hosted model (issue 21) answers inside the invoker's own call to it.
+MODEL_SERVER_TIMEOUT_SECONDS = INVOKER_TIMEOUT_SECONDS
 # Lambda caps a function's environment at 4 KB: every variable's name plus its value.
 LAMBDA_ENVIRONMENT_BYTES = 4096
 # A value CloudFormation fills in at deploy time (table name, topic ARN) is counted at this many bytes.
@@ -46,6 +49,9 @@ class ServedModel:
     # What training runs and CloudFormation name this model's SageMaker models and endpoint
     # configurations after (``<base>-...``); the endpoint's own name unless that differs (always_on).
     sagemaker_base: str | None = None
+    # The Lambda-hosted model's function name (issue 21; lambdas/model_server), where lambda_served says
+    # the model has one: the invoker calls it with lambda:InvokeFunction.
+    serving_function: str | None = None
 
     @property
     def name_base(self) -> str:
@@ -57,7 +63,8 @@ class ServedModel:
         entry: dict[str, object] = {
             "preset": self.preset,
             "mode": self.mode,
-            "endpoint_name": self.endpoint_name,
+            # Mode lambda has no endpoint: the Lambdas take an absent name as "none".
+            **({} if self.mode == "lambda" else {"endpoint_name": self.endpoint_name}),
             "endpoint_config_name": self.endpoint_config_name,
             "idle_minutes": self.idle_minutes,
         }
@@ -67,6 +74,7 @@ class ServedModel:
             "warm_lead_minutes": self.warm_lead_minutes,
             "max_lease_minutes": self.max_lease_minutes,
             "hourly_price": self.hourly_price,
+            "serving_function": self.serving_function,
         }
         defaults = {
             "max_wake_minutes": 30,
@@ -76,6 +84,21 @@ class ServedModel:
         }
         entry.update({k: v for k, v in optional.items() if v is not None and v != defaults.get(k)})
         return entry
+
+
+def lambda_served(model: ModelConfig) -> bool:
+    """Whether the model gets a Lambda-hosted copy (lambdas/model_server): mode ``lambda``, or an
+    on_demand model with ``serving.bridge`` (on by default where ONNX on CPU serves it, stacks/config.py),
+    small enough for Lambda (stacks/lambda_sizing.py). This is the one place that says so.
+    Raises ConfigError for a ``lambda``-mode model too large for Lambda: nothing else could serve it."""
+    fits = lambda_size(model).fits
+    if model.serving.mode == "lambda" and not fits:
+        raise ConfigError(
+            f"models.{model.name}.serving.mode: 'lambda' serves from a Lambda function, and preset "
+            f"{model.preset}'s model ({lambda_size(model).model_mb:.0f} MB) is too large for one; use mode "
+            "'on_demand'"
+        )
+    return model.serving.lambda_served and fits
 
 
 def operator_options(serving: ServingConfig) -> dict[str, object]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
 
+from stacks.model_function import ModelServingFunction
 from stacks.service_stack import ServiceStack
 
 XRAY = (
@@ -41,6 +42,36 @@ def _rule(rule: str, reason: str, *applies_to: str) -> NagPackSuppression:
 
 def _regex(pattern: str) -> dict[str, str]:
     return {"regex": f"/{pattern}/"}
+
+
+def _suppress_model_function(model_function: ModelServingFunction) -> None:
+    """The Lambda-hosted model (stacks/model_function.py): it reads where its model's current artifact
+    is recorded and that artifact, nothing else."""
+    _suppress(model_function.function, _rule("AwsSolutions-L1", PINNED_RUNTIME))
+    _suppress(
+        model_function.function.role,
+        _rule("AwsSolutions-IAM5", XRAY, "Resource::*"),
+        NagPackSuppression(
+            id="AwsSolutions-IAM5",
+            reason=(
+                "each training run creates the endpoint configuration and SageMaker model <endpoint "
+                "name>-<run uuid> and writes its artifact under artifacts/<model>/; the function serves "
+                "whichever one the state table records"
+            ),
+            applies_to=[
+                _regex(r"^Resource::arn:(<AWS::Partition>|aws[a-z-]*):sagemaker:.*:endpoint-config/.+-\*$"),
+                _regex(r"^Resource::arn:(<AWS::Partition>|aws[a-z-]*):sagemaker:.*:model/.+-\*$"),
+                _regex(r"^Resource::.*/artifacts/[a-z0-9-]+/\*$"),
+            ],
+        ),
+        _rule(
+            "AwsSolutions-IAM5",
+            "CDK's S3 read grant action groups, limited to this model's artifacts/ prefix or model_data",
+            "Action::s3:GetObject*",
+            "Action::s3:GetBucket*",
+            "Action::s3:List*",
+        ),
+    )
 
 
 def suppress_service_findings(stack: ServiceStack) -> None:
@@ -109,6 +140,20 @@ def suppress_service_findings(stack: ServiceStack) -> None:
         ),
     )
     _suppress_job_findings(stack)
+    for model_function in stack.model_functions.values():
+        _suppress_model_function(model_function)
+    if stack.model_functions:
+        _suppress(
+            functions.invoker.role,
+            NagPackSuppression(
+                id="AwsSolutions-IAM5",
+                reason=(
+                    "grant_invoke covers the model's serving function and its versions (<function ARN>:*); "
+                    "the invoker answers through it while the model's endpoint wakes"
+                ),
+                applies_to=[_regex(r"^Resource::<Model.+LambdaServingFunction[0-9A-F]+\.Arn>:\*$")],
+            ),
+        )
     for model in stack.models.values():
         _suppress(
             model.execution_role.role,

@@ -44,18 +44,20 @@ def layer_pins(requirements: Path = LAYER_REQUIREMENTS) -> dict[str, str]:
     return pins
 
 
-def _wheel(wheel_dir: Path, name: str, version: str) -> Path:
-    """The one wheel of that pin usable on the functions' runtime (pure Python, or cp312 on arm64)."""
+def _wheel(wheel_dir: Path, name: str, version: str, requirements: Path = LAYER_REQUIREMENTS) -> Path:
+    """The one wheel of that pin usable on the functions' runtime (pure Python, or cp312 on arm64, or
+    the stable ABI (abi3, as tokenizers ships) on arm64)."""
     for path in sorted(wheel_dir.glob("*.whl")):
-        wheel_name, wheel_version, *_, python, _abi, platform = path.stem.split("-")
+        wheel_name, wheel_version, *_, python, abi, platform = path.stem.split("-")
         if (_normalise(wheel_name), wheel_version) != (name, version):
             continue
-        if platform == "any" or (python == PYTHON_TAG and PLATFORM_TAG in platform):
+        compiled = python == PYTHON_TAG or (abi == "abi3" and python.startswith("cp3"))
+        if platform == "any" or (compiled and PLATFORM_TAG in platform):
             return path
     raise LayerError(
-        f"the Lambda layer needs the wheel {name}=={version} for {PYTHON_TAG} on {PLATFORM_TAG} (or pure "
-        f"Python) in {wheel_dir}; run `make install`, which downloads every wheel of "
-        f"{LAYER_REQUIREMENTS.name}"
+        f"the Lambda functions need the wheel {name}=={version} for {PYTHON_TAG} on {PLATFORM_TAG} (or "
+        f"pure Python) in {wheel_dir}; run `make install`, which downloads every wheel of "
+        f"{requirements.name}"
     )
 
 
@@ -63,12 +65,17 @@ def stage_layer(
     destination: Path, *, wheel_dir: Path = WHEEL_DIR, requirements: Path = LAYER_REQUIREMENTS
 ) -> Path:
     """Unpack every pinned wheel into ``destination/python`` (Lambda's layer layout); returns destination."""
-    wheels = [_wheel(wheel_dir, name, version) for name, version in sorted(layer_pins(requirements).items())]
     if destination.exists():
         shutil.rmtree(destination)
-    target = destination / "python"
-    target.mkdir(parents=True)
+    unpack_wheels(destination / "python", wheel_dir=wheel_dir, requirements=requirements)
+    return destination
+
+
+def unpack_wheels(target: Path, *, wheel_dir: Path, requirements: Path) -> None:
+    """Unpack the wheel of every pin of ``requirements`` into ``target`` (created)."""
+    pins = sorted(layer_pins(requirements).items())
+    wheels = [_wheel(wheel_dir, name, version, requirements) for name, version in pins]
+    target.mkdir(parents=True, exist_ok=True)
     for wheel in wheels:
         with zipfile.ZipFile(wheel) as archive:
             archive.extractall(target)
-    return destination

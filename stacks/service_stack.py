@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aws_cdk import CfnOutput, Stack, Stage, Tags
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3_assets as s3_assets
 from constructs import Construct
 
@@ -20,8 +21,9 @@ from stacks.execution_role import ModelExecutionRole
 from stacks.functions import ServiceFunctions, check_final_environments
 from stacks.idle_shutdown import IdleShutdown
 from stacks.job_queue import JobQueue
-from stacks.lambda_environment import ServedModel, operator_options
+from stacks.lambda_environment import ServedModel, lambda_served, operator_options
 from stacks.model_cleanup import ModelCleanup
+from stacks.model_function import ModelServingFunction, stage_model_server
 from stacks.monitoring import ModelMonitoring, api_error_rate_alarm, reconciler_alarms
 from stacks.naming import api_name, endpoint_prefix, idle_rule_name, sagemaker_base
 from stacks.notifications import Notifications
@@ -71,6 +73,15 @@ class ServiceStack(Stack):
         cleanup.suppress_findings()
         self.models: dict[str, ModelResources] = {}
         served: list[ServedModel] = []
+        # The Lambda-hosted models (issue 21): one function each, one staged asset for all of them.
+        self.model_functions: dict[str, ModelServingFunction] = {}
+        model_server_code = (
+            lambda_.Code.from_asset(
+                str(stage_model_server(Path(Stage.of(self).outdir) / ".build" / "model-server"))
+            )
+            if any(lambda_served(model) for model in config.models)
+            else None
+        )
         for model in config.models:
             base = sagemaker_base(self.stack_name, model.name)
             scope_ = Construct(self, f"Model-{model.name}")
@@ -120,6 +131,19 @@ class ServiceStack(Stack):
                 # CloudFormation's endpoints (always_on, serverless) carry the ownership tag too, so a
                 # deployment sharing the prefix sees them as this deployment's, not as untagged.
                 Tags.of(serving.endpoint).add(DEPLOYMENT_TAG, self.stack_name)
+            if model_server_code is not None and lambda_served(model):
+                self.model_functions[model.name] = ModelServingFunction(
+                    scope_,
+                    "LambdaServing",
+                    model=model,
+                    code=model_server_code,
+                    name_base=base,
+                    endpoint_config_name=serving.endpoint_config_name,
+                    table=storage.table,
+                    bucket=storage.bucket,
+                    api=config.api,
+                )
+            model_function = self.model_functions.get(model.name)
             served.append(
                 ServedModel(
                     name=model.name,
@@ -130,6 +154,9 @@ class ServiceStack(Stack):
                     idle_minutes=model.serving.idle_minutes,
                     max_wake_minutes=model.serving.max_wake_minutes,
                     sagemaker_base=base,
+                    serving_function=None
+                    if model_function is None
+                    else model_function.function.function_name,
                     **operator_options(model.serving),
                 )
             )
@@ -158,6 +185,9 @@ class ServiceStack(Stack):
             if resources.serving.endpoint is not None:
                 functions.invoker.node.add_dependency(resources.serving.endpoint)
         cleanup.use_layer(functions.powertools)
+        for model_function in self.model_functions.values():
+            # The invoker answers through the function while the model's endpoint wakes.
+            model_function.grant_invoke(functions.invoker)
         # Every function that creates endpoints (the invoker's wakes, the reconciler's, the job runner's)
         # tags them and lets SageMaker use the key for their volumes; the tagging grant is
         # ServiceFunctions' (the ownership tag goes on every endpoint, cdk.json tags or not).

@@ -77,7 +77,9 @@ class ModelServing(Construct):
             self.endpoint_name = content_name(endpoint_name, serving.instance_type)
         self.endpoint_config_name: str | None = None
         self.endpoint: sagemaker.CfnEndpoint | None = None
-        if serving.model_data is not None:
+        # Mode lambda: the serving function reads model_data itself (MODEL_DATA), or the artifact the
+        # training pipeline records in the state item; no SageMaker model, configuration or endpoint.
+        if serving.model_data is not None and serving.mode != "lambda":
             grant_model_data(execution_role, serving.model_data)
             container = {
                 "image": image_uri,
@@ -109,7 +111,7 @@ class ModelServing(Construct):
             )
             config.node.add_dependency(sm_model)
             self.endpoint_config_name = config.endpoint_config_name
-        if serving.mode == "on_demand":
+        if serving.mode in ("on_demand", "lambda"):
             self._state_item(model, table)
         else:
             self.endpoint = sagemaker.CfnEndpoint(

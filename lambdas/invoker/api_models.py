@@ -62,10 +62,19 @@ class ErrorBody(BaseModel):
     error: ErrorDetail
 
 
+Mode = Literal["on_demand", "serverless", "always_on", "lambda"]
+MODE_DESCRIPTION = (
+    "on_demand: an endpoint created on first use and deleted when idle (answered by the model's Lambda "
+    "function while it wakes, where the model has one); serverless: SageMaker Serverless Inference; "
+    "always_on: an autoscaled endpoint; lambda: served only by a Lambda function running the model's ONNX "
+    "export, no endpoint. X-Served-By on each prediction says which answered"
+)
+
+
 class ModelSummary(BaseModel):
     model: str
     preset: str
-    mode: Literal["on_demand", "serverless", "always_on"]
+    mode: Mode = Field(description=MODE_DESCRIPTION)
 
 
 class ModelList(BaseModel):
@@ -78,8 +87,8 @@ class ModelStatus(BaseModel):
 
     model: str
     preset: str
-    mode: str
-    endpoint_name: str
+    mode: Mode = Field(description=MODE_DESCRIPTION)
+    endpoint_name: str = Field(description="empty in mode lambda, which has no endpoint")
     idle_minutes: int
     state: State
     last_invoked_at: float | None = Field(description="epoch seconds of the last prediction")

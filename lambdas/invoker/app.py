@@ -16,14 +16,12 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 from botocore.exceptions import BotoCoreError, ClientError
 from seqserve_common.desired import up_reasons
 from seqserve_common.history import History
-from seqserve_common.lifecycle import State, coalescing_seconds, estimated_ready_at, retry_after_seconds
-from seqserve_common.metrics import emit
+from seqserve_common.lifecycle import State, estimated_ready_at, retry_after_seconds
 from seqserve_common.reasons import status_fields
 from seqserve_common.settings import ModelSpec, Settings
 from seqserve_common.state import StateStore
 
 from invoker.api_error import (
-    RETRY_STARTING_SECONDS,
     RETRY_UNAVAILABLE_SECONDS,
     ApiError,
     error_response,
@@ -33,13 +31,13 @@ from invoker.api_models import Evaluation, ModelList, ModelStatus, Prediction, P
 from invoker.api_responses import RETRY_AFTER, responses
 from invoker.artifacts import ArtifactReader
 from invoker.base_path import base_path
-from invoker.endpoint_call import EndpointDown, invoke
 from invoker.endpoint_state import managed_endpoint_state
 from invoker.job_routes import QueuedPredictions, parse_prefer
 from invoker.openapi_schema import openapi_document
 from invoker.operator_routes import Operator, operator_router
 from invoker.payload import check_predict_body, describe_validation_error
 from invoker.recorder import InvocationRecorder
+from invoker.responder import SERVED_BY, SERVED_BY_HEADER, Responder
 from invoker.waker import Waker
 
 PREDICT_PATH = re.compile(r"^/models/[^/]+/predict$")
@@ -68,7 +66,7 @@ CORS_ALLOW_HEADERS = [
     "X-Amz-Security-Token",
     "Prefer",
 ]
-CORS_EXPOSE_HEADERS = ["Retry-After", "Allow"]
+CORS_EXPOSE_HEADERS = ["Retry-After", "Allow", SERVED_BY]
 
 
 class JsonBodyResolver(APIGatewayRestResolver):
@@ -112,8 +110,10 @@ def build_app(
     record_dynamodb: Any = None,
     s3: Any = None,
     sqs: Any = None,
+    lambda_client: Any = None,
 ) -> APIGatewayRestResolver:
-    """``record_dynamodb``: the client that records invocations (default ``dynamodb``)."""
+    """``record_dynamodb``: the client that records invocations (default ``dynamodb``);
+    ``lambda_client``: calls the models' serving functions (None: no model is served by one)."""
     origins = list(settings.cors_origins)
     cors = CORSConfig(
         allow_origin=origins[0],
@@ -150,6 +150,16 @@ def build_app(
         logger=logger,
     )
     app.include_router(queued.router)
+    responder = Responder(
+        runtime=runtime,
+        lambda_client=lambda_client,
+        waker=waker,
+        queued=queued,
+        recorder=recorder,
+        history=history,
+        clock=clock,
+        logger=logger,
+    )
 
     def model_spec(name: str) -> ModelSpec:
         spec = settings.models.get(name)
@@ -174,6 +184,15 @@ def build_app(
         if spec.on_demand:
             item = store.get(spec.name)
             state = {**item.to_json(), "estimated_ready_at": estimated_ready_at(item, now=clock())}
+        elif spec.lambda_only:
+            # No endpoint: the function answers whenever it is called (Lambda starts it on demand).
+            state = {
+                "state": State.AWAKE.value,
+                "serving_function": spec.serving_function,
+                "last_invoked_at": None,
+                "state_changed_at": None,
+                "failure_reason": None,
+            }
         else:
             state = managed_endpoint_state(sagemaker, spec.endpoint_name)
         body = {
@@ -227,6 +246,7 @@ def build_app(
                 200,
                 "one entry per input: a label and score, or with top_k a list of them, best first",
                 model=Prediction,
+                headers=SERVED_BY_HEADER,
                 errors=(400, 404, 409, 413, 503),
             ),
             202: {
@@ -247,56 +267,14 @@ def build_app(
         spec = model_spec(name)
         raw = request_body(app.current_event.body, base64_encoded=app.current_event.is_base64_encoded)
         check_predict_body(raw, max_inputs=settings.max_inputs, max_body_bytes=settings.max_body_bytes)
-        prefer = parse_prefer(app.current_event.headers.get("prefer"))
-        if prefer.respond_async:
-            return queued.submit(spec, raw, base=base_path(app.current_event.raw_event))
-        if spec.on_demand:
-            # When the request starts, so a request in flight while the reconciler decides is seen.
-            recorder.record(spec)
-        starting = RETRY_STARTING_SECONDS if spec.mode == "serverless" else None
-        try:
-            try:
-                answer = invoke(
-                    runtime,
-                    model=name,
-                    endpoint_name=spec.endpoint_name,
-                    body=raw,
-                    starting_retry_after=starting,
-                )
-            except EndpointDown:
-                emit("EndpointDown", model=name)
-                if not spec.on_demand:
-                    raise ApiError(
-                        503,
-                        "unavailable",
-                        f"model {name}'s endpoint is not in service; retry later",
-                        retry_after=RETRY_UNAVAILABLE_SECONDS,
-                    ) from None
-                item = waker.wake(spec, endpoint_down=True, retry_failed=False)
-                held = None
-                if prefer.wait and app.lambda_context is not None:
-                    remaining_ms = app.lambda_context.get_remaining_time_in_millis()
-                    held = queued.hold(spec, raw, seconds=prefer.wait, remaining_ms=remaining_ms)
-                if held is None:
-                    raise ApiError(
-                        503,
-                        "waking",
-                        f"model {name} is waking up; retry later",
-                        retry_after=retry_after_seconds(item, now=clock()),
-                    ) from None
-                answer = held
-        except ApiError as error:
-            # Answered by the endpoint or SageMaker (4xx, 429, 502, 504): the endpoint is in use.
-            if error.status != 503:
-                history.count_request(name, at=clock(), every_seconds=coalescing_seconds(spec.idle_minutes))
-            if spec.on_demand and error.status != 503:
-                recorder.record(spec)
-            raise
-        history.count_request(name, at=clock(), every_seconds=coalescing_seconds(spec.idle_minutes))
-        if spec.on_demand:
-            recorder.record(spec)
-        emit("Predictions", model=name)
-        return Response(status_code=200, content_type="application/json", body=answer)
+        context = app.lambda_context
+        return responder.answer(
+            spec,
+            raw,
+            prefer=parse_prefer(app.current_event.headers.get("prefer")),
+            base=base_path(app.current_event.raw_event),
+            remaining_ms=None if context is None else context.get_remaining_time_in_millis,
+        )
 
     @app.get(
         "/models/<name>/evaluation",

@@ -8,7 +8,13 @@ import time
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from seqserve_common.clients import control_client, invoker_client, record_client, runtime_client
+from seqserve_common.clients import (
+    control_client,
+    invoker_client,
+    record_client,
+    runtime_client,
+    serving_function_client,
+)
 from seqserve_common.settings import parse_settings
 
 from invoker.app import build_app
@@ -23,6 +29,7 @@ app = build_app(
     record_dynamodb=record_client(),
     s3=control_client("s3"),
     sqs=invoker_client("sqs"),
+    lambda_client=serving_function_client(),
     clock=time.time,
     logger=logger,
 )

@@ -10,6 +10,11 @@ API Gateway waits 29 s for the invoker; the invoker's Lambda timeout is 25 s
   describe, the conditional transition, CreateEndpoint, describe after "already exists"), each
   1 s connect + 2 s read with one attempt = 3 s: 15 s on top of the endpoint call's answer. If the
   Lambda is stopped anyway, the state is already ``waking`` and the reconciler finishes the wake.
+- the bridge (issue 21) after SageMaker said the endpoint is down: the wake as above when this
+  request makes it (usually one state read: another request already woke it), then one call of the
+  model's serving function (lambda: 1 s connect + 10 s read, one attempt). A function that has not
+  answered in 10 s (a cold start of a large model, throttling) has not answered "in time": the client
+  gets the 503 + Retry-After it would get without the bridge, inside API Gateway's 29 s.
 A failed state write never fails a prediction (invariant 4): the next request retries it.
 
 The reconciler has no client waiting: its clients retry (standard mode, 3 attempts).
@@ -33,6 +38,10 @@ INVOKER_CONTROL_CONFIG = Config(
 RECORD_CONFIG = Config(
     connect_timeout=1, read_timeout=1, retries={"mode": "standard", "total_max_attempts": 1}
 )
+# The invoker's call of a model's serving function (Invoke, RequestResponse): no retry, the 503 is the retry.
+SERVING_FUNCTION_CONFIG = Config(
+    connect_timeout=1, read_timeout=10, retries={"mode": "standard", "total_max_attempts": 1}
+)
 # The reconciler's calls: no client is waiting, so throttling and faults get retried.
 CONTROL_PLANE_CONFIG = Config(
     connect_timeout=2, read_timeout=5, retries={"mode": "standard", "total_max_attempts": 3}
@@ -46,6 +55,11 @@ def runtime_client() -> Any:
 def invoker_client(service: str) -> Any:
     """The invoker's dynamodb or sagemaker client: one attempt, short timeouts."""
     return boto3.client(service, config=INVOKER_CONTROL_CONFIG)
+
+
+def serving_function_client() -> Any:
+    """The invoker's lambda client for the models' serving functions."""
+    return boto3.client("lambda", config=SERVING_FUNCTION_CONFIG)
 
 
 def record_client() -> Any:

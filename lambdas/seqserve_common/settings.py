@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 from seqserve_common.keep_warm import Window, WindowError, parse_windows
 from seqserve_common.ownership import DEPLOYMENT_TAG
 
-MODES = ("on_demand", "serverless", "always_on")
+MODES = ("on_demand", "serverless", "always_on", "lambda")
+# Served only by its Lambda function (issue 21): no endpoint, no wake, no idle check.
+LAMBDA_MODE = "lambda"
 
 
 class SettingsError(ValueError):
@@ -36,10 +38,17 @@ class ModelSpec:
     warm_lead_minutes: int = 10
     max_lease_minutes: int = 720
     hourly_price: float | None = None
+    # The Lambda function serving the model's ONNX export (issue 21): the whole service in mode
+    # ``lambda``, the bridge of an on_demand model while its endpoint wakes; None: no such function.
+    serving_function: str | None = None
 
     @property
     def on_demand(self) -> bool:
         return self.mode == "on_demand"
+
+    @property
+    def lambda_only(self) -> bool:
+        return self.mode == LAMBDA_MODE
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -99,11 +108,23 @@ def _model_spec(name: str, raw: object) -> ModelSpec:
     where = f"MODELS[{name!r}]"
     if not isinstance(raw, dict):
         raise SettingsError(f"{where} must be an object, got {type(raw).__name__}")
-    for key in ("preset", "mode", "endpoint_name"):
+    for key in ("preset", "mode"):
         if not isinstance(raw.get(key), str) or not raw[key]:
             raise SettingsError(f"{where}.{key} must be a non-empty string, got {raw.get(key)!r}")
     if raw["mode"] not in MODES:
         raise SettingsError(f"{where}.mode must be one of {', '.join(MODES)}, got {raw['mode']!r}")
+    function = raw.get("serving_function")
+    if function is not None and (not isinstance(function, str) or not function):
+        raise SettingsError(
+            f"{where}.serving_function must be a non-empty string or absent, got {function!r}"
+        )
+    if raw["mode"] == LAMBDA_MODE:
+        if function is None:
+            raise SettingsError(f"{where}.serving_function is required when mode is {LAMBDA_MODE!r}")
+    elif not isinstance(raw.get("endpoint_name"), str) or not raw["endpoint_name"]:
+        raise SettingsError(
+            f"{where}.endpoint_name must be a non-empty string, got {raw.get('endpoint_name')!r}"
+        )
     config_name = raw.get("endpoint_config_name")
     if config_name is not None and (not isinstance(config_name, str) or not config_name):
         raise SettingsError(f"{where}.endpoint_config_name must be a non-empty string or null")
@@ -117,10 +138,12 @@ def _model_spec(name: str, raw: object) -> ModelSpec:
         name=name,
         preset=raw["preset"],
         mode=raw["mode"],
-        endpoint_name=raw["endpoint_name"],
+        # A lambda-mode model has no endpoint: its name is empty, and nothing calls or creates it.
+        endpoint_name=raw.get("endpoint_name") or "",
         endpoint_config_name=config_name,
         idle_minutes=idle_minutes,
         max_wake_minutes=max_wake_minutes,
+        serving_function=function,
         **_operator_fields(where, raw),
     )
 

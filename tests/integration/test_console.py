@@ -98,6 +98,8 @@ def test_console_in_a_browser(stack: LocalStack, browser_page: tuple[Page, list[
     expect(result.nth(0)).to_contain_text("first record")
     expect(result.nth(1)).to_contain_text("second")
     expect(result.nth(0).locator(".score-row")).to_have_count(2)
+    # Who answered (X-Served-By): the awake endpoint.
+    expect(page.locator("#predict-status .served-by")).to_have_text("endpoint")
     scores = [float(s) for s in result.nth(0).locator(".score").all_inner_texts()]
     assert scores == sorted(scores, reverse=True)
     page.screenshot(path=SHOTS / "04-fasta-batch.png", full_page=True)

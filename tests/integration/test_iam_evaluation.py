@@ -148,14 +148,21 @@ def wait_until(condition, *, timeout: float, why: str) -> None:
         time.sleep(0.2)
 
 
-def predict_until_served(stack: LocalStack, api: httpx.Client, model: str, clock: ManualClock) -> None:
+def predict_until_served(stack: LocalStack, api: httpx.Client, model: str, clock: ManualClock) -> set[str]:
+    """Predict until the endpoint answers; returns who answered on the way (X-Served-By): a sleeping
+    model with a serving function answers through it (the bridge) while its endpoint wakes."""
+    served_by: set[str] = set()
+
     def served() -> bool:
         answer = api.post(f"/models/{model}/predict", json={"inputs": SEQUENCE})
-        if answer.status_code == 503:
+        if answer.status_code == 200:
+            served_by.add(answer.headers["x-served-by"])
+        if answer.status_code == 503 or answer.headers.get("x-served-by") == "lambda":
             clock.advance(max(int(answer.headers.get("retry-after", "1")), 1))
-        return answer.status_code == 200
+        return answer.status_code == 200 and answer.headers.get("x-served-by") != "lambda"
 
     wait_until(served, timeout=60, why=f"model {model} never answered a prediction")
+    return served_by
 
 
 def vanish(stack: LocalStack, endpoint_name: str, clock: ManualClock) -> None:
@@ -187,7 +194,10 @@ def run_scenario(stack: LocalStack, api: httpx.Client, clock: ManualClock) -> No
     assert api.get("/models").status_code == 200
     for name, model in stack.deployment.models.items():
         assert api.get(f"/models/{name}/status").status_code == 200
-        predict_until_served(stack, api, name, clock)
+        served_by = predict_until_served(stack, api, name, clock)
+        if model.config.serving.mode == "on_demand" and name in stack.model_functions:
+            # The invoker's lambda:InvokeFunction (issue 21): the bridge answered while the endpoint woke.
+            assert "lambda" in served_by, served_by
         queued = api.post(
             f"/models/{name}/predict", json={"inputs": SEQUENCE}, headers={"Prefer": "respond-async"}
         )
@@ -198,6 +208,11 @@ def run_scenario(stack: LocalStack, api: httpx.Client, clock: ManualClock) -> No
         )
         api.get(f"/models/{name}/evaluation")
         api.get(f"/models/{name}/usage", params={"days": 1})
+        if name in stack.model_functions:
+            # The Lambda-hosted model (issue 21): finds the recorded artifact, fetches it, answers.
+            body = json.dumps({"inputs": [SEQUENCE]})
+            served = stack.model_functions[name].invoke({"body": body, "content_type": "application/json"})
+            assert served["status"] == 200, served
         if model.config.serving.mode != "on_demand":
             continue
         assert api.post(f"/models/{name}/wake").status_code in (200, 202)
@@ -300,6 +315,9 @@ def run_scenario(stack: LocalStack, api: httpx.Client, clock: ManualClock) -> No
     assert owned() == []
 
 
+SERVING_HANDLER = "model_server.handler.handler"
+
+
 def cloudformation_names(templates: Templates, stack: LocalStack, resources: list) -> dict[str, str]:
     """Local ARN -> template ARN of the SageMaker model and endpoint configuration CloudFormation makes
     for a serverless or always_on model: named by content hashes in the template (stacks/naming.py
@@ -307,9 +325,19 @@ def cloudformation_names(templates: Templates, stack: LocalStack, resources: lis
     sagemaker = stack.client("sagemaker")
     aliases: dict[str, str] = {}
     local = {function.handler: function for function in stack.functions}
-    for stack_name, _, properties in resources:
+    for stack_name, logical, properties in resources:
         variables = properties.get("Environment", {}).get("Variables", {})
-        if not isinstance(variables.get("MODELS"), str):
+        if properties["Handler"] == SERVING_HANDLER:
+            # A model's serving function (issue 21): the invoker calls it by the name the local stack
+            # gives it; CloudFormation generates the deployed one.
+            aliases[PLACE.arn("lambda", f"function:{local[SERVING_HANDLER].name}")] = templates.resolve(
+                stack_name, {"Fn::GetAtt": [logical, "Arn"]}
+            )
+        if "MODELS" not in variables:
+            continue
+        # A string, or a Fn::Join where MODELS names the serving functions CloudFormation creates.
+        deployed_models = templates.resolve(stack_name, variables["MODELS"])
+        if not isinstance(deployed_models, str):
             continue
         local_models = json.loads(local[properties["Handler"]].environment["MODELS"])
         configs = {
@@ -317,7 +345,7 @@ def cloudformation_names(templates: Templates, stack: LocalStack, resources: lis
             for r in templates.templates[stack_name]["Resources"].values()
             if r["Type"] == "AWS::SageMaker::EndpointConfig"
         }
-        for name, spec in json.loads(variables["MODELS"]).items():
+        for name, spec in json.loads(deployed_models).items():
             deployed, local_config_name = (
                 spec.get("endpoint_config_name"),
                 local_models[name]["endpoint_config_name"],

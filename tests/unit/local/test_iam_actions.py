@@ -105,3 +105,17 @@ def test_local_names_match_the_cdk_apps() -> None:
 
     assert ARTIFACT_PREFIX == DEPLOYED_PREFIX
     assert TIMEOUT.to_seconds() == PIPELINE_CLEANUP_TIMEOUT_SECONDS
+
+
+def test_lambda_invoke_is_invoke_function_on_the_named_function() -> None:
+    # Issue 21: the invoker calls a model's serving function by name.
+    [by_name] = call_requests(
+        service="lambda", operation="Invoke", params={"FunctionName": "app-circrna-serving"}, place=PLACE
+    )
+    assert (by_name.action, by_name.resource) == (
+        "lambda:InvokeFunction",
+        "arn:aws:lambda:us-east-1:123456789012:function:app-circrna-serving",
+    )
+    arn = "arn:aws:lambda:us-east-1:123456789012:function:other"
+    [by_arn] = call_requests(service="lambda", operation="Invoke", params={"FunctionName": arn}, place=PLACE)
+    assert by_arn.resource == arn

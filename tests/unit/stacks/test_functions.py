@@ -132,6 +132,8 @@ def test_models_variable_is_what_the_lambda_settings_parser_accepts(full):
         "endpoint_name": "seqserve-service-circrna",
         "endpoint_config_name": None,
         "idle_minutes": 15,
+        # Its Lambda-hosted model (issue 21): an on_demand CPU model served by ONNX Runtime.
+        "serving_function": "${" + logical_id_of(template, "AWS::Lambda::Function", "Model-circrna") + "}",
     }
     # The artifact given in config makes an endpoint configuration the Lambdas start from.
     assert "Model-aptamers/Serving/EndpointConfig" in config_names[models["aptamers"]["endpoint_config_name"]]

@@ -248,3 +248,14 @@ def test_cloudformation_endpoints_wait_for_their_configuration(mode):
     model_id = next(k for k, r in template["Resources"].items() if r["Type"] == "AWS::SageMaker::Model")
     assert config_id in endpoint["DependsOn"]
     assert model_id in template["Resources"][config_id]["DependsOn"]
+
+
+def test_lambda_mode_has_no_sagemaker_model_configuration_or_endpoint_but_a_state_item():
+    # Issue 21: the serving function reads model_data itself; the state item is where the training
+    # pipeline records a trained artifact's configuration, which the function then serves.
+    template = serving_template(
+        {"mode": "lambda", "model_data": "s3://models-bucket/artifacts/s/model.tar.gz"}
+    )
+    types = {resource["Type"] for resource in template["Resources"].values()}
+    assert not {t for t in types if t.startswith("AWS::SageMaker::")}
+    assert "Custom::AWS" in types

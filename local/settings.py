@@ -8,7 +8,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from stacks.config import DeploymentConfig, ModelConfig, ServingConfig, TrainingConfig, parse_deployment
+from stacks.config import (
+    DeploymentConfig,
+    ModelConfig,
+    ServingConfig,
+    TrainingConfig,
+    app_context_keys,
+    parse_deployment,
+)
 
 from .model_server import REPO_ROOT
 
@@ -16,10 +23,11 @@ CDK_JSON = REPO_ROOT / "cdk.json"
 
 
 def read_context(path: Path = CDK_JSON) -> dict[str, Any]:
-    """cdk.json's context; an empty one (all defaults) before the CDK app exists."""
+    """cdk.json's context entries that are this app's, as app.py reads them (the CDK's feature flags and
+    settings left out); an empty one (all defaults) before the CDK app exists."""
     if not path.is_file():
         return {}
-    return dict(json.loads(path.read_text()).get("context", {}))
+    return app_context_keys(json.loads(path.read_text()).get("context", {}))
 
 
 def model_preset(model_dir: Path) -> str:

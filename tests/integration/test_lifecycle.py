@@ -92,7 +92,7 @@ def test_full_cycle(stack: LocalStack, api: httpx.Client) -> None:
     # The batch's best entry for SEQUENCE is the lone prediction: answers do not depend on the batch.
     assert batch.json()[0][0]["label"] == answer["label"]
     assert batch.json()[0][0]["score"] == pytest.approx(answer["score"], abs=1e-4)
-    # The model scores the two inputs far more than that tolerance apart (0.035 measured for this
+    # The model scores the two inputs far more than that tolerance apart (0.07 measured for this
     # training), so the agreement is not that of a model scoring every input alike.
     circ = [next(e["score"] for e in ranked if e["label"] == "circRNA") for ranked in batch.json()]
     assert abs(circ[0] - circ[1]) > 0.01

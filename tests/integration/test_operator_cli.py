@@ -38,8 +38,8 @@ def test_lease_predict_usage_and_sleep_through_the_cli(stack, api, tmp_path, mon
     write_state(api_url=stack.api_url, aws_url=stack.moto.url, api_key=stack.api_key)
 
     assert "circrna" in cli("models")
-    woken = cli("wake", "circrna", "--keep-warm", "30m")
-    assert woken.startswith("circrna: waking, kept warm until ") or woken.startswith("circrna: awake, kept")
+    woken = cli("wake", "circrna", "--lease", "30m")
+    assert woken.startswith(("circrna: waking, leased until ", "circrna: awake, leased until "))
 
     sequences = tmp_path / "seqs.txt"
     sequences.write_text(f"{SEQUENCE}\n{SEQUENCE[::-1]}\n")

@@ -139,7 +139,12 @@ def test_ctrl_c_stops_every_process(trained_model: Path, tmp_path: Path) -> None
         woken = httpx.post(
             f"{api}/models/circrna/predict", json={"inputs": SEQUENCE}, headers=with_key, timeout=30
         )
-        assert woken.status_code == 503
+        # The request starts the wake; the default config bridges it through the model's serving function
+        # (200 from lambda), or, should that function not answer in time on a loaded machine, 503 waking.
+        if woken.status_code == 200:
+            assert woken.headers["x-served-by"] == "lambda"
+        else:
+            assert woken.status_code == 503 and woken.json()["error"]["code"] == "waking"
         # The AWS line is the embedded AWS, as `aws --endpoint-url` or boto3 use it (no fault here: the
         # faults are the Lambdas' only).
         sagemaker = boto3.client(

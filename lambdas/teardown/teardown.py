@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aws_lambda_powertools import Logger
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 from seqserve_common.endpoints import (
     DELETING_STATUSES,
     TRANSIENT_CODES,
@@ -94,7 +94,16 @@ class Teardown:
         """Delete every owned endpoint; return once SageMaker lists none (their names, sorted)."""
         deadline = self.clock() + self.wait_seconds
         while True:
-            remaining = self.owned()
+            try:
+                remaining = self.owned()
+            except (ClientError, BotoCoreError) as error:
+                # A listing that failed for now (throttled, a 5xx, a timeout, an endpoint that vanished
+                # between ListEndpoints and ListTags): look again at the next poll, within the deadline.
+                if not _transient(error) or self.clock() >= deadline:
+                    raise
+                self.logger.warning("listing this deployment's endpoints failed for now", exc_info=True)
+                self.sleep(self.poll_seconds)
+                continue
             if not remaining:
                 self.logger.info(
                     "no endpoint of this deployment remains", extra={"deleted": sorted(self._deleted)}
@@ -130,3 +139,11 @@ class Teardown:
             raise
         self._deleted.add(name)
         self.logger.info("deleting endpoint", extra={"endpoint": name})
+
+
+def _transient(error: ClientError | BotoCoreError) -> bool:
+    """Worth another look: throttling and server errors (any 5xx), and connection or read failures."""
+    if isinstance(error, BotoCoreError):
+        return True
+    status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+    return error_code(error) in TRANSIENT_CODES or status >= 500

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 from aws_lambda_powertools import Logger
+from botocore.exceptions import ClientError
 from lambdas_testkit import DEPLOYMENT
 from teardown.teardown import EndpointsRemain, Teardown, TeardownRequest, TeardownRequestError
 
@@ -114,3 +115,54 @@ def test_an_event_that_is_not_cloudformations_is_refused_by_name(event):
         TeardownRequestError, match=r"event\.RequestType: expected one of Create, Update, Delete"
     ):
         TeardownRequest.parse(event)
+
+
+class ListTagsFailsOnce:
+    """moto's SageMaker, except that the first ListTags answers a 500 (as moto does for an endpoint
+    deleted between ListEndpoints and ListTags) and every later one works."""
+
+    def __init__(self, sagemaker: Any) -> None:
+        self._sagemaker = sagemaker
+        self.failures = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sagemaker, name)
+
+    def get_paginator(self, operation: str) -> Any:
+        if operation == "list_tags" and self.failures == 0:
+            self.failures += 1
+            raise ClientError(
+                {
+                    "Error": {"Code": "500", "Message": "Internal Server Error"},
+                    "ResponseMetadata": {"HTTPStatusCode": 500},
+                },
+                "ListTags",
+            )
+        return self._sagemaker.get_paginator(operation)
+
+
+def test_a_listing_that_fails_for_now_is_looked_at_again_not_a_failed_teardown(aws):
+    aws.create_endpoint("seqserve-circrna")
+    flaky = ListTagsFailsOnce(aws.sagemaker)
+    result = teardown(flaky).run(delete_event())
+    assert flaky.failures == 1
+    assert result["Data"] == {"Deleted": "seqserve-circrna"}
+
+
+def test_access_denied_on_the_listing_still_fails_the_teardown(aws):
+    aws.create_endpoint("seqserve-circrna")
+
+    class Denied(ListTagsFailsOnce):
+        def get_paginator(self, operation: str) -> Any:
+            if operation == "list_tags":
+                raise ClientError(
+                    {
+                        "Error": {"Code": "AccessDeniedException", "Message": "no"},
+                        "ResponseMetadata": {"HTTPStatusCode": 400},
+                    },
+                    "ListTags",
+                )
+            return self._sagemaker.get_paginator(operation)
+
+    with pytest.raises(ClientError, match="AccessDenied"):
+        teardown(Denied(aws.sagemaker)).run(delete_event())

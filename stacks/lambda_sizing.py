@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from stacks.config import ModelConfig
 
 PRESET_PARAMETERS = {
-    "circrna": 151_106,  # the k-mer transformer at the preset's sizes
+    "circrna": 169_634,  # the k-mer transformer at the preset's sizes (statistics branch, MLP head)
     "protein-localization": 419_941_386,  # ProtBert (30 layers, hidden 1024) + 10 labels
     "aptamer-pairs": 11_685_122,  # albert-base-v2 + 2 labels
     "entailment": 109_484_547,  # bert-base-uncased + 3 labels

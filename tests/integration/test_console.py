@@ -220,12 +220,21 @@ def test_operator_controls_and_usage_next_to_wake(
     # The local config sets no hourly_price: the card says what would show the saving.
     expect(card.locator("#saved-circrna")).to_contain_text("serving.hourly_price")
 
-    card.get_by_role("button", name="Keep circrna up for 60 minutes (a lease)").click()
-    expect(card).to_contain_text("leased until", timeout=30_000)
+    # A wake may answer 503 + Retry-After when the invoker's state call is slow on a loaded machine (the
+    # console then shows the wait and no lease); the operator clicks again, as the test does.
+    lease = card.get_by_role("button", name="Keep circrna up for 60 minutes (a lease)")
+    for _ in range(6):
+        lease.click()
+        try:
+            expect(card).to_contain_text("leased until", timeout=10_000)
+            break
+        except AssertionError:
+            continue
+    expect(card).to_contain_text("leased until", timeout=10_000)
     page.screenshot(path=SHOTS / "07-lease.png", full_page=True)
 
     # The lease woke it: once awake (the page shows what it last read; reload to read again), Sleep.
-    for _ in range(60):
+    for _ in range(180):
         if card.locator(".state").inner_text() == "awake":
             break
         page.wait_for_timeout(500)

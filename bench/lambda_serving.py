@@ -88,7 +88,7 @@ def _function_run(bodies: list[str], env: dict[str, str], scratch: Path) -> dict
 
 
 def _asset_size() -> dict[str, object]:
-    from stacks.model_function import stage_model_server, unzipped_bytes
+    from stacks.model_server_asset import stage_model_server, unzipped_bytes
 
     with tempfile.TemporaryDirectory() as scratch:
         folder = stage_model_server(Path(scratch) / "asset")
@@ -100,7 +100,7 @@ def _asset_size() -> dict[str, object]:
         return {
             "unzipped_mb": round(unzipped_bytes(folder) / 2**20, 1),
             "parts_mb": {name: round(size / 2**20, 1) for name, size in parts.items()},
-            "how": "stage_model_server (stacks/model_function.py): the asset folder synth zips, sizes summed",
+            "how": "stage_model_server (stacks/model_server_asset.py): the folder synth zips, sizes summed",
         }
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from model_code.package import write_archive
 from stacks.config import DeploymentConfig, ModelConfig
+from stacks.instance_storage import endpoint_volume_key, tag_list
 from stacks.jobs_environment import JOB_VISIBILITY_SECONDS, JobRetry, jobs_environment
 from stacks.lambda_environment import ServedModel, lambda_environment, lambda_served, operator_options
 from stacks.naming import content_name, endpoint_prefix, idle_rule_name, sagemaker_base
@@ -118,15 +119,11 @@ def _endpoint_name(base: str, model: ModelConfig) -> str:
 def _endpoint_config_platform(config: DeploymentConfig, model: ModelConfig) -> dict[str, Any]:
     """The platform's key and tags on an endpoint configuration, as the pipeline's requests carry them."""
     extra: dict[str, Any] = {}
-    if config.kms_key_arn is not None:
-        # Imported only here: stacks.platform loads aws_cdk, which a stack without a key never needs.
-        from stacks.platform import PlatformOptions
-
-        key = PlatformOptions.of(config).endpoint_key(model)
-        if key is not None:
-            extra["KmsKeyId"] = key
+    key = endpoint_volume_key(config.kms_key_arn, model)
+    if key is not None:
+        extra["KmsKeyId"] = key
     if config.tags:
-        extra["Tags"] = [{"Key": key, "Value": config.tags[key]} for key in sorted(config.tags)]
+        extra["Tags"] = tag_list(config.tags)
     return extra
 
 

@@ -25,7 +25,7 @@ from stacks.lambda_environment import (
     MODEL_SERVER_TIMEOUT_SECONDS,
     tags_environment,
 )
-from stacks.model_function import stage_model_server
+from stacks.model_server_asset import stage_model_server
 
 from . import lambda_api, rest_api, runtime
 from .aws import CREDENTIALS, REGION, MotoServer, aws_environment

@@ -10,7 +10,6 @@ here, and the endpoints the Lambdas create (invoker, reconciler, job runner) get
 from __future__ import annotations
 
 import copy
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -24,26 +23,12 @@ from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct, IConstruct
 
 from stacks.config import DeploymentConfig, ModelConfig, NetworkConfig
+from stacks.instance_storage import endpoint_volume_key, has_local_storage, tag_list
 from stacks.lambda_environment import tags_environment
 
-# Nitro instances with local NVMe storage encrypt it in hardware, and SageMaker refuses a KMS key for
-# their volumes (CreateTrainingJob VolumeKmsKeyId, CreateEndpointConfig KmsKeyId): the "d" families
-# (m5d, c5d, r5d, g4dn, p3dn, p4d, m6id, ...) and these.
-LOCAL_STORAGE_FAMILIES = frozenset({"g5", "g6", "g6e", "gr6", "p5", "p5e", "p5en", "trn1", "trn1n"})
-D_FAMILY = re.compile(r"^[a-z]+\d+[a-z]*d[a-z]*$")
 # The KMS rights SageMaker needs from the role that creates a job or endpoint using the key: it creates
 # a grant for the instance's volume.
 KEY_GRANT_ACTIONS = ("kms:CreateGrant", "kms:DescribeKey")
-
-
-def has_local_storage(instance_type: str) -> bool:
-    family = instance_type.split(".")[1]
-    return family in LOCAL_STORAGE_FAMILIES or bool(D_FAMILY.match(family))
-
-
-def tag_list(tags: Mapping[str, str]) -> list[dict[str, str]]:
-    """SageMaker's ``Tags`` parameter, in a stable order."""
-    return [{"Key": key, "Value": tags[key]} for key in sorted(tags)]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -96,14 +81,7 @@ class PlatformOptions:
 
     def endpoint_key(self, model: ModelConfig) -> str | None:
         """The key for the endpoint's storage volume, where SageMaker accepts one."""
-        serving = model.serving
-        if (
-            self.kms_key_arn is None
-            or serving.mode == "serverless"
-            or has_local_storage(serving.instance_type)
-        ):
-            return None
-        return self.kms_key_arn
+        return endpoint_volume_key(self.kms_key_arn, model)
 
     def endpoint_config_request(self, parameters: Mapping[str, object], *, model: ModelConfig) -> dict:
         """A CreateEndpointConfig request with the storage key and tags added."""

@@ -23,7 +23,8 @@ from stacks.idle_shutdown import IdleShutdown
 from stacks.job_queue import JobQueue
 from stacks.lambda_environment import ServedModel, lambda_served, operator_options
 from stacks.model_cleanup import ModelCleanup
-from stacks.model_function import ModelServingFunction, stage_model_server
+from stacks.model_function import ModelServingFunction
+from stacks.model_server_asset import stage_model_server
 from stacks.monitoring import ModelMonitoring, api_error_rate_alarm, reconciler_alarms
 from stacks.naming import api_name, endpoint_prefix, idle_rule_name, sagemaker_base
 from stacks.notifications import Notifications

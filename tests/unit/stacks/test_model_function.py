@@ -11,7 +11,7 @@ import pytest
 from stacks.config import ConfigError, parse_deployment
 from stacks.lambda_environment import lambda_served
 from stacks.lambda_sizing import MAX_MODEL_MB, lambda_size, model_mb
-from stacks.model_function import HANDLER, UNZIPPED_LIMIT_BYTES, unzipped_bytes
+from stacks.model_server_asset import HANDLER, UNZIPPED_LIMIT_BYTES, unzipped_bytes
 from tests.unit.stacks.conftest import build
 from tests.unit.stacks.template_text import logical_id_of, text
 
@@ -176,7 +176,7 @@ def test_the_synthesized_asset_stays_under_lambdas_unzipped_limit(sized):
 
 
 def test_the_functions_packages_are_the_onnx_images_without_its_http_server():
-    from stacks.model_function import SERVING_REQUIREMENTS
+    from stacks.model_server_asset import SERVING_REQUIREMENTS
     from stacks.powertools_layer import ROOT, layer_pins
 
     image = layer_pins(ROOT / "model_code" / "requirements-serving-onnx.txt")
